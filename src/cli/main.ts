@@ -1,0 +1,194 @@
+/**
+ * The runts command line: runc-compatible OCI verbs. Argument parsing only;
+ * every command makes one library call. This file owns all output and the
+ * process exit code; the library never prints.
+ *
+ * The book: docs/09-writing-runtime.md, "The command line".
+ */
+import { Command, Option } from 'commander';
+import { appendFileSync, existsSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { RuntsError } from '../errors.ts';
+import { defaultSpec } from '../oci/spec.ts';
+import { explainPlan } from '../plan/encode.ts';
+import { create, prepare, type RuntimeContext } from '../runtime/create.ts';
+import { remove } from '../runtime/delete.ts';
+import { features } from '../runtime/features.ts';
+import { kill } from '../runtime/kill.ts';
+import { run } from '../runtime/run.ts';
+import { start } from '../runtime/start.ts';
+import { list, state } from '../runtime/state.ts';
+import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
+
+const VERSION = '0.1.0';
+
+interface GlobalOptions {
+  root: string;
+  log?: string;
+  logFormat: 'text' | 'json';
+  debug?: boolean;
+}
+
+const print = (text: string): void => {
+  writeSync(1, text.endsWith('\n') ? text : text + '\n');
+};
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+
+function logLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: string) {
+  if (!g.log) return;
+  const time = new Date().toISOString();
+  const line = g.logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+  try {
+    appendFileSync(g.log, line + '\n');
+  } catch {
+    /* a broken log must not hide the real error */
+  }
+}
+
+function context(program: Command): RuntimeContext {
+  const g = program.opts<GlobalOptions>();
+  return {
+    store: new Store(resolve(g.root)),
+    warn: (msg) => {
+      logLine(g, 'warning', msg);
+      writeSync(2, `runts: warning: ${msg}\n`);
+    },
+    debug: (msg) => {
+      logLine(g, 'debug', msg);
+      if (g.debug) writeSync(2, `runts: debug: ${msg}\n`);
+    },
+  };
+}
+
+const bundleOption = () => new Option('-b, --bundle <dir>', 'path to the bundle (config.json and rootfs)').default('.');
+const createOptions = (cmd: Command) =>
+  cmd
+    .addOption(bundleOption())
+    .option('--pid-file <file>', 'write the container process pid to this file')
+    .option('--console-socket <path>', 'AF_UNIX socket that receives the pty master (process.terminal)')
+    .option('--no-pivot', 'use chroot instead of pivot_root (for a ramdisk root)')
+    .option('--no-new-keyring', 'accepted for runc compatibility; runts never creates a session keyring')
+    .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the container', parseCount, 0);
+
+function parseCount(v: string): number {
+  if (!/^\d+$/.test(v)) throw new RuntsError('EINVAL', `--preserve-fds: not a number: ${v}`);
+  return Number(v);
+}
+
+interface CreateFlags {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  pivot: boolean;
+  preserveFds: number;
+  detach?: boolean;
+}
+
+const createArgs = (id: string, f: CreateFlags) => ({
+  id,
+  bundle: f.bundle,
+  pidFile: f.pidFile,
+  consoleSocket: f.consoleSocket,
+  noPivot: !f.pivot,
+  preserveFds: f.preserveFds,
+});
+
+export function buildProgram(): Command {
+  const program = new Command('runts')
+    .description('a small, real OCI container runtime (runc-compatible)')
+    .version(VERSION, '-v, --version')
+    .option('--root <dir>', 'state directory', DEFAULT_ROOT)
+    .option('--log <file>', 'append errors and warnings to this file')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
+    .option('--debug', 'print debug output')
+    .option('--systemd-cgroup', 'accepted for runc compatibility; runts drives cgroupfs directly')
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => writeSync(1, s), writeErr: (s) => writeSync(2, s) });
+  const ctx = () => context(program);
+
+  program.command('spec').description('write a default config.json into the bundle')
+    .addOption(bundleOption())
+    .option('--rootless', 'a spec for an unprivileged user')
+    .action((f: { bundle: string; rootless?: boolean }) => {
+      const file = join(resolve(f.bundle), 'config.json');
+      if (existsSync(file)) throw new RuntsError('EEXIST', `${file} already exists`, { path: file });
+      writeFileSync(file, JSON.stringify(defaultSpec({ rootless: f.rootless }), null, 2) + '\n');
+    });
+
+  createOptions(program.command('create').description('create a container (it waits for start)').argument('<id>'))
+    .action(async (id: string, f: CreateFlags) => {
+      const { launched } = await create(ctx(), createArgs(id, f));
+      launched.release();
+    });
+
+  program.command('start').description('start a created container').argument('<id>')
+    .action((id: string) => start(ctx(), id));
+
+  createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
+    .option('-d, --detach', 'return once the container is started')
+    .action(async (id: string, f: CreateFlags) => {
+      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach });
+    });
+
+  program.command('state').description('print the state of a container as JSON').argument('<id>')
+    .action((id: string) => printJson(state(ctx(), id)));
+
+  program.command('list').alias('ls').description('list containers')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('-q, --quiet', 'print only the ids')
+    .action((f: { format: string; quiet?: boolean }) => {
+      const all = list(ctx());
+      if (f.quiet) all.forEach((s) => print(s.id));
+      else if (f.format === 'json') print(JSON.stringify(all));
+      else print(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, String(s.created), 'root'])]));
+    });
+
+  program.command('kill').description('send a signal (default SIGTERM) to a container').argument('<id>').argument('[signal]', 'name or number', 'SIGTERM')
+    .option('-a, --all', 'signal every process of the container')
+    .action((id: string, signal: string, f: { all?: boolean }) => kill(ctx(), id, signal, f));
+
+  program.command('delete').alias('rm').description('delete a container').argument('<id>')
+    .option('-f, --force', 'kill the container first if it is running')
+    .action((id: string, f: { force?: boolean }) => remove(ctx(), id, f));
+
+  program.command('features').description('print what this runtime supports, as JSON')
+    .action(() => printJson(features()));
+
+  program.command('plan').description('show the plan runts-init would execute for a bundle')
+    .addOption(bundleOption())
+    .option('--id <id>', 'container id to plan for', 'example')
+    .option('--explain', 'print the steps as text (the default)')
+    .action(async (f: { bundle: string; id: string }) => {
+      const { plan } = await prepare(ctx(), { id: f.id, bundle: f.bundle, consoleSocket: undefined });
+      print(explainPlan(plan));
+    });
+
+  return program;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')).join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // commander already printed usage errors; help and version exit 0
+      process.exitCode = e.exitCode ?? 1;
+      return;
+    }
+    const g = program.opts<GlobalOptions>();
+    logLine(g, 'error', e.message);
+    writeSync(2, `runts: ${e.message}\n`);
+    if (g.debug && err instanceof Error && err.stack) writeSync(2, err.stack + '\n');
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

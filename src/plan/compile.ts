@@ -1,0 +1,174 @@
+/**
+ * Compile a validated config.json into the plan runts-init executes.
+ *
+ * Every decision is made here; the order of the steps is the order in which
+ * the kernel allows (or security demands) things to happen:
+ *   - namespaces are joined before clone, so INIT is born inside them;
+ *   - INIT enters its cgroup before it unshares the cgroup namespace, so the
+ *     namespace's root is the container's own cgroup;
+ *   - mounts happen against the root fd, before pivot_root; masking and
+ *     read-only paths after, so they cover what the mounts put there;
+ *   - rlimits and the bounding set are set while INIT is still root; the user
+ *     switch keeps capabilities so the final sets can be applied after it;
+ *   - seccomp comes last, so the runtime's own syscalls are not filtered.
+ *
+ * The book: docs/09-writing-runtime.md, "From config.json to a plan".
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { posix, resolve } from 'node:path';
+import { RuntsError } from '../errors.ts';
+import type { Hook, Spec } from '../oci/types.ts';
+import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/validate.ts';
+import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
+import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
+import { mountSteps } from '../rootfs/mounts.ts';
+import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
+import { unescapeMountPath, type Hierarchy } from '../cgroups/layout.ts';
+import { steps, type Step } from './steps.ts';
+
+export interface PlanContext {
+  bundle: string;
+  fifoPath: string;
+  /** cgroup.procs files INIT is written into. */
+  cgroupProcs: string[];
+  /** The container's cgroup directory on the host, in a hierarchy. */
+  cgroupDir: (h: Hierarchy) => string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  preserveFds?: number;
+  /** Foreground `run`: PARENT stays to report INIT's exit status. */
+  supervise?: boolean;
+  warn: (msg: string) => void;
+}
+
+const FIFO_SLOT = 0;
+const CONSOLE_SLOT = 1;
+
+export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
+  const process = spec.process!;
+  const linux = spec.linux ?? {};
+  const nsList = linux.namespaces ?? [];
+  const newNs = new Set(nsList.filter((n) => !n.path).map((n) => n.type));
+  if (!nsList.some((n) => n.type === 'mount')) {
+    throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
+  }
+  if (newNs.has('time')) throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: the time namespace is not supported by runts');
+  const rootfs = rootfsPath(spec, ctx.bundle);
+  const plan: Step[] = [];
+
+  // --- PARENT, before clone: things that need the host's view ---------------
+  plan.push(steps.mkfifo(FIFO_SLOT, ctx.fifoPath));
+  if (ctx.consoleSocket) plan.push(steps.consoleConnect(CONSOLE_SLOT, ctx.consoleSocket));
+  // A user namespace first: the others may be owned by it.
+  for (const ns of [...nsList].sort((a, b) => Number(b.type === 'user') - Number(a.type === 'user'))) {
+    if (ns.path) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[ns.type]!, ns.type, ns.path));
+  }
+  const cloneNames = [...newNs].filter((t) => t !== 'cgroup');
+  plan.push(steps.clone(cloneNames.reduce((f, t) => f | NAMESPACE_FLAGS[t]!, 0), cloneNames));
+
+  // --- PARENT, after clone ---------------------------------------------------
+  if (newNs.has('user')) {
+    plan.push(steps.writeIdMap('uid', idMap(linux.uidMappings ?? [])));
+    plan.push(steps.writeIdMap('gid', idMap(linux.gidMappings ?? [])));
+  }
+  for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
+  if (ctx.supervise) plan.push(steps.supervise());
+
+  // --- INIT: namespaces and the root filesystem ------------------------------
+  if (newNs.has('user')) plan.push(steps.becomeRoot());
+  if (newNs.has('cgroup')) plan.push(steps.unshare(NAMESPACE_FLAGS.cgroup!, ['cgroup']));
+  // Our copy of the mount tree must not propagate mounts back to the host.
+  const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation)! : MS.SLAVE | MS.REC;
+  plan.push(steps.setPropagation('/', rootProp | MS.REC, propagationName(rootProp | MS.REC)));
+  // pivot_root refuses a new root whose parent mount is shared.
+  plan.push(steps.setPropagation(parentMountOf(rootfs), MS.PRIVATE, 'private'));
+  plan.push(steps.rootfs(rootfs));
+  const mounts = spec.mounts ?? [];
+  const mctx = { bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'), cgroupDir: ctx.cgroupDir };
+  plan.push(...mountSteps(mounts, mctx));
+  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), newUserns: newNs.has('user') }));
+  // Written through the host's /proc while INIT already lives in its own
+  // namespaces: /proc/sys/net, kernel.hostname and friends follow the writer.
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.push(steps.writeProc(sysctlPath(key), value));
+  if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
+
+  // --- INIT: hooks around the root switch ------------------------------------
+  const hooks = spec.hooks ?? {};
+  if ((hooks.createRuntime?.length ?? 0) + (hooks.prestart?.length ?? 0) > 0) plan.push(steps.hooksSync());
+  for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h)));
+  plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
+  if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
+  for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
+  for (const p of linux.readonlyPaths ?? []) plan.push(steps.readonlyPath(p));
+  if (spec.root?.readonly) plan.push(steps.remountRootReadonly());
+  if (spec.hostname !== undefined) plan.push(steps.setHostname(spec.hostname));
+  if (spec.domainname !== undefined) plan.push(steps.setDomainname(spec.domainname));
+
+  // --- INIT: the process ------------------------------------------------------
+  if (process.terminal) {
+    if (!ctx.consoleSocket) throw new RuntsError('EINVAL_CONFIG', 'process.terminal: a terminal needs --console-socket');
+    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0));
+  } else if (ctx.consoleSocket) {
+    throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
+  }
+  for (const r of process.rlimits ?? []) {
+    plan.push(steps.setRlimit(r.type, RLIMIT_NUMBERS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard)));
+  }
+  const caps = capabilityMasks(process.capabilities, ctx.warn);
+  plan.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
+  const user = process.user ?? { uid: 0, gid: 0 };
+  plan.push(steps.setUser(user.uid, user.gid, user.additionalGids ?? []));
+  plan.push(steps.setCaps(caps, `effective [${capabilityNames(caps.effective).join(' ')}] permitted [${capabilityNames(caps.permitted).join(' ')}] inheritable [${capabilityNames(caps.inheritable).join(' ')}] ambient [${capabilityNames(caps.ambient).join(' ')}]`));
+  if (process.noNewPrivileges) plan.push(steps.noNewPrivileges());
+  plan.push(steps.umask(user.umask ?? 0o022));
+  plan.push(steps.chdir(process.cwd || '/'));
+  plan.push(steps.prepareExec(process.args!, process.env ?? []));
+  plan.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
+  plan.push(steps.reportCreated());
+  plan.push(steps.waitStart(FIFO_SLOT));
+  for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h)));
+  plan.push(steps.exec(process.args!));
+  return plan;
+}
+
+export function rootfsPath(spec: Spec, bundle: string): string {
+  const path = resolve(bundle, spec.root?.path ?? 'rootfs');
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new RuntsError('ENOENT', `root.path: ${path}: no such directory`, { path });
+  }
+  if (!isDir) throw new RuntsError('EINVAL_CONFIG', `root.path: ${path}: not a directory`, { path });
+  return path;
+}
+
+/** JSON numbers above 2^53 arrive rounded: RLIM_INFINITY (2^64-1) as 2^64. */
+function rlimitValue(n: number): bigint {
+  return n >= 2 ** 64 - 1 ? 0xffffffffffffffffn : BigInt(n);
+}
+
+function idMap(maps: { containerID: number; hostID: number; size: number }[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+function hookValues(h: Hook) {
+  return { path: h.path, args: h.args ?? [], env: h.env ?? [], timeout: h.timeout ?? 0 };
+}
+
+/** Which sysctls may be set was checked by validation; here only the name becomes a path. */
+function sysctlPath(key: string): string {
+  const rel = key.replace(/\./g, '/');
+  if (rel.split('/').some((c) => c === '..' || c === '' || c === '.')) throw new RuntsError('EINVAL_CONFIG', `linux.sysctl["${key}"]: invalid name`);
+  return posix.join('/proc/sys', rel);
+}
+
+/** The host mount point that contains path (longest prefix in mountinfo). */
+function parentMountOf(path: string): string {
+  let best = '/';
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = unescapeMountPath(line.split(' ')[4] ?? '');
+    if ((path === mp || path.startsWith(mp.endsWith('/') ? mp : mp + '/')) && mp.length > best.length) best = mp;
+  }
+  return best;
+}

@@ -1,0 +1,179 @@
+/**
+ * Start runts-init, hand it a plan, and follow its messages until the
+ * container is created (and, for foreground `run`, until it exits).
+ *
+ * The message sequence is drawn in native/protocol.h.
+ *
+ * The book: docs/09-writing-runtime.md, "The plan and the C stage".
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorMessage } from 'node:util';
+import type { Socket } from 'node:net';
+import { RuntsError } from '../errors.ts';
+import { MSG, RUNTS_PROTOCOL_VERSION } from './protocol.ts';
+import type { Step } from './steps.ts';
+
+export function executorPath(): string {
+  if (process.env.RUNTS_INIT) return process.env.RUNTS_INIT;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'runts-init'), join(here, '../../dist/runts-init')];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new RuntsError('EINTERNAL', `runts-init not found (looked in ${candidates.join(', ')}): run npm run build`);
+  return found;
+}
+
+interface Message {
+  type: number;
+  payload: Buffer;
+}
+
+/** Frames: u32 type | u32 length | payload, both directions. */
+class Channel {
+  private buf = Buffer.alloc(0);
+  private queue: Message[] = [];
+  private waiters: ((m: Message | null) => void)[] = [];
+  private ended = false;
+  readonly socket: Socket;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 8) {
+        const len = this.buf.readUInt32LE(4);
+        if (this.buf.length < 8 + len) break;
+        this.deliver({ type: this.buf.readUInt32LE(0), payload: this.buf.subarray(8, 8 + len) });
+        this.buf = this.buf.subarray(8 + len);
+      }
+    });
+    const end = () => {
+      this.ended = true;
+      for (const w of this.waiters.splice(0)) w(null);
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  private deliver(m: Message) {
+    const w = this.waiters.shift();
+    if (w) w(m);
+    else this.queue.push(m);
+  }
+
+  /** The next message, or null once the other side has closed. */
+  next(): Promise<Message | null> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  send(type: number, payload: Buffer = Buffer.alloc(0)) {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(type, 0);
+    head.writeUInt32LE(payload.length, 4);
+    this.socket.write(Buffer.concat([head, payload]));
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
+export interface LaunchHandlers {
+  /** INIT exists (its pid in our namespace); nothing is set up yet. */
+  onPid(pid: number): void;
+  /** INIT paused for the createRuntime hooks; return the state JSON for the in-container hooks. */
+  onHooks(): Promise<string>;
+}
+
+export interface Launched {
+  pid: number;
+  /** Foreground only: resolves with INIT's wait status. */
+  exitStatus(): Promise<number>;
+  release(): void;
+}
+
+/**
+ * Run the plan up to "created". On any failure, throws; the caller cleans up
+ * (the pid, if one was reported, has been killed by then).
+ */
+export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds: number }, handlers: LaunchHandlers): Promise<Launched> {
+  const extra = Array.from({ length: opts.preserveFds }, (_, i) => 3 + i);
+  const syncFd = 3 + opts.preserveFds;
+  const child = spawn(executorPath(), [], {
+    stdio: [0, 1, 2, ...extra, 'pipe'],
+    env: { RUNTS_SYNC_FD: String(syncFd) },
+  });
+  const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new RuntsError('EINTERNAL', `start runts-init: ${e.message}`, { cause: e }))));
+  spawnError.catch(() => {});
+  const channel = new Channel(child.stdio[syncFd] as Socket);
+  let pid = 0;
+  try {
+    const hello = await Promise.race([channel.next(), spawnError]);
+    if (!hello || hello.type !== MSG.MSG_HELLO) throw new RuntsError('EINTERNAL', 'runts-init did not greet: is it built for this runts? run npm run build');
+    const version = hello.payload.readUInt32LE(0);
+    if (version !== RUNTS_PROTOCOL_VERSION) {
+      throw new RuntsError('EINTERNAL', `runts-init speaks protocol ${version}, runts speaks ${RUNTS_PROTOCOL_VERSION}: rebuild with npm run build`);
+    }
+    channel.send(MSG.MSG_PLAN, encoded);
+    for (;;) {
+      const m = await channel.next();
+      if (!m) throw new RuntsError('EEXEC', 'container init exited before it was created');
+      switch (m.type) {
+        case MSG.MSG_PID:
+          pid = m.payload.readUInt32LE(0);
+          handlers.onPid(pid);
+          break;
+        case MSG.MSG_HOOKS:
+          try {
+            channel.send(MSG.MSG_HOOKS_DONE, Buffer.from(await handlers.onHooks()));
+          } catch (err) {
+            channel.send(MSG.MSG_ABORT);
+            throw err;
+          }
+          break;
+        case MSG.MSG_ERROR:
+          throw stepError(plan, m.payload);
+        case MSG.MSG_CREATED:
+          return {
+            pid,
+            exitStatus: () => waitExit(channel),
+            release: () => channel.close(),
+          };
+        default:
+          throw new RuntsError('EINTERNAL', `runts-init sent unexpected message ${m.type}`);
+      }
+    }
+  } catch (err) {
+    channel.close();
+    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    throw err;
+  }
+}
+
+async function waitExit(channel: Channel): Promise<number> {
+  for (;;) {
+    const m = await channel.next();
+    if (!m) throw new RuntsError('EINTERNAL', 'lost the container supervisor before the container exited');
+    if (m.type === MSG.MSG_EXIT) {
+      channel.close();
+      return m.payload.readInt32LE(0);
+    }
+  }
+}
+
+function stepError(plan: Step[], payload: Buffer): RuntsError {
+  const index = payload.readInt32LE(0);
+  const errno = payload.readInt32LE(4);
+  const what = payload.subarray(8).toString('utf8');
+  const reason = errno ? getSystemErrorMessage(-errno).toLowerCase() : '';
+  const step = plan[index];
+  const message = reason ? `${what}: ${reason}` : what;
+  const code = step?.op === 'STEP_PREPARE_EXEC' || step?.op === 'STEP_EXEC' ? 'EEXEC' : 'ESYSTEM';
+  return new RuntsError(code, message, { errno, path: step ? `plan step ${index + 1}` : undefined });
+}

@@ -1,0 +1,122 @@
+/**
+ * OCI mount options -> mount(2) flags, propagation changes and filesystem data.
+ *
+ * The kernel takes generic options ("ro", "nosuid") as MS_* bits, propagation
+ * ("rshared") only in a separate mount call, and everything else ("size=64k",
+ * "mode=755") as a comma-separated data string for the filesystem.
+ *
+ * The book: docs/04-namespaces.md (mount propagation), docs/09-writing-runtime.md.
+ */
+
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  UNBINDABLE: 0x20000,
+  PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
+} as const;
+
+/** option -> [bits to set, bits to clear] */
+const FLAG_OPTIONS: Record<string, [number, number]> = {
+  ro: [MS.RDONLY, 0],
+  rw: [0, MS.RDONLY],
+  nosuid: [MS.NOSUID, 0],
+  suid: [0, MS.NOSUID],
+  nodev: [MS.NODEV, 0],
+  dev: [0, MS.NODEV],
+  noexec: [MS.NOEXEC, 0],
+  exec: [0, MS.NOEXEC],
+  sync: [MS.SYNCHRONOUS, 0],
+  async: [0, MS.SYNCHRONOUS],
+  dirsync: [MS.DIRSYNC, 0],
+  mand: [MS.MANDLOCK, 0],
+  nomand: [0, MS.MANDLOCK],
+  noatime: [MS.NOATIME, 0],
+  atime: [0, MS.NOATIME],
+  nodiratime: [MS.NODIRATIME, 0],
+  diratime: [0, MS.NODIRATIME],
+  relatime: [MS.RELATIME, 0],
+  norelatime: [0, MS.RELATIME],
+  strictatime: [MS.STRICTATIME, 0],
+  nostrictatime: [0, MS.STRICTATIME],
+  lazytime: [MS.LAZYTIME, 0],
+  nolazytime: [0, MS.LAZYTIME],
+  nosymfollow: [MS.NOSYMFOLLOW, 0],
+  symfollow: [0, MS.NOSYMFOLLOW],
+  bind: [MS.BIND, 0],
+  rbind: [MS.BIND | MS.REC, 0],
+  remount: [MS.REMOUNT, 0],
+};
+
+const PROPAGATION_OPTIONS: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+/** Options the runtime understands but the kernel does not (runc extensions). */
+const UNSUPPORTED = new Set(['tmpcopyup', 'idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnoatime', 'ratime']);
+
+export interface ParsedMountOptions {
+  flags: number;
+  /** The generic options that set flags, for explanations. */
+  flagNames: string[];
+  propagation: { flags: number; name: string }[];
+  data: string;
+}
+
+export function parseMountOptions(options: string[], where: string): ParsedMountOptions {
+  let flags = 0;
+  const flagNames: string[] = [];
+  const propagation: ParsedMountOptions['propagation'] = [];
+  const data: string[] = [];
+  options.forEach((opt, i) => {
+    const flag = FLAG_OPTIONS[opt];
+    const prop = PROPAGATION_OPTIONS[opt];
+    if (flag) {
+      flags = (flags | flag[0]) & ~flag[1];
+      if (opt !== 'bind' && opt !== 'rbind') flagNames.push(opt);
+    } else if (prop !== undefined) {
+      propagation.push({ flags: prop, name: opt });
+    } else if (UNSUPPORTED.has(opt)) {
+      throw new Error(`${where}.options[${i}]: mount option "${opt}" is not supported by runts`);
+    } else {
+      data.push(opt);
+    }
+  });
+  return { flags, flagNames, propagation, data: data.join(',') };
+}
+
+/** "rslave" style name of a propagation flag set, for explanations. */
+export function propagationName(flags: number): string {
+  const rec = flags & MS.REC ? 'r' : '';
+  if (flags & MS.SHARED) return rec + 'shared';
+  if (flags & MS.SLAVE) return rec + 'slave';
+  if (flags & MS.UNBINDABLE) return rec + 'unbindable';
+  return rec + 'private';
+}
+
+export function propagationFlags(name: string): number | undefined {
+  return PROPAGATION_OPTIONS[name];
+}

@@ -1,0 +1,112 @@
+/**
+ * config.json "mounts" -> executor steps, in config order.
+ *
+ * Policy decided here, on the host, before anything runs: whether a target is
+ * created as a file or a directory (it follows the bind source), relative bind
+ * sources (relative to the bundle), and the two mounts the kernel cannot do as
+ * written: sysfs in a user namespace without its own network namespace (a
+ * recursive bind of /sys instead, as runc does), and "cgroup", which becomes
+ * cgroup2 or a tmpfs of v1 hierarchies depending on the host.
+ *
+ * The book: docs/03-building-rootfs.md, docs/09-writing-runtime.md.
+ */
+import { statSync } from 'node:fs';
+import { isAbsolute, posix, resolve } from 'node:path';
+import { cgroupLayout, type Hierarchy } from '../cgroups/layout.ts';
+import { RuntsError } from '../errors.ts';
+import type { Mount } from '../oci/types.ts';
+import { steps, type Step } from '../plan/steps.ts';
+import { MS, parseMountOptions } from './mount-options.ts';
+
+export interface MountContext {
+  bundle: string;
+  newUserns: boolean;
+  newNetns: boolean;
+  newCgroupns: boolean;
+  /** The container's cgroup directory on the host, in a hierarchy. */
+  cgroupDir: (h: Hierarchy) => string;
+}
+
+export function mountSteps(mounts: Mount[], ctx: MountContext): Step[] {
+  return mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx));
+}
+
+function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
+  const opts = parseMountOptions(m.options ?? [], where);
+  const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0;
+  const target = posix.normalize(m.destination);
+  if (m.type === 'cgroup') return cgroupMountSteps(target, opts.flags, ctx);
+  if (m.type === 'sysfs' && ctx.newUserns && !ctx.newNetns) {
+    return [steps.mount({ source: '/sys', target, fstype: '', flags: (opts.flags | MS.BIND | MS.REC) & ~MS.REMOUNT, flagNames: opts.flagNames, data: '', create: 1, bind: true })];
+  }
+  let source = m.source ?? m.type ?? 'none';
+  let create: 1 | 2 = 1;
+  if (isBind) {
+    source = isAbsolute(source) ? source : resolve(ctx.bundle, source);
+    create = bindSourceIsDir(source, where) ? 1 : 2;
+  }
+  const out = [
+    steps.mount({
+      source,
+      target,
+      fstype: isBind ? '' : (m.type ?? ''),
+      flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
+      flagNames: opts.flagNames,
+      data: opts.data,
+      create,
+      bind: isBind,
+    }),
+  ];
+  for (const p of opts.propagation) out.push(steps.mountPropagation(target, p.flags, [p.name]));
+  return out;
+}
+
+function bindSourceIsDir(source: string, where: string): boolean {
+  try {
+    return statSync(source).isDirectory();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new RuntsError('EINVAL_CONFIG', `${where}.source: ${source}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, { path: source, errno: e.errno, cause: err });
+  }
+}
+
+/**
+ * With a cgroup namespace the kernel shows the container its own cgroup as
+ * the root of a fresh cgroup mount; without one, the container's cgroup
+ * directory is bind-mounted from the host so it still sees only itself.
+ */
+function cgroupMountSteps(target: string, flags: number, ctx: MountContext): Step[] {
+  const base = flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+  const names = flagNames(base);
+  const layout = cgroupLayout();
+  if (layout.mode === 2) {
+    const h = layout.hierarchies[0]!;
+    return [ctx.newCgroupns
+      ? steps.mount({ source: 'cgroup2', target, fstype: 'cgroup2', flags: base, flagNames: names, data: '', create: 1, bind: false })
+      : steps.mount({ source: ctx.cgroupDir(h), target, fstype: '', flags: base | MS.BIND, flagNames: names, data: '', create: 1, bind: true })];
+  }
+  // v1: a tmpfs holding one directory per hierarchy, made read-only at the end.
+  const out: Step[] = [steps.mount({ source: 'tmpfs', target, fstype: 'tmpfs', flags: base & ~MS.RDONLY, flagNames: names.filter((n) => n !== 'ro'), data: 'mode=755', create: 1, bind: false })];
+  for (const h of layout.hierarchies) {
+    const name = h.version === 2 ? 'unified' : h.controllers.map((c) => c.replace(/^name=/, '')).join(',');
+    const dir = posix.join(target, name);
+    if (ctx.newCgroupns) {
+      const fstype = h.version === 2 ? 'cgroup2' : 'cgroup';
+      const data = h.version === 2 ? '' : h.controllers.join(',');
+      out.push(steps.mount({ source: 'cgroup', target: dir, fstype, flags: base, flagNames: names, data, create: 1, bind: false }));
+    } else {
+      out.push(steps.mount({ source: ctx.cgroupDir(h), target: dir, fstype: '', flags: base | MS.BIND, flagNames: names, data: '', create: 1, bind: true }));
+    }
+    // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host.
+    if (h.version === 1 && h.controllers.length > 1) {
+      for (const c of h.controllers) if (!c.startsWith('name=')) out.push(steps.symlink(name, posix.join(target, c)));
+    }
+  }
+  if (base & MS.RDONLY) out.push(steps.mount({ source: 'tmpfs', target, fstype: '', flags: MS.REMOUNT | MS.BIND | base, flagNames: ['remount', ...names], data: '', create: 0, bind: false }));
+  return out;
+}
+
+function flagNames(flags: number): string[] {
+  const names: [number, string][] = [[MS.RDONLY, 'ro'], [MS.NOSUID, 'nosuid'], [MS.NODEV, 'nodev'], [MS.NOEXEC, 'noexec'], [MS.RELATIME, 'relatime']];
+  return names.filter(([bit]) => flags & bit).map(([, n]) => n);
+}

@@ -1,0 +1,142 @@
+/**
+ * `runts create`: from a bundle to a container waiting in "created".
+ *
+ *   1. load and validate config.json, compile the plan (no side effects yet,
+ *      so bad input changes nothing)
+ *   2. claim the id (the state directory), create the cgroup
+ *   3. run the plan: runts-init clones INIT, which sets everything up and
+ *      blocks on the exec fifo; createRuntime/prestart hooks run when INIT asks
+ *   4. write state.json and the pid file, then return
+ * Any failure undoes 2 and 3: the process is killed, the cgroup and the state
+ * directory removed.
+ *
+ * The book: docs/09-writing-runtime.md, "create and start".
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
+import { createCgroupDirs, procsFile, removeCgroupDirs } from '../cgroups/cgroup.ts';
+import { RuntsError } from '../errors.ts';
+import type { Spec, State } from '../oci/types.ts';
+import { loadSpec, requireProcess } from '../oci/validate.ts';
+import { compilePlan } from '../plan/compile.ts';
+import { encodePlan } from '../plan/encode.ts';
+import { launch, type Launched } from '../plan/executor.ts';
+import type { Step } from '../plan/steps.ts';
+import { runHooks } from './hooks.ts';
+import { processStartTime, waitGone } from './process.ts';
+import type { ContainerRecord, Store } from './store.ts';
+
+export interface RuntimeContext {
+  store: Store;
+  warn: (msg: string) => void;
+  debug: (msg: string) => void;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle?: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  preserveFds?: number;
+  /** Foreground `run`: keep a supervisor to learn the exit status. */
+  supervise?: boolean;
+}
+
+export interface Prepared {
+  spec: Spec;
+  bundle: string;
+  plan: Step[];
+  cgroupDirs: string[];
+}
+
+/** Everything that can be decided without touching the system. */
+export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise<Prepared> {
+  const bundle = resolve(opts.bundle ?? '.');
+  const spec = await loadSpec(bundle);
+  requireProcess(spec);
+  const hierarchies = cgroupLayout().hierarchies;
+  const dirOf = new Map(hierarchies.map((h) => [h, containerCgroupDir(h, spec.linux?.cgroupsPath, opts.id)]));
+  const plan = compilePlan(spec, {
+    bundle,
+    fifoPath: ctx.store.fifo(opts.id),
+    cgroupProcs: [...dirOf.values()].map(procsFile),
+    cgroupDir: (h) => dirOf.get(h)!,
+    consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),
+    noPivot: opts.noPivot,
+    preserveFds: opts.preserveFds,
+    supervise: opts.supervise,
+    warn: ctx.warn,
+  });
+  return { spec, bundle, plan, cgroupDirs: [...dirOf.values()] };
+}
+
+export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
+  const { spec, bundle, plan, cgroupDirs } = await prepare(ctx, opts);
+  const encoded = encodePlan(plan);
+  const { store } = ctx;
+  store.claim(opts.id);
+  const record: ContainerRecord = {
+    ociVersion: spec.ociVersion,
+    id: opts.id,
+    pid: 0,
+    pidStartTime: '',
+    bundle,
+    rootfs: resolve(bundle, spec.root?.path ?? 'rootfs'),
+    annotations: spec.annotations,
+    created: new Date().toISOString(),
+    cgroupDirs,
+    poststart: spec.hooks?.poststart,
+    poststop: spec.hooks?.poststop,
+  };
+  const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
+  try {
+    return await store.locked(opts.id, async () => {
+      store.write(record);
+      createCgroupDirs(cgroupDirs);
+      const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
+        onPid: (pid) => {
+          record.pid = pid;
+          record.pidStartTime = processStartTime(pid) ?? '';
+        },
+        onHooks: async () => {
+          await runHooks('prestart', spec.hooks?.prestart, state('creating'));
+          await runHooks('createRuntime', spec.hooks?.createRuntime, state('creating'));
+          return JSON.stringify(state('created'));
+        },
+      });
+      store.write(record);
+      if (opts.pidFile) writePidFile(resolve(opts.pidFile), record.pid);
+      return { record, launched };
+    });
+  } catch (err) {
+    await undoCreate(ctx, record);
+    throw err;
+  }
+}
+
+async function undoCreate(ctx: RuntimeContext, record: ContainerRecord) {
+  if (record.pid && record.pidStartTime) {
+    try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone */ }
+    await waitGone(record.pid, record.pidStartTime, 5000);
+  }
+  try {
+    removeCgroupDirs(record.cgroupDirs);
+  } catch (err) {
+    ctx.warn(`remove cgroup of ${record.id}: ${(err as Error).message}`);
+  }
+  ctx.store.release(record.id);
+}
+
+/** Written atomically: engines read it as soon as create returns. */
+function writePidFile(path: string, pid: number) {
+  const tmp = join(dirname(path), `.${Date.now()}.pid.tmp`);
+  try {
+    writeFileSync(tmp, String(pid));
+    renameSync(tmp, path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new RuntsError('ESYSTEM', `write pid file ${path}: ${e.message}`, { errno: e.errno, path, cause: err });
+  }
+}

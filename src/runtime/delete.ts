@@ -1,0 +1,42 @@
+/**
+ * `runts delete`: remove a stopped container (with --force, any container).
+ *
+ * A created container is deleted like runc does it, by killing INIT; a running
+ * one needs --force. What is left in the cgroup is killed, the cgroup removed,
+ * the poststop hooks run, and the state directory goes last: until then a
+ * retry can finish the job.
+ *
+ * The book: docs/09-writing-runtime.md, "State".
+ */
+import { removeCgroupDirs } from '../cgroups/cgroup.ts';
+import { isRuntsError, RuntsError } from '../errors.ts';
+import type { RuntimeContext } from './create.ts';
+import { runHooksWarning } from './hooks.ts';
+import { signalAll } from './kill.ts';
+import { signalProcess, waitGone } from './process.ts';
+
+export async function remove(ctx: RuntimeContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
+  const { store } = ctx;
+  try {
+    store.read(id);
+  } catch (err) {
+    if (opts.force && isRuntsError(err, 'ENOTFOUND')) return;
+    throw err;
+  }
+  await store.locked(id, async () => {
+    const record = store.read(id);
+    const status = store.status(record);
+    if ((status === 'running' || status === 'paused' || status === 'creating') && !opts.force) {
+      throw new RuntsError('ESTATE', `cannot delete container ${id} that is not stopped (status ${status}): use --force`);
+    }
+    if (status !== 'stopped' && record.pid) {
+      signalProcess(record.pid, record.pidStartTime, 9);
+      await waitGone(record.pid, record.pidStartTime, 10_000);
+    }
+    // Without a pid namespace of its own, INIT's children outlive it.
+    signalAll(record, 9);
+    removeCgroupDirs(record.cgroupDirs);
+    await runHooksWarning('poststop', record.poststop, { ...store.state(record), status: 'stopped' }, ctx.warn);
+    store.release(id);
+  });
+}

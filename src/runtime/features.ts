@@ -1,0 +1,35 @@
+/**
+ * `runts features`: what this runtime supports, in the runtime-spec's
+ * features.md shape, so engines can ask instead of guessing.
+ *
+ * The book: docs/10-real-world-oci.md.
+ */
+import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/validate.ts';
+import { cgroupLayout } from '../cgroups/layout.ts';
+
+const MOUNT_OPTIONS = [
+  'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
+  'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'relatime', 'remount', 'ro',
+  'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
+];
+
+export function features() {
+  const layout = cgroupLayout();
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: '1.2.1',
+    hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
+    mountOptions: MOUNT_OPTIONS,
+    linux: {
+      namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time'),
+      capabilities: Object.keys(CAPABILITY_NAMES),
+      cgroup: { v1: layout.mode === 1, v2: layout.mode === 2, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: { 'org.opencontainers.runtime-spec.features.runts.version': '0.1.0' },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * `runts run`: create, start, and (in the foreground) wait and delete.
+ *
+ * In the foreground runts-init stays as INIT's parent (STEP_SUPERVISE) and
+ * reports its exit status; runts forwards the signals it receives to INIT,
+ * then deletes the container and exits with the container's status, as a
+ * shell would report it (128 + signal for a killed process).
+ *
+ * The book: docs/09-writing-runtime.md, "create and start".
+ */
+import { constants } from 'node:os';
+import { create, type CreateOptions, type RuntimeContext } from './create.ts';
+import { remove } from './delete.ts';
+import { signalProcess } from './process.ts';
+import { start } from './start.ts';
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
+
+/** Returns the exit code for runts itself. */
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean }): Promise<number> {
+  const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach });
+  if (opts.detach) {
+    try {
+      await start(ctx, opts.id);
+    } finally {
+      launched.release();
+    }
+    return 0;
+  }
+  const forward = (sig: NodeJS.Signals) => signalProcess(record.pid, record.pidStartTime, constants.signals[sig]);
+  for (const sig of FORWARDED) process.on(sig, forward);
+  try {
+    await start(ctx, opts.id);
+    const status = await launched.exitStatus();
+    return exitCode(status);
+  } finally {
+    for (const sig of FORWARDED) process.off(sig, forward);
+    await remove(ctx, opts.id, { force: true });
+  }
+}
+
+/** A wait(2) status as a shell exit code. */
+export function exitCode(status: number): number {
+  const sig = status & 0x7f;
+  return sig === 0 ? (status >> 8) & 0xff : 128 + sig;
+}

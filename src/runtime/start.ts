@@ -1,0 +1,40 @@
+/**
+ * `runts start`: release a created container to exec its process.
+ *
+ * INIT is blocked reading the exec fifo. Writing one byte unblocks it; the
+ * fifo is then removed, which is what makes the status "running". Opening the
+ * fifo non-blocking means a dead INIT (no reader) is an error, not a hang.
+ *
+ * The book: docs/09-writing-runtime.md, "create and start".
+ */
+import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { RuntsError } from '../errors.ts';
+import type { RuntimeContext } from './create.ts';
+import { runHooksWarning } from './hooks.ts';
+
+export async function start(ctx: RuntimeContext, id: string): Promise<void> {
+  const { store } = ctx;
+  await store.locked(id, async () => {
+    const record = store.read(id);
+    const status = store.status(record);
+    if (status !== 'created') {
+      const why = status === 'stopped' ? 'that has stopped' : status === 'running' ? 'that is already running' : `in status ${status}`;
+      throw new RuntsError('ESTATE', `cannot start container ${id} ${why}`);
+    }
+    let fd: number;
+    try {
+      fd = openSync(store.fifo(id), constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new RuntsError('ESTATE', `cannot start container ${id}: its init process is gone`);
+      throw err;
+    }
+    try {
+      writeSync(fd, '0');
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(store.fifo(id));
+    await runHooksWarning('poststart', record.poststart, { ...store.state(record), status: 'running' }, ctx.warn);
+  });
+}
+

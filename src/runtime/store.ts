@@ -1,0 +1,185 @@
+/**
+ * The state directory: /run/runts/<id>/ (or --root).
+ *
+ *   state.json   what runts knows of the container, written atomically
+ *                (write a temp file, rename), so a crash leaves the old or
+ *                the new state, never half of one
+ *   exec.fifo    exists from create until start: its presence is "created"
+ *   lock         held (O_EXCL, holds the holder's pid) while a verb changes
+ *                the container
+ *
+ * The status is never stored: it is read off the kernel each time (is the
+ * pid alive, and is it still the same process?), as runtime.md requires.
+ *
+ * The book: docs/09-writing-runtime.md, "State".
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntsError } from '../errors.ts';
+import type { Hook, State } from '../oci/types.ts';
+import { processStartTime } from './process.ts';
+
+export const DEFAULT_ROOT = '/run/runts';
+
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  /** Start time of pid (clock ticks after boot): tells a reused pid apart. */
+  pidStartTime: string;
+  bundle: string;
+  rootfs: string;
+  annotations?: Record<string, string>;
+  created: string;
+  /** The container's cgroup directories, one per hierarchy. */
+  cgroupDirs: string[];
+  /** Hooks that run after create returns, as config.json said at create. */
+  poststart?: Hook[];
+  poststop?: Hook[];
+}
+
+export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
+
+const ID_RE = /^[\w+.-]+$/;
+
+export function checkId(id: string): void {
+  if (!id) throw new RuntsError('EINVAL', 'container id cannot be empty');
+  if (!ID_RE.test(id) || id === '.' || id === '..') throw new RuntsError('EINVAL', `invalid container id ${JSON.stringify(id)}: use letters, digits, "_", "+", "-" and "."`);
+}
+
+export class Store {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  dir(id: string) {
+    return join(this.root, id);
+  }
+  fifo(id: string) {
+    return join(this.dir(id), 'exec.fifo');
+  }
+
+  /** Claim the id: mkdir is atomic, so two creates cannot both win. */
+  claim(id: string): void {
+    checkId(id);
+    try {
+      mkdirSync(this.root, { recursive: true, mode: 0o711 });
+      mkdirSync(this.dir(id), { mode: 0o700 });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EEXIST') throw new RuntsError('EEXIST', `container with id ${id} already exists`, { path: this.dir(id) });
+      throw new RuntsError('ESTATE', `create state directory ${e.path ?? this.dir(id)}: ${e.message}`, { errno: e.errno, path: e.path, cause: err });
+    }
+  }
+
+  release(id: string): void {
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  write(rec: ContainerRecord): void {
+    const file = join(this.dir(rec.id), 'state.json');
+    writeFileSync(file + '.tmp', JSON.stringify(rec), { mode: 0o600 });
+    renameSync(file + '.tmp', file);
+  }
+
+  read(id: string): ContainerRecord {
+    checkId(id);
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir(id), 'state.json'), 'utf8');
+    } catch {
+      throw new RuntsError('ENOTFOUND', `container ${id} does not exist`, { path: this.dir(id) });
+    }
+    return JSON.parse(text) as ContainerRecord;
+  }
+
+  ids(): string[] {
+    try {
+      return readdirSync(this.root).filter((id) => ID_RE.test(id) && existsSync(join(this.root, id, 'state.json'))).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  status(rec: ContainerRecord): Status {
+    if (!rec.pid) return 'creating';
+    if (processStartTime(rec.pid) !== rec.pidStartTime) return 'stopped';
+    if (existsSync(this.fifo(rec.id))) return 'created';
+    if (isFrozen(rec.cgroupDirs)) return 'paused';
+    return 'running';
+  }
+
+  state(rec: ContainerRecord): State & Record<string, unknown> {
+    const status = this.status(rec);
+    return {
+      ociVersion: rec.ociVersion,
+      id: rec.id,
+      status,
+      pid: status === 'stopped' ? 0 : rec.pid,
+      bundle: rec.bundle,
+      rootfs: rec.rootfs,
+      created: rec.created,
+      owner: '',
+      ...(rec.annotations ? { annotations: rec.annotations } : {}),
+    };
+  }
+
+  /**
+   * Hold the container's lock while fn runs. The lock file names its holder,
+   * so a lock left by a crashed runts is taken over instead of blocking forever.
+   */
+  async locked<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
+    const lock = join(this.dir(id), 'lock');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fd = openSync(lock, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new RuntsError('ENOTFOUND', `container ${id} does not exist`, { path: this.dir(id) });
+        if (code !== 'EEXIST') throw err;
+        const holder = Number(readFileSafe(lock));
+        if (!holder || !existsSync(`/proc/${holder}`)) {
+          rmSync(lock, { force: true });
+          continue;
+        }
+        if (attempt > 2000) throw new RuntsError('ESTATE', `container ${id} is locked by process ${holder}`, { path: lock });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      try {
+        unlinkSync(lock);
+      } catch {
+        /* the verb may have removed the whole directory */
+      }
+    }
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function isFrozen(dirs: string[]): boolean {
+  for (const dir of dirs) {
+    try {
+      if (existsSync(join(dir, 'freezer.state'))) return readFileSync(join(dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+      if (statSync(join(dir, 'cgroup.freeze'), { throwIfNoEntry: false })) {
+        if (readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1') return true;
+      }
+    } catch {
+      /* a vanished cgroup is not frozen */
+    }
+  }
+  return false;
+}

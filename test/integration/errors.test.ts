@@ -1,0 +1,143 @@
+/*
+ * Refusals: every failing verb exits non-zero with one line on stderr that
+ * names what was wrong, and a failed create leaves nothing behind (no state
+ * entry, nothing in `list`, no mounts, no helper processes).
+ */
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { addMounts, withArgs } from '../lib/bundle.ts';
+import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
+import { processAlive } from '../lib/host.ts';
+
+checkLeaksAfterFile();
+
+const sleeper = withArgs('sleep', '600');
+
+containerTest('create with a taken id fails and leaves the first container alone', async (c) => {
+  const first = await c.create(c.bundle(sleeper));
+  const again = await c.tryCreate(c.bundle(sleeper), { id: first.id });
+  assertFails(again.result);
+  const st = await c.state(first.id);
+  assert.equal(st.status, 'created');
+  assert.equal(st.pid, first.pid);
+});
+
+containerTest('delete of a running container without --force fails and changes nothing', async (c) => {
+  const ct = await c.create(c.bundle(sleeper));
+  await c.start(ct.id);
+  assertFails(await c.runts(['delete', ct.id]));
+  assert.equal((await c.state(ct.id)).status, 'running');
+  assert.ok(processAlive(ct.pid));
+});
+
+containerTest('kill of a stopped container fails', async (c) => {
+  const ct = await c.create(c.bundle(sleeper));
+  await c.start(ct.id);
+  await c.kill(ct.id, 'KILL');
+  await c.waitForStatus(ct.id, 'stopped');
+  assertFails(await c.runts(['kill', ct.id, 'KILL']));
+});
+
+containerTest('start of a running container fails', async (c) => {
+  const ct = await c.create(c.bundle(sleeper));
+  await c.start(ct.id);
+  assertFails(await c.runts(['start', ct.id]));
+  assert.equal((await c.state(ct.id)).status, 'running');
+});
+
+containerTest('start of a stopped container fails', async (c) => {
+  const ct = await c.create(c.bundle(withArgs('exit', '0')));
+  await c.start(ct.id);
+  await c.waitForStatus(ct.id, 'stopped');
+  assertFails(await c.runts(['start', ct.id]));
+});
+
+// runc differs: it says `container "<id>" does not exist`; the runts contract says "not found".
+containerTest('state of an unknown id fails saying "not found"', async (c) => {
+  const id = c.newId();
+  assertFails(await c.runts(['state', id]), /not found/);
+});
+
+for (const verb of ['start', 'kill', 'delete']) {
+  containerTest(`${verb} of an unknown id fails`, async (c) => {
+    assertFails(await c.runts([verb, c.newId()]));
+  });
+}
+
+// What runc does, and what containerd's shim relies on: a forced delete is idempotent.
+containerTest('delete --force of an unknown id succeeds and changes nothing', async (c) => {
+  const r = await c.runts(['delete', '--force', c.newId()]);
+  assert.equal(r.code, 0, r.stderr);
+  await c.assertNothingLeft();
+});
+
+// runc differs: it says "args must not be empty" without the field path.
+containerTest('empty process.args is refused, naming process.args', async (c) => {
+  const { result } = await c.tryCreate(c.bundle({ process: { args: [] } }));
+  assertFails(result, 'process.args');
+  await c.assertNothingLeft();
+});
+
+containerTest('a missing rootfs is refused, naming the path', async (c) => {
+  const b = c.bundle();
+  rmSync(b.rootfs, { recursive: true });
+  const { result } = await c.tryCreate(b);
+  assertFails(result, b.rootfs);
+  await c.assertNothingLeft();
+});
+
+containerTest('a bind mount with a missing source is refused, naming the source', async (c) => {
+  const missing = `${c.dir}/no-such-dir`;
+  const { result } = await c.tryCreate(c.bundle(addMounts({ destination: '/mnt/x', type: 'bind', source: missing, options: ['rbind'] })));
+  assertFails(result, missing);
+  await c.assertNothingLeft();
+});
+
+containerTest('an unknown namespace type is refused, naming it', async (c) => {
+  const { result } = await c.tryCreate(c.bundle((s) => s.linux!.namespaces!.push({ type: 'bogusns' })));
+  assertFails(result, 'bogusns');
+  await c.assertNothingLeft();
+});
+
+// runc differs: it says only "unexpected EOF", without naming config.json.
+containerTest('a config.json that is not JSON is refused, naming config.json', async (c) => {
+  const b = c.bundle();
+  writeFileSync(b.configPath, '{ "ociVersion": "1.0.2", ');
+  const { result } = await c.tryCreate(b);
+  assertFails(result, 'config.json');
+  await c.assertNothingLeft();
+});
+
+containerTest('a bundle without config.json is refused', async (c) => {
+  const b = c.bundle();
+  rmSync(b.configPath);
+  const { result } = await c.tryCreate(b);
+  assertFails(result, 'config.json');
+  await c.assertNothingLeft();
+});
+
+containerTest('a process that cannot be executed fails create, naming it', async (c) => {
+  const { result } = await c.tryCreate(c.bundle({ process: { args: ['/no-such-binary'] } }));
+  assertFails(result, '/no-such-binary');
+  await c.assertNothingLeft();
+});
+
+for (const id of ['../escape', 'a/b', '.']) {
+  containerTest(`an id like "${id}" is refused`, async (c) => {
+    const { result } = await c.tryCreate(c.bundle(sleeper), { id });
+    assertFails(result);
+    await c.assertNothingLeft();
+  });
+}
+
+containerTest('an unknown command fails', async (c) => {
+  assertFails(await c.runts(['no-such-command']));
+});
+
+containerTest('with --log-format json an error is one JSON object on stderr', async (c) => {
+  const r = await c.runts(['state', c.newId()], { globalArgs: ['--log-format', 'json'] });
+  assertFails(r);
+  const entry = JSON.parse(r.stderr.trim()) as { level?: string; msg?: string };
+  assert.equal(entry.level, 'error');
+  assert.ok(entry.msg, 'the JSON error has a msg');
+});

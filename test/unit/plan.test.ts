@@ -1,0 +1,121 @@
+// The plan compiler: the order of steps is where the kernel's rules and the
+// security lessons live, so the tests pin the order, not just the contents.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { validateSpec } from '../../src/oci/validate.ts';
+import { compilePlan, type PlanContext } from '../../src/plan/compile.ts';
+import { encodePlan, explainPlan } from '../../src/plan/encode.ts';
+import { RUNTS_PLAN_MAGIC, STEP } from '../../src/plan/protocol.ts';
+import type { Step } from '../../src/plan/steps.ts';
+
+const bundle = mkdtempSync(join(tmpdir(), 'runts-plan-'));
+mkdirSync(join(bundle, 'rootfs'));
+after(() => rmSync(bundle, { recursive: true, force: true }));
+
+const warnings: string[] = [];
+const ctx: PlanContext = {
+  bundle,
+  fifoPath: '/run/runts/t/exec.fifo',
+  cgroupProcs: ['/sys/fs/cgroup/pids/runts/t/cgroup.procs'],
+  cgroupDir: () => '/sys/fs/cgroup/pids/runts/t',
+  warn: (m) => warnings.push(m),
+};
+
+function spec(extra: Record<string, unknown> = {}, linux: Record<string, unknown> = {}) {
+  return validateSpec({
+    ociVersion: '1.2.0',
+    root: { path: 'rootfs', readonly: true },
+    process: { args: ['/bin/sh'], cwd: '/', env: ['PATH=/bin'], user: { uid: 1000, gid: 1000 }, capabilities: { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'] }, noNewPrivileges: true },
+    hostname: 'box',
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] }],
+    linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'uts' }, { type: 'cgroup' }], maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'], ...linux },
+    ...extra,
+  });
+}
+
+const ops = (plan: Step[]) => plan.map((s) => s.op);
+const indexOf = (plan: Step[], op: keyof typeof STEP) => {
+  const i = ops(plan).indexOf(op);
+  assert.ok(i >= 0, `${op} is in the plan`);
+  return i;
+};
+
+test('namespaces are created by one clone; the cgroup namespace after cgroup placement', () => {
+  const plan = compilePlan(spec(), ctx);
+  const clone = plan[indexOf(plan, 'STEP_CLONE')]!;
+  assert.equal(clone.values[0]!.value, BigInt(0x20000000 | 0x00020000 | 0x04000000));
+  assert.ok(indexOf(plan, 'STEP_CGROUP_ADD') < indexOf(plan, 'STEP_UNSHARE'));
+});
+
+test('mounts before pivot_root, masks and read-only paths after it', () => {
+  const plan = compilePlan(spec(), ctx);
+  const pivot = indexOf(plan, 'STEP_PIVOT_ROOT');
+  assert.ok(indexOf(plan, 'STEP_MOUNT') < pivot);
+  assert.ok(indexOf(plan, 'STEP_MKNOD') < pivot);
+  assert.ok(indexOf(plan, 'STEP_MASK_PATH') > pivot);
+  assert.ok(indexOf(plan, 'STEP_READONLY_PATH') > pivot);
+  assert.ok(indexOf(plan, 'STEP_REMOUNT_ROOT_RO') > indexOf(plan, 'STEP_READONLY_PATH'));
+});
+
+test('privileges: bounding set while root, user switch, then the final sets, then no_new_privs', () => {
+  const plan = compilePlan(spec(), ctx);
+  const order = ['STEP_SETRLIMIT', 'STEP_CAP_BOUNDING', 'STEP_SET_USER', 'STEP_SET_CAPS', 'STEP_NO_NEW_PRIVS', 'STEP_CHDIR', 'STEP_PREPARE_EXEC', 'STEP_CLOSE_FDS', 'STEP_REPORT_CREATED', 'STEP_WAIT_START', 'STEP_EXEC'] as const;
+  const positions = order.filter((op) => ops(plan).includes(op)).map((op) => indexOf(plan, op));
+  assert.deepEqual(positions, [...positions].sort((a, b) => a - b));
+  assert.equal(plan.at(-1)!.op, 'STEP_EXEC');
+});
+
+test('capability masks carry exactly the named bits', () => {
+  const plan = compilePlan(spec(), ctx);
+  const caps = plan[indexOf(plan, 'STEP_SET_CAPS')]!.values.map((v) => v.value);
+  assert.deepEqual(caps, [1n << 5n, 1n << 5n, 0n, 0n]);
+});
+
+test('a user namespace gets id maps written by the parent and bind-mounted devices', () => {
+  const plan = compilePlan(spec({ hostname: undefined }, {
+    namespaces: [{ type: 'mount' }, { type: 'user' }],
+    uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+    gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+  }), ctx);
+  const maps = plan.filter((s) => s.op === 'STEP_WRITE_ID_MAP');
+  assert.deepEqual(maps.map((s) => s.actor), ['parent', 'parent']);
+  assert.equal(maps[0]!.values[1]!.value, '0 100000 65536\n');
+  assert.ok(!ops(plan).includes('STEP_MKNOD'));
+  assert.ok(ops(plan).includes('STEP_BIND_DEVICE'));
+  assert.ok(indexOf(plan, 'STEP_BECOME_ROOT') < indexOf(plan, 'STEP_ROOTFS'));
+});
+
+test('a sysctl is written through /proc/sys while INIT is in its namespaces', () => {
+  const plan = compilePlan(spec({ hostname: undefined }, { namespaces: [{ type: 'mount' }, { type: 'network' }], sysctl: { 'net.ipv4.ip_forward': '1' } }), ctx);
+  const write = plan[indexOf(plan, 'STEP_WRITE_PROC')]!;
+  assert.deepEqual(write.values.map((v) => v.value), ['/proc/sys/net/ipv4/ip_forward', '1']);
+  assert.ok(indexOf(plan, 'STEP_WRITE_PROC') < indexOf(plan, 'STEP_PIVOT_ROOT'));
+});
+
+test('a missing rootfs is named', () => {
+  assert.throws(() => compilePlan(spec({ root: { path: 'nope' } }), ctx), /root\.path: .*nope: no such directory/);
+});
+
+test('the encoded plan starts with the magic and holds every step', () => {
+  const plan = compilePlan(spec(), ctx);
+  const bytes = encodePlan(plan);
+  assert.equal(bytes.readUInt32LE(0), RUNTS_PLAN_MAGIC);
+  assert.equal(bytes.readUInt32LE(8), plan.length);
+  let off = 16;
+  for (const s of plan) {
+    assert.equal(bytes.readUInt32LE(off), STEP[s.op]);
+    off += 8 + bytes.readUInt32LE(off + 4);
+  }
+  assert.equal(off, bytes.length);
+});
+
+test('explain numbers the steps and names who runs them', () => {
+  const text = explainPlan(compilePlan(spec(), ctx));
+  assert.match(text, /^runts:\[0:PARENT\]/);
+  assert.match(text, /runts:\[1:INIT\]/);
+  assert.match(text, /\d+\. pivot_root into the root/);
+  assert.match(text, /hostname box/);
+});

@@ -1,0 +1,33 @@
+// The TS and C halves of the plan protocol must agree on every constant
+// (native/protocol.h <-> src/plan/protocol.ts).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import * as protocol from '../../src/plan/protocol.ts';
+
+const header = readFileSync(new URL('../../native/protocol.h', import.meta.url), 'utf8');
+const defines = new Map<string, number>();
+for (const m of header.matchAll(/^#define\s+([A-Z0-9_]+)\s+(0x[0-9a-f]+|\d+)u?\b/gim)) defines.set(m[1]!, Number(m[2]!));
+
+const tsConstants: Record<string, number> = {
+  RUNTS_PROTOCOL_VERSION: protocol.RUNTS_PROTOCOL_VERSION,
+  RUNTS_PLAN_MAGIC: protocol.RUNTS_PLAN_MAGIC,
+  ...protocol.MSG,
+  ...protocol.VAL,
+  ...protocol.STEP,
+};
+
+test('every C constant has the same value in TypeScript', () => {
+  assert.ok(defines.size > 40, 'parsed the header');
+  for (const [name, value] of defines) assert.equal(tsConstants[name], value, name);
+});
+
+test('every TypeScript constant exists in C', () => {
+  for (const [name, value] of Object.entries(tsConstants)) assert.equal(defines.get(name), value, name);
+});
+
+test('the magic spells RNTS in memory order', () => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(protocol.RUNTS_PLAN_MAGIC);
+  assert.equal(b.toString('latin1'), 'RNTS');
+});
