@@ -53,7 +53,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 1
+#define RUNTS_PROTOCOL_VERSION 2
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -61,7 +61,7 @@
 #define MSG_PLAN 2       /* TS->C  the encoded plan                         */
 #define MSG_PID 3        /* C->TS  u32 pid of INIT in runts's pid namespace */
 #define MSG_HOOKS 4      /* C->TS  empty: run createRuntime/prestart hooks  */
-#define MSG_HOOKS_DONE 5 /* TS->C  container state JSON, stdin for hooks   */
+#define MSG_HOOKS_DONE 5 /* TS->C  state JSON documents, NUL-separated     */
 #define MSG_ABORT 6      /* TS->C  empty: a hook failed, INIT must exit     */
 #define MSG_CREATED 7    /* C->TS  empty: INIT waits on the exec fifo       */
 #define MSG_ERROR 8      /* C->TS  i32 step index, i32 errno, UTF-8 message */
@@ -148,12 +148,13 @@
  *    is on procfs (fstatfs magic).             STR path, STR value         */
 #define STEP_WRITE_PROC 29
 /* I: send MSG_HOOKS, wait for MSG_HOOKS_DONE (keep its payload: the state
- *    JSON given to RUN_HOOK) or MSG_ABORT (exit 1).            (no values) */
+ *    JSON documents, separated by NUL bytes, that RUN_HOOK hands to hooks)
+ *    or MSG_ABORT (exit 1).                                    (no values) */
 #define STEP_HOOKS_SYNC 30
-/* I: fork; child: stdin = pipe fed with the state JSON, execve(path, args,
- *    env); wait up to timeout seconds (0 = none), then SIGKILL. Non-zero
- *    exit is an error naming the path and status.
- *                             STR path, STRS args, STRS env, INT timeout  */
+/* I: fork; child: stdin = pipe fed with state document number `state` of
+ *    MSG_HOOKS_DONE, execve(path, args, env); wait up to timeout seconds
+ *    (0 = none), then SIGKILL. Non-zero exit is an error naming the path
+ *    and status.       STR path, STRS args, STRS env, INT timeout, INT state */
 #define STEP_RUN_HOOK 31
 /* I: make root the new "/": fchdir(root); pivot_root(".", "."); make the old
  *    root MS_SLAVE|MS_REC; umount2(".", MNT_DETACH); chdir("/").          */
@@ -174,10 +175,11 @@
 #define STEP_SET_DOMAINNAME 38
 /* I: setrlimit.                      INT resource, INT soft, INT hard      */
 #define STEP_SETRLIMIT 39
-/* I: open /dev/ptmx (in root), unlock, open the slave, send the master over
- *    the socket in slot with SCM_RIGHTS, setsid, TIOCSCTTY on the slave,
- *    dup2 it onto 0, 1, 2; TIOCSWINSZ when rows and cols are non-zero.
- *                                          INT slot, INT rows, INT cols    */
+/* I: open /dev/ptmx (in root), unlock, open the slave, TIOCSWINSZ when rows
+ *    and cols are non-zero, bind the slave onto the console path in root
+ *    (unless ""), send the master over the socket in slot with SCM_RIGHTS,
+ *    setsid, TIOCSCTTY on the slave, dup2 it onto 0, 1, 2.
+ *                         INT slot, INT rows, INT cols, STR console path   */
 #define STEP_SETUP_CONSOLE 40
 /* I: setsid().                                                (no values) */
 #define STEP_SETSID 41

@@ -60,6 +60,7 @@ void die(int status, int step, int err, const char *fmt, ...);
 
 extern int root_fd;
 int open_in_root(const char *path, uint64_t flags);
+int bind_fd_in_root(int src, const char *path);
 
 step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
 	step_mknod, step_bind_device, step_symlink, step_write_proc,

@@ -153,6 +153,20 @@ static int bind_host(const char *source, int target, unsigned long flags)
 	return r;
 }
 
+/* Bind an open file onto a file at path in root, creating it if missing. */
+int bind_fd_in_root(int src, const char *path)
+{
+	char a[32], b[32];
+	int target = mount_target(path, 2);
+	if (target < 0)
+		return -1;
+	int r = mount(fdpath(a, src), fdpath(b, target), NULL, MS_BIND, NULL);
+	int err = errno;
+	close(target);
+	errno = err;
+	return r;
+}
+
 /* Remount a bind mount with flags. In a user namespace the kernel locks
  * the flags of mounts inherited from the host (nosuid, nodev, ro, atime...)
  * and refuses with EPERM a remount that would clear one: then ask again,
@@ -351,15 +365,24 @@ static void reopen_root(const struct step *s)
 	root_fd = fd;
 }
 
-/* pivot_root(".", ".") stacks the old root under the new one without a
+/* pivot_root(".", ".") stacks the old root on the new one without a
  * directory for it; it is made a slave first so that detaching it cannot
- * propagate an unmount to the host. */
+ * propagate an unmount to the host. Where "." points after pivot_root is the
+ * kernel's choice, so we step into the old root through a descriptor taken
+ * before: making the *new* root's tree a slave would silently undo the
+ * propagation the plan gave its mounts (runc does the same). */
 void step_pivot_root(const struct step *s)
 {
+	int old_root = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+	if (old_root < 0)
+		fail(s->index, errno, "open the old root");
 	if (fchdir(root_fd) < 0)
 		fail(s->index, errno, "enter the root");
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		fail(s->index, errno, "pivot_root");
+	if (fchdir(old_root) < 0)
+		fail(s->index, errno, "enter the old root");
+	close(old_root);
 	if (mount("", ".", "", MS_SLAVE | MS_REC, "") < 0)
 		fail(s->index, errno, "make the old root a slave");
 	if (umount2(".", MNT_DETACH) < 0)

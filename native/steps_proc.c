@@ -33,7 +33,8 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* MSG_HOOKS_DONE's payload: the state JSON every later hook reads on stdin. */
+/* MSG_HOOKS_DONE's payload: the state JSON documents, NUL-separated, that
+ * later hooks read on stdin (RUN_HOOK names one by its number). */
 static char *hook_state = "";
 static uint32_t hook_state_len;
 
@@ -100,12 +101,18 @@ void step_run_hook(const struct step *s)
 	char **argv = s->v[1].len ? s->v[1].strs : only_path;
 	uint64_t timeout = s->v[3].num;
 	int in[2], status;
+	const char *doc = hook_state, *end = hook_state + hook_state_len;
+	for (uint64_t k = s->v[4].num; k > 0 && doc < end; k--)
+		doc += strnlen(doc, (size_t)(end - doc)) + 1;
+	if (doc > end)
+		doc = end;
+	uint32_t doc_len = (uint32_t)strnlen(doc, (size_t)(end - doc));
 
 	if (pipe2(in, O_CLOEXEC) < 0)
 		fail(s->index, errno, "create stdin pipe for hook %s", path);
-	if (hook_state_len > 65536 && fcntl(in[1], F_SETPIPE_SZ, hook_state_len) < 0)
+	if (doc_len > 65536 && fcntl(in[1], F_SETPIPE_SZ, doc_len) < 0)
 		fail(s->index, errno, "size stdin pipe for hook %s", path);
-	if (write(in[1], hook_state, hook_state_len) != (ssize_t)hook_state_len)
+	if (write(in[1], doc, doc_len) != (ssize_t)doc_len)
 		fail(s->index, errno, "write state to hook %s", path);
 	close(in[1]);
 	pid_t pid = fork();
@@ -180,6 +187,9 @@ void step_setup_console(const struct step *s)
 			     .ws_col = (unsigned short)s->v[2].num};
 	if (ws.ws_row && ws.ws_col && ioctl(pty, TIOCSWINSZ, &ws) < 0)
 		fail(s->index, errno, "set size of %s to %ux%u", name, ws.ws_col, ws.ws_row);
+	const char *console = s->v[3].str;
+	if (*console && bind_fd_in_root(pty, console) < 0)
+		fail(s->index, errno, "bind %s onto %s", name, console);
 
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } cm = {0};
 	struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};

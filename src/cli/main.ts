@@ -184,8 +184,9 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const g = program.opts<GlobalOptions>();
-    logLine(g, 'error', e.message);
-    writeSync(2, `runts: ${e.message}\n`);
+    const message = e.message.replace(/\s*\n\s*/g, ' ');
+    logLine(g, 'error', message);
+    writeSync(2, g.logFormat === 'json' ? JSON.stringify({ level: 'error', msg: message, time: new Date().toISOString() }) + '\n' : `runts: ${message}\n`);
     if (g.debug && err instanceof Error && err.stack) writeSync(2, err.stack + '\n');
     process.exitCode = 1;
   }

@@ -41,6 +41,10 @@ export interface PlanContext {
   warn: (msg: string) => void;
 }
 
+/** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
+export const CREATING_STATE = 0;
+export const CREATED_STATE = 1;
+
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
 
@@ -93,9 +97,12 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
 
   // --- INIT: hooks around the root switch ------------------------------------
+  // INIT pauses while runts runs the host-side hooks; runts answers with the
+  // state documents for the in-container hooks (CREATING_STATE, CREATED_STATE).
   const hooks = spec.hooks ?? {};
-  if ((hooks.createRuntime?.length ?? 0) + (hooks.prestart?.length ?? 0) > 0) plan.push(steps.hooksSync());
-  for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h)));
+  const hookCount = (['prestart', 'createRuntime', 'createContainer', 'startContainer'] as const).reduce((n, k) => n + (hooks[k]?.length ?? 0), 0);
+  if (hookCount > 0) plan.push(steps.hooksSync());
+  for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h), CREATING_STATE));
   plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
   if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
   for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
@@ -107,7 +114,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   // --- INIT: the process ------------------------------------------------------
   if (process.terminal) {
     if (!ctx.consoleSocket) throw new RuntsError('EINVAL_CONFIG', 'process.terminal: a terminal needs --console-socket');
-    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0));
+    // runtime-spec: with a terminal, /dev/console is the container's pty.
+    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : ''));
   } else if (ctx.consoleSocket) {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
   }
@@ -126,7 +134,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   plan.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
   plan.push(steps.reportCreated());
   plan.push(steps.waitStart(FIFO_SLOT));
-  for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h)));
+  for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h), CREATED_STATE));
   plan.push(steps.exec(process.args!));
   return plan;
 }

@@ -76,9 +76,10 @@ export const steps = {
   symlink: (target: string, link: string) => step('STEP_SYMLINK', 'init', `ln -s ${target} ${link}`, str(target), str(link)),
   writeProc: (path: string, value: string) => step('STEP_WRITE_PROC', 'init', `echo ${JSON.stringify(value)} > ${path}`, str(path), str(value)),
   hooksSync: () => step('STEP_HOOKS_SYNC', 'init', 'pause: runts runs the createRuntime hooks on the host'),
-  runHook: (kind: string, h: { path: string; args: string[]; env: string[]; timeout: number }) =>
+  /** stateDoc: which of the state documents sent with MSG_HOOKS_DONE the hook reads. */
+  runHook: (kind: string, h: { path: string; args: string[]; env: string[]; timeout: number }, stateDoc: number) =>
     step('STEP_RUN_HOOK', 'init', `run ${kind} hook ${quote(h.args.length ? h.args : [h.path])} (state on stdin${h.timeout ? `, timeout ${h.timeout}s` : ''})`,
-      str(h.path), strs(h.args), strs(h.env), int(h.timeout)),
+      str(h.path), strs(h.args), strs(h.env), int(h.timeout), int(stateDoc)),
   pivotRoot: () => step('STEP_PIVOT_ROOT', 'init', 'pivot_root into the root, detach the old root'),
   chroot: () => step('STEP_CHROOT', 'init', 'move the root onto / and chroot into it (--no-pivot)'),
   maskPath: (path: string) => step('STEP_MASK_PATH', 'init', `mask ${path} (/dev/null or an empty read-only tmpfs over it)`, str(path)),
@@ -88,9 +89,9 @@ export const steps = {
   setDomainname: (name: string) => step('STEP_SET_DOMAINNAME', 'init', `domainname ${name}`, str(name)),
   setRlimit: (name: string, resource: number, soft: bigint, hard: bigint) =>
     step('STEP_SETRLIMIT', 'init', `setrlimit ${name} soft=${soft} hard=${hard}`, int(resource), int(soft), int(hard)),
-  setupConsole: (slot: number, rows: number, cols: number) =>
-    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
-      int(slot), int(rows), int(cols)),
+  setupConsole: (slot: number, rows: number, cols: number, consolePath: string) =>
+    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts${consolePath ? `, bind it onto ${consolePath}` : ''}, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
+      int(slot), int(rows), int(cols), str(consolePath)),
   setsid: () => step('STEP_SETSID', 'init', 'setsid: a new session'),
   capBounding: (keep: bigint, names: string[]) =>
     step('STEP_CAP_BOUNDING', 'init', `drop every capability from the bounding set but: ${names.join(' ') || '(none)'}`, int(keep)),

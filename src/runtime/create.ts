@@ -101,9 +101,11 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
           record.pidStartTime = processStartTime(pid) ?? '';
         },
         onHooks: async () => {
+          // "creating": the create operation has not returned yet (runtime.md).
           await runHooks('prestart', spec.hooks?.prestart, state('creating'));
           await runHooks('createRuntime', spec.hooks?.createRuntime, state('creating'));
-          return JSON.stringify(state('created'));
+          // The documents the in-container hooks read, as CREATING_STATE and CREATED_STATE.
+          return [JSON.stringify(state('creating')), JSON.stringify(state('created'))].join('\0');
         },
       });
       store.write(record);

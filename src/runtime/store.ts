@@ -89,7 +89,7 @@ export class Store {
     try {
       text = readFileSync(join(this.dir(id), 'state.json'), 'utf8');
     } catch {
-      throw new RuntsError('ENOTFOUND', `container ${id} does not exist`, { path: this.dir(id) });
+      throw new RuntsError('ENOTFOUND', `container ${id} not found (it does not exist)`, { path: this.dir(id) });
     }
     return JSON.parse(text) as ContainerRecord;
   }
@@ -139,7 +139,7 @@ export class Store {
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw new RuntsError('ENOTFOUND', `container ${id} does not exist`, { path: this.dir(id) });
+        if (code === 'ENOENT') throw new RuntsError('ENOTFOUND', `container ${id} not found (it does not exist)`, { path: this.dir(id) });
         if (code !== 'EEXIST') throw err;
         const holder = Number(readFileSafe(lock));
         if (!holder || !existsSync(`/proc/${holder}`)) {

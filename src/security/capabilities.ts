@@ -22,26 +22,37 @@ export interface CapabilityMasks {
 
 const SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const;
 
-let lastCap: number | undefined;
-export function capLastCap(): number {
-  lastCap ??= Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
-  return lastCap;
+/**
+ * The capabilities runts can hand out: what the kernel knows (cap_last_cap)
+ * and what runts's own bounding set still holds. A container can never get
+ * more than the runtime that starts it.
+ */
+let grantable: bigint | undefined;
+function grantableMask(): bigint {
+  if (grantable === undefined) {
+    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    grantable = bnd ? BigInt('0x' + bnd[1]) : (1n << BigInt(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1)) - 1n;
+  }
+  return grantable;
 }
 
 export function capabilityMasks(caps: LinuxCapabilities | undefined, warn: (msg: string) => void): CapabilityMasks {
   const masks: CapabilityMasks = { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n };
-  const unknownToKernel = new Set<string>();
+  const skipped = new Set<string>();
   for (const set of SETS) {
     for (const name of caps?.[set] ?? []) {
-      const bit = (CAPABILITY_NAMES as Record<string, number>)[name]!;
-      if (bit > capLastCap()) {
-        unknownToKernel.add(name);
+      const bit = 1n << BigInt((CAPABILITY_NAMES as Record<string, number>)[name]!);
+      if (!(grantableMask() & bit)) {
+        skipped.add(name);
         continue;
       }
-      masks[set] |= 1n << BigInt(bit);
+      masks[set] |= bit;
     }
   }
-  for (const name of unknownToKernel) warn(`capability ${name} is not supported by this kernel; skipped`);
+  // The kernel raises an ambient capability only if it is also permitted and
+  // inheritable; like runc, ask for no more than that instead of failing.
+  masks.ambient &= masks.permitted & masks.inheritable;
+  for (const name of skipped) warn(`capability ${name} is unknown to this kernel or outside runts's own bounding set; skipped`);
   return masks;
 }
 

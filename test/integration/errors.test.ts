@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { addMounts, withArgs } from '../lib/bundle.ts';
 import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
+import { describeResult } from '../lib/runtime.ts';
 import { processAlive } from '../lib/host.ts';
 
 checkLeaksAfterFile();
@@ -67,7 +68,7 @@ for (const verb of ['start', 'kill', 'delete']) {
 // What runc does, and what containerd's shim relies on: a forced delete is idempotent.
 containerTest('delete --force of an unknown id succeeds and changes nothing', async (c) => {
   const r = await c.runts(['delete', '--force', c.newId()]);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   await c.assertNothingLeft();
 });
 

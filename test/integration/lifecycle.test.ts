@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { withArgs } from '../lib/bundle.ts';
 import { checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
+import { describeResult } from '../lib/runtime.ts';
 import { processAlive, waitFor } from '../lib/host.ts';
 import { parseProbe, parseProbeJson } from '../lib/probe.ts';
 
@@ -14,16 +15,18 @@ checkLeaksAfterFile();
 /* A container that stays up until signalled (the probe handles TERM/INT/HUP/USR1/USR2). */
 const sleeper = withArgs('sleep', '600');
 
+/* started, and past installing its signal handlers (it printed {"sleeping":N}) */
 async function startedSleeper(c: Ctx) {
   const ct = await c.create(c.bundle(sleeper));
   await c.start(ct.id);
-  await c.waitForStatus(ct.id, 'running');
+  await c.waitForOutput(ct, /"sleeping"/);
   return ct;
 }
 
 /* the {"signal":N} line the sleeping probe prints when a signal reaches it */
 function signalReceived(output: string): number | undefined {
-  return parseProbeJson<{ signal?: number }>(output).signal;
+  const lines = output.trim().split('\n').map((l) => parseProbeJson<{ signal?: number }>(l));
+  return lines.find((l) => l.signal !== undefined)?.signal;
 }
 
 containerTest('full lifecycle: create, start, kill, delete', async (c) => {
@@ -31,6 +34,7 @@ containerTest('full lifecycle: create, start, kill, delete', async (c) => {
   assert.equal((await c.state(ct.id)).status, 'created');
   await c.start(ct.id);
   assert.equal((await c.state(ct.id)).status, 'running');
+  await c.waitForOutput(ct, /"sleeping"/);
   await c.kill(ct.id);
   await c.waitForStatus(ct.id, 'stopped');
   await c.delete(ct.id);
@@ -97,7 +101,7 @@ containerTest('kill KILL stops the process without it seeing a signal', async (c
   const ct = await startedSleeper(c);
   await c.kill(ct.id, 'KILL');
   await c.waitForStatus(ct.id, 'stopped');
-  assert.equal(ct.output(), '');
+  assert.equal(signalReceived(ct.output()), undefined);
 });
 
 containerTest('delete removes a stopped container and its state', async (c) => {
@@ -125,32 +129,32 @@ containerTest('delete --force removes a created container', async (c) => {
 
 containerTest('run in the foreground exits with the exit code of the process', async (c) => {
   const r = await c.run(c.bundle(withArgs('exit', '7')));
-  assert.equal(r.code, 7);
+  assert.equal(r.code, 7, describeResult(r));
 });
 
 containerTest('run in the foreground passes the process output through', async (c) => {
   const r = await c.run(c.bundle(withArgs('--', 'hello')));
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, describeResult(r));
   assert.deepEqual(parseProbe(r.stdout).argv, ['/probe', '--', 'hello']);
 });
 
 containerTest('run in the foreground removes the container when the process exits', async (c) => {
   const r = await c.run(c.bundle(withArgs('exit', '0')));
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, describeResult(r));
   assert.deepEqual(await c.list(), []);
   assert.deepEqual(readdirSync(c.root), []);
 });
 
 containerTest('run --detach returns while the process keeps running', async (c) => {
   const r = await c.run(c.bundle(sleeper), { flags: ['--detach'] });
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   assert.equal((await c.state(r.id)).status, 'running');
 });
 
 containerTest('run --detach writes the pid file', async (c) => {
   const pidFile = `${c.dir}/run.pid`;
   const r = await c.run(c.bundle(sleeper), { flags: ['--detach', '--pid-file', pidFile] });
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   assert.equal(readFileSync(pidFile, 'utf8').trim(), String((await c.state(r.id)).pid));
 });
 
@@ -163,7 +167,7 @@ containerTest('list shows containers with their status', async (c) => {
 containerTest('list -q prints only the ids', async (c) => {
   const ct = await c.create(c.bundle(sleeper));
   const r = await c.runts(['list', '-q']);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   assert.equal(r.stdout.trim(), ct.id);
 });
 
@@ -174,7 +178,7 @@ containerTest('list of an empty state root prints nothing in json form', async (
 containerTest('spec writes a starter config.json in the current directory', async (c) => {
   const dir = c.tempDir('spec');
   const r = await c.runts(['spec'], { cwd: dir });
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   const spec = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8'));
   assert.equal(spec.root.path, 'rootfs');
   assert.ok(Array.isArray(spec.process.args) && spec.process.args.length > 0);
@@ -183,7 +187,7 @@ containerTest('spec writes a starter config.json in the current directory', asyn
 
 containerTest('features reports OCI versions, hooks and namespaces as JSON', async (c) => {
   const r = await c.runts(['features']);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   const f = JSON.parse(r.stdout);
   assert.match(f.ociVersionMin, /^1\.\d+\.\d+/);
   assert.match(f.ociVersionMax, /^1\.\d+\.\d+/);

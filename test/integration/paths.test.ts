@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigPatch } from '../lib/bundle.ts';
 import { checkLeaksAfterFile, containerTest } from '../lib/context.ts';
+import { describeResult } from '../lib/runtime.ts';
 
 checkLeaksAfterFile();
 
@@ -34,7 +35,7 @@ containerTest('a masked directory is empty', async (c) => {
 containerTest('writes to a masked file do not reach the file', async (c) => {
   const b = c.bundle([masked('/etc/secret'), { root: { path: 'rootfs', readonly: false }, process: { args: ['/probe', 'write', '/etc/secret', 'leak'] } }], secrets);
   const r = await c.run(b);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 0, describeResult(r));
   assert.equal(readFileSync(join(b.rootfs, 'etc/secret'), 'utf8'), 'secret\n');
 });
 

@@ -98,6 +98,16 @@ containerTest('all five capability sets of a non-root process match the config',
   assert.deepEqual(p.caps, afterExec(someCaps, { uid: 1000, noNewPrivileges: true }));
 });
 
+/*
+ * `runc spec` lists ambient capabilities without listing them as inheritable.
+ * The kernel refuses to raise those; runc drops them silently, and configs
+ * written by `runc spec` must keep working.
+ */
+containerTest('ambient capabilities that are not inheritable are dropped, not fatal (runc spec default)', async (c) => {
+  const p = await c.probe({ process: { capabilities: { inheritable: null } } });
+  assert.equal(p.caps.CapAmb, capHex(0n));
+});
+
 containerTest('empty capability sets leave a root process with none', async (c) => {
   const none: OciCapabilities = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
   const p = await c.probe({ process: { capabilities: none } });

@@ -48,7 +48,7 @@ function runIsLive(prefix: string): boolean {
 
 /* Does a thing carrying these marks count, for this scope? */
 function inScope(text: string, scope: LeakScope['scope']): boolean {
-  const marks = text.match(RUN_MARK) ?? [];
+  const marks: string[] = text.match(RUN_MARK) ?? [];
   if (scope === 'run') return marks.includes(RUN_PREFIX);
   return marks.some((m) => m === RUN_PREFIX || !runIsLive(m));
 }

@@ -16,7 +16,7 @@ import { after, test, type TestContext } from 'node:test';
 import { makeBundle, withArgs, type Bundle, type BundleOptions, type ConfigPatch } from './bundle.ts';
 import {
   Cleanup, cgroupDirsMatching, ensureRunDir, formatLeaks, formatProcess, leakCheck, leakedProcesses, removeCgroupTree,
-  RUN_PREFIX, safeRemove, sweepLeaks, type Leak,
+  RUN_DIR, RUN_PREFIX, safeRemove, sweepLeaks, type Leak,
 } from './cleanup.ts';
 import { hasCommand, isRoot, mountsUnder, processAlive, processStartTime, sh, waitFor } from './host.ts';
 import { parseProbe, parseProbeJson, probeBinary, type ProbeReport, type StatEntry } from './probe.ts';
@@ -171,7 +171,12 @@ export class Ctx {
       const r = await this.runts(['state', id]);
       last = r.code === 0 ? (JSON.parse(r.stdout) as ContainerState).status : describeResult(r);
       return last === status;
-    }, `${id} to be ${status} (last: ${last})`);
+    }, () => `${id} to be ${status} (last: ${last})`);
+  }
+
+  /* Wait until the container's stdout matches, e.g. the sleeping probe's {"sleeping":N}. */
+  async waitForOutput(ct: Container, pattern: RegExp): Promise<string> {
+    return waitFor(() => (pattern.test(ct.output()) ? ct.output() : undefined), () => `${ct.id} output to match ${pattern} (got: ${JSON.stringify(ct.output())})`);
   }
 
   /* Run the probe in the foreground with this config; assert success and parse. */
@@ -295,7 +300,11 @@ export function containerTest(name: string, fn: (c: Ctx) => Promise<void>, opts:
       failure = e;
     }
     const { errors, leaks } = await c.finish();
-    if (failure) throw failure; // the test's own failure comes first; leaks were still removed
+    if (failure) {
+      // the test's own failure comes first; what it left was still removed, and is named here
+      if (leaks.length || errors.length) t.diagnostic(`also: ${[...errors.map((e) => e.message), formatLeaks(leaks)].join('\n')}`);
+      throw failure;
+    }
     if (errors.length) throw new AggregateError(errors, `cleanup failed:\n${errors.map((e) => `  ${e.message}`).join('\n')}`);
     if (leaks.length) assert.fail(`the test left things behind:\n${formatLeaks(leaks)}`);
   });
@@ -309,7 +318,7 @@ export function checkLeaksAfterFile(): void {
   after(() => {
     const leaks = leakCheck({ scope: 'run' });
     sweepLeaks(leaks);
-    safeRemove(join(ensureRunDir()));
+    safeRemove(RUN_DIR);
     if (leaks.length) assert.fail(`leftovers after this file:\n${formatLeaks(leaks)}`);
   });
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseMountinfo, type MountEntry } from './host.ts';
+import type { MountEntry } from './host.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 const PROBE_SOURCE = join(REPO, 'test/probe/probe.c');

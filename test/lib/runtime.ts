@@ -11,9 +11,8 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { RUN_PREFIX } from './cleanup.ts';
+import { ensureRunDir, RUN_PREFIX } from './cleanup.ts';
 import { REPO } from './probe.ts';
 
 export const RUNTS_BIN = process.env.RUNTS_BIN || join(REPO, 'bin/runts');
@@ -47,15 +46,18 @@ export function runtimeAvailable(): string | null {
 
 export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsResult> {
   const fullArgs = ['--root', opts.root, ...(opts.globalArgs ?? []), ...args];
-  const scratch = mkdtempSync(join(tmpdir(), 'runts-io-'));
+  const scratch = mkdtempSync(join(ensureRunDir(), 'io-'));
   const stdoutPath = opts.stdoutFile ?? join(scratch, 'stdout');
   const stderrPath = join(scratch, 'stderr');
-  const out = openSync(stdoutPath, 'a');
-  const err = openSync(stderrPath, 'a');
+  const fds: number[] = [];
   // RUNTS_TEST_RUN lets a leak check attribute helper processes to this run (cleanup.ts)
   const env: NodeJS.ProcessEnv = { ...process.env, RUNTS_TEST_RUN: RUN_PREFIX, ...opts.env };
   delete env.NODE_TEST_CONTEXT; // the test runner's marker must not reach a Node-based CLI
   try {
+    const out = openSync(stdoutPath, 'a');
+    fds.push(out);
+    const err = openSync(stderrPath, 'a');
+    fds.push(err);
     const child = spawn(RUNTS_BIN, fullArgs, {
       stdio: [opts.stdin ?? 'ignore', out, err, ...(opts.extraFds ?? [])],
       env,
@@ -74,8 +76,7 @@ export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsRe
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (c, s) => resolve([c, s]));
-    });
-    clearTimeout(timer);
+    }).finally(() => clearTimeout(timer));
     return {
       args: fullArgs,
       code,
@@ -85,8 +86,7 @@ export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsRe
       timedOut,
     };
   } finally {
-    closeSync(out);
-    closeSync(err);
+    for (const fd of fds) closeSync(fd);
     rmSync(scratch, { recursive: true, force: true });
   }
 }

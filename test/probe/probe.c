@@ -9,10 +9,12 @@
  *   probe stat PATH...      {"stat":{PATH:{type,mode,major,minor,uid,gid,size[,target]}|{error}}}
  *   probe write PATH [DATA] {"write":"ok"} or {"write":"EROFS"} (errno name)
  *   probe read PATH [MAX]   {"read":"<text>"} or {"error":"ENOENT"}; at most MAX bytes (4096)
- *   probe ls DIR            {"ls":[names, sorted by the kernel's order]} or {"error":...}
- *   probe sleep N           sleeps N seconds, exit 0; SIGTERM/INT/HUP/USR1/USR2 print
+ *   probe ls DIR            {"ls":[names in readdir order]} or {"error":...}
+ *   probe sleep N           prints {"sleeping":N} once its handlers are in place, sleeps
+ *                           N seconds, exit 0; SIGTERM/INT/HUP/USR1/USR2 print
  *                           {"signal":N} and exit 0 (pid 1 of a pid namespace only
- *                           receives signals it has a handler for)
+ *                           receives signals it has a handler for: signal it only
+ *                           after "sleeping" appeared, or the signal is lost)
  *   probe exit N            exit status N, prints nothing
  *
  * Conventions: a value the probe could not read is JSON null, with the errno
@@ -361,6 +363,9 @@ int main(int argc, char **argv) {
     int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
     for (unsigned i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], on_signal);
     unsigned left = (unsigned)atoi(argv[2]);
+    char b[48];
+    int n = snprintf(b, sizeof b, "{\"sleeping\":%u}\n", left);
+    if (write(1, b, (size_t)n) < 0) return 97;
     while (left) left = sleep(left);
     return 0;
   } else if (strcmp(cmd, "exit") == 0 && argc == 3) {
