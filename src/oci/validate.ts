@@ -20,7 +20,7 @@
 // Also here: the kernel numbers behind the names the spec uses (CLONE_*
 // flags, capability bits, RLIMIT_* resources), for the plan compiler.
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
 import type {
@@ -184,12 +184,13 @@ export function requireProcess(spec: Spec): Process {
 }
 
 /** Reads, parses and validates `<bundleDir>/config.json`. */
-export async function loadSpec(bundleDir: string): Promise<Spec> {
+/** Synchronous on purpose: the first async fs call starts libuv's thread pool, a cost on every `runts` start. */
+export function loadSpec(bundleDir: string): Spec {
   const bundle = resolve(bundleDir);
   const file = join(bundle, 'config.json');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ENOENT') {
       throw new RuntsError('ENOENT', `config.json not found in bundle ${bundle}`, { errno: 2, path: file, cause: err });

@@ -95,7 +95,8 @@ export interface Launched {
   pid: number;
   /** Foreground only: resolves with INIT's wait status. */
   exitStatus(): Promise<number>;
-  release(): void;
+  /** Close the channel and reap PARENT (it exits after handing INIT over). */
+  release(): Promise<void>;
 }
 
 /**
@@ -109,6 +110,8 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
     stdio: [0, 1, 2, ...extra, 'pipe'],
     env: { RUNTS_SYNC_FD: String(syncFd) },
   });
+  // Reaped by us, not left as a zombie for whatever adopts it after we exit.
+  const parentExited = new Promise<void>((r) => child.once('close', () => r()));
   const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new RuntsError('EINTERNAL', `start runts-init: ${e.message}`, { cause: e }))));
   spawnError.catch(() => {});
   const channel = new Channel(child.stdio[syncFd] as Socket);
@@ -142,8 +145,15 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
         case MSG.MSG_CREATED:
           return {
             pid,
-            exitStatus: () => waitExit(channel),
-            release: () => channel.close(),
+            exitStatus: async () => {
+              const status = await waitExit(channel);
+              await parentExited;
+              return status;
+            },
+            release: async () => {
+              channel.close();
+              await parentExited;
+            },
           };
         default:
           throw new RuntsError('EINTERNAL', `runts-init sent unexpected message ${m.type}`);

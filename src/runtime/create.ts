@@ -54,7 +54,7 @@ export interface Prepared {
 /** Everything that can be decided without touching the system. */
 export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise<Prepared> {
   const bundle = resolve(opts.bundle ?? '.');
-  const spec = await loadSpec(bundle);
+  const spec = loadSpec(bundle);
   requireProcess(spec);
   const hierarchies = cgroupLayout().hierarchies;
   const dirOf = new Map(hierarchies.map((h) => [h, containerCgroupDir(h, spec.linux?.cgroupsPath, opts.id)]));

@@ -23,7 +23,7 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: 
     try {
       await start(ctx, opts.id);
     } finally {
-      launched.release();
+      await launched.release();
     }
     return 0;
   }

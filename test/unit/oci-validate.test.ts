@@ -251,7 +251,7 @@ describe('loadSpec and parseSpec', () => {
   test('a missing config.json is ENOENT naming the bundle', async () => {
     const bundle = mkdtempSync(join(tmpdir(), 'runts-bundle-'));
     try {
-      await assert.rejects(loadSpec(bundle), {
+      assert.throws(() => loadSpec(bundle), {
         code: 'ENOENT',
         path: join(bundle, 'config.json'),
         message: `config.json not found in bundle ${bundle}`,
@@ -265,7 +265,7 @@ describe('loadSpec and parseSpec', () => {
     const bundle = mkdtempSync(join(tmpdir(), 'runts-bundle-'));
     try {
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(minimal(), null, 2));
-      const spec = await loadSpec(bundle);
+      const spec = loadSpec(bundle);
       assert.equal(spec.root?.path, 'rootfs');
     } finally {
       rmSync(bundle, { recursive: true });
@@ -276,7 +276,7 @@ describe('loadSpec and parseSpec', () => {
     const bundle = mkdtempSync(join(tmpdir(), 'runts-bundle-'));
     try {
       mkdirSync(join(bundle, 'config.json'));
-      await assert.rejects(loadSpec(bundle), {
+      assert.throws(() => loadSpec(bundle), {
         code: 'ESYSTEM',
         errno: 21,
         message: `read ${join(bundle, 'config.json')}: EISDIR: illegal operation on a directory, read`,
