@@ -6,7 +6,6 @@
  *
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +105,9 @@ export interface Launched {
 export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds: number }, handlers: LaunchHandlers): Promise<Launched> {
   const extra = Array.from({ length: opts.preserveFds }, (_, i) => 3 + i);
   const syncFd = 3 + opts.preserveFds;
+  // Loaded here, not at the top: node:child_process drags in much of Node's
+  // stream stack, a cost that state, list, kill and delete need not pay.
+  const { spawn } = await import('node:child_process');
   const child = spawn(executorPath(), [], {
     stdio: [0, 1, 2, ...extra, 'pipe'],
     env: { RUNTS_SYNC_FD: String(syncFd) },

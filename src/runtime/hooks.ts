@@ -9,7 +9,6 @@
  *
  * The book: docs/09-writing-runtime.md, "Hooks".
  */
-import { spawn } from 'node:child_process';
 import { RuntsError } from '../errors.ts';
 import type { Hook, State } from '../oci/types.ts';
 
@@ -30,7 +29,8 @@ export async function runHooksWarning(kind: HookKind, hooks: Hook[] | undefined,
   }
 }
 
-function runHook(where: string, hook: Hook, state: State): Promise<void> {
+async function runHook(where: string, hook: Hook, state: State): Promise<void> {
+  const { spawn } = await import('node:child_process'); // lazily: see plan/executor.ts
   return new Promise((resolvePromise, reject) => {
     const [argv0, ...rest] = hook.args?.length ? hook.args : [hook.path];
     const child = spawn(hook.path, rest, { argv0, env: Object.fromEntries((hook.env ?? []).map(splitEnv)), stdio: ['pipe', 'ignore', 'pipe'] });
