@@ -216,4 +216,42 @@
 /* I: execve what PREPARE_EXEC resolved.                       (no values) */
 #define STEP_EXEC 53
 
+/* ---- steps_tty.c: exec into a running container, terminals (60-69) ------ */
+/* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)
+ *    and setns(fd, nstype). For exec: the mount namespace (and the cgroup
+ *    namespace, after CGROUP_ADD) are joined by INIT, not PARENT, so the Q
+ *    steps still see the host's cgroupfs. After a mount namespace, "/" is the
+ *    container's root: the root for "in root" paths is reopened there and the
+ *    host's is closed.                                   INT nstype, STR path */
+#define STEP_ENTER_NS 60
+/* P: socketpair(AF_UNIX, SOCK_STREAM): one end into slot, for SETUP_CONSOLE
+ *    in INIT to send the pty master over, the other kept by PARENT. With
+ *    STEP_SUPERVISE, PARENT receives the master and proxies the terminal
+ *    (foreground `run -t` / `exec -t` without --console-socket): the
+ *    caller's stdin to the master, the master to the caller's stdout, the
+ *    caller's tty in raw mode (restored on exit), window sizes copied on
+ *    SIGWINCH, until INIT exits.                                  INT slot */
+#define STEP_CONSOLE_PAIR 61
+
+/* ---- steps_security.c: LSM labels (70-79) --------------------------------- */
+/* I: open the first of paths that exists (INIT's own /proc/self/attr/...
+ *    exec file) O_WRONLY|O_CLOEXEC into slot, refusing it unless it is on
+ *    procfs (fstatfs magic). Runs before pivot_root, through the host's
+ *    /proc, so a /proc the container controls can never redirect it.
+ *                                                    INT slot, STRS paths */
+#define STEP_LSM_OPEN_ATTR 70
+/* I: write value ("exec <profile>" for AppArmor, a context for SELinux) to
+ *    the attr file in slot in one write(2), then close it. It labels the
+ *    next execve. Before no_new_privs: AppArmor refuses most profile
+ *    changes once it is set.                         INT slot, STR value   */
+#define STEP_LSM_WRITE_ATTR 71
+
+/* ---- steps_cgroup.c: cgroup v2 device rules (80-89) ---------------------- */
+/* P: open the cgroup directory, load the program (raw struct bpf_insn
+ *    array) as BPF_PROG_TYPE_CGROUP_DEVICE and attach it there
+ *    (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI). Runs first, before any setns,
+ *    so the path is the host's; INIT joins the cgroup later (CGROUP_ADD),
+ *    already confined.                            STR cgroup dir, STR program */
+#define STEP_CGROUP_DEVICE_FILTER 80
+
 #endif

@@ -221,6 +221,11 @@ static const struct op {
 	[STEP_REPORT_CREATED] = {'I', "", step_report_created},
 	[STEP_WAIT_START] = {'I', "n", step_wait_start},
 	[STEP_EXEC] = {'I', "", step_exec},
+	[STEP_ENTER_NS] = {'I', "is", step_enter_ns},
+	[STEP_CONSOLE_PAIR] = {'P', "n", step_console_pair},
+	[STEP_LSM_OPEN_ATTR] = {'I', "nS", step_lsm_open_attr},
+	[STEP_LSM_WRITE_ATTR] = {'I', "ns", step_lsm_write_attr},
+	[STEP_CGROUP_DEVICE_FILTER] = {'P', "sb", step_cgroup_device_filter},
 };
 
 struct plan {
@@ -499,6 +504,7 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 	kill_on_fail = 0; /* from here INIT reports its own failures */
 	if (!pl->supervise)
 		exit(0);
+	console_proxy(pid);
 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)

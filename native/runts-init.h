@@ -76,4 +76,20 @@ step_fn step_become_root, step_unshare, step_hooks_sync, step_run_hook,
 	step_prepare_exec, step_close_fds, step_report_created, step_wait_start,
 	step_exec;
 
+/* ---- steps_tty.c: exec into a running container, terminals -------------- */
+
+step_fn step_enter_ns, step_console_pair;
+/* PARENT, supervising: proxy the terminal until INIT exits (no-op without
+ * STEP_CONSOLE_PAIR). INIT is left for the caller to reap. */
+void console_proxy(int init_pid);
+
+/* ---- steps_security.c: checks and LSM steps ------------------------------- */
+
+int cwd_inside_root(void);
+step_fn step_lsm_open_attr, step_lsm_write_attr;
+
+/* ---- steps_cgroup.c: cgroup v2 device rules ------------------------------- */
+
+step_fn step_cgroup_device_filter;
+
 #endif

@@ -42,13 +42,32 @@ if node node_modules/typescript/bin/tsc --noEmit -p .; then done_ typecheck pass
 units=(test/unit/*.test.ts)
 need_files unit "${units[@]}" && node_test unit "${units[@]}"
 
-integ=(test/integration/*.test.ts)
+# leaks.test.ts checks that the whole suite left nothing behind: it runs on
+# its own, last (node --test sorts the files of one run by name).
+integ=()
+for f in test/integration/*.test.ts; do [[ $f == */leaks.test.ts ]] || integ+=("$f"); done
 if ((EUID != 0)); then
   if $ci; then echo "test: CI=true but not root: integration tests need root" >&2; status=1
   else printf '\n== integration tests SKIPPED: they need root (sudo npm test)\n'; fi
 elif need_files integration "${integ[@]}"; then
   node_test integration --test-concurrency=1 "${integ[@]}"
+  [[ -f test/integration/leaks.test.ts ]] && node_test leaks test/integration/leaks.test.ts
 fi
+
+# The book: the tests of its tools, then every {run} block of docs/NN-*.md in
+# a throwaway sandbox (root), then the site, built and checked in headless
+# Chromium (scripts/book-test.ts, scripts/book-site.ts).
+book_tools=(test/book/*.test.ts)
+need_files book-tools "${book_tools[@]}" && node_test book-tools "${book_tools[@]}"
+if ((EUID != 0)); then
+  if $ci; then echo "test: CI=true but not root: the book's commands need root" >&2; status=1
+  else printf '\n== book commands SKIPPED: they need root (sudo npm test)\n'; fi
+else
+  start "book commands"
+  if node scripts/book-test.ts --tap "$tap/book.tap"; then done_ "book commands" passed; else done_ "book commands" FAILED; status=1; fi
+fi
+start site
+if node scripts/book-site.ts --tap "$tap/site.tap"; then done_ site passed; else done_ site FAILED; status=1; fi
 
 # Totals over both runs, from the TAP summaries ("# pass N", "# fail N", ...).
 sum() { cat "$tap"/*.tap 2>/dev/null | awk -v k="# $1" '$1 " " $2 == k { n += $3 } END { print n + 0 }'; }

@@ -5,7 +5,7 @@
  *
  * The book: docs/05-cgroups.md.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 
@@ -55,12 +55,25 @@ export function cgroupPids(dir: string): number[] {
   }
 }
 
+/** Every cgroup below dir, children before their parent. */
+function subCgroups(dir: string): string[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => e.isDirectory()).flatMap((e) => [...subCgroups(join(dir, e.name)), join(dir, e.name)]);
+}
+
 /**
  * rmdir deepest first. A cgroup is removable only once its processes are
  * gone (zombies count until reaped), so retry briefly on EBUSY.
  */
 export function removeCgroupDirs(dirs: string[]): void {
-  const ordered = [...new Set(dirs)].sort((a, b) => b.length - a.length);
+  // Sub-cgroups the container made go first: a cgroup with children is busy.
+  const all = dirs.flatMap((d) => [...subCgroups(d), d]);
+  const ordered = [...new Set(all)].sort((a, b) => b.length - a.length);
   for (const dir of ordered) {
     for (let attempt = 0; ; attempt++) {
       try {

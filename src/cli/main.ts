@@ -20,6 +20,9 @@ import { start } from '../runtime/start.ts';
 import { list, state } from '../runtime/state.ts';
 import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
 import { print, printJson, table } from './output.ts';
+import { exitCodeOf, registerEngineCommands } from './engine-commands.ts';
+import { registerDoctorCommand } from './doctor-command.ts';
+import { registerCgroupCommands } from './cgroup-commands.ts';
 
 const VERSION = '0.1.0';
 
@@ -162,6 +165,9 @@ export function buildProgram(): Command {
 
   // Commands of other concerns register here, one line each:
   // register<Concern>Commands(program, ctx);
+  registerEngineCommands(program, ctx);
+  registerDoctorCommand(program, ctx);
+  registerCgroupCommands(program, ctx);
 
   return program;
 }
@@ -183,7 +189,7 @@ export async function main(argv: string[]): Promise<void> {
     logLine(g, 'error', message);
     writeSync(2, g.logFormat === 'json' ? JSON.stringify({ level: 'error', msg: message, time: new Date().toISOString() }) + '\n' : `runts: ${message}\n`);
     if (g.debug && err instanceof Error && err.stack) writeSync(2, err.stack + '\n');
-    process.exitCode = 1;
+    process.exitCode = exitCodeOf(err);
   }
 }
 

@@ -10,19 +10,24 @@
  *     read-only paths after, so they cover what the mounts put there;
  *   - rlimits and the bounding set are set while INIT is still root; the user
  *     switch keeps capabilities so the final sets can be applied after it;
- *   - seccomp comes last, so the runtime's own syscalls are not filtered.
+ *   - seccomp comes as late as the kernel allows (runc's rule): with
+ *     no_new_privs, right before execve, so the runtime's own syscalls are
+ *     not filtered; without it, loading a filter needs CAP_SYS_ADMIN, so it
+ *     comes before the bounding set and the user switch drop it.
  *
  * The book: docs/09-writing-runtime.md, "From config.json to a plan".
  */
 import { readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
-import type { Hook, Spec } from '../oci/types.ts';
+import type { Hook, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
 import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/validate.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
 import { mountSteps } from '../rootfs/mounts.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
+import { compileSeccomp } from '../security/seccomp/compile.ts';
+import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import { unescapeMountPath, type Hierarchy } from '../cgroups/layout.ts';
 import { steps, type Step } from './steps.ts';
 
@@ -39,6 +44,8 @@ export interface PlanContext {
   /** Foreground `run`: PARENT stays to report INIT's exit status. */
   supervise?: boolean;
   warn: (msg: string) => void;
+  /** Which LSMs the host has enabled (default: asked of /sys). */
+  lsmHost?: HostLsms;
 }
 
 /** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
@@ -47,6 +54,7 @@ export const CREATED_STATE = 1;
 
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
+const LSM_SLOT = 2;
 
 export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const process = spec.process!;
@@ -63,6 +71,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   // --- PARENT, before clone: things that need the host's view ---------------
   plan.push(steps.mkfifo(FIFO_SLOT, ctx.fifoPath));
   if (ctx.consoleSocket) plan.push(steps.consoleConnect(CONSOLE_SLOT, ctx.consoleSocket));
+  // Foreground with a terminal and no socket: PARENT proxies it (steps_tty.c).
+  else if (process.terminal && ctx.supervise) plan.push(steps.consolePair(CONSOLE_SLOT));
   // A user namespace first: the others may be owned by it.
   for (const ns of [...nsList].sort((a, b) => Number(b.type === 'user') - Number(a.type === 'user'))) {
     if (ns.path) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[ns.type]!, ns.type, ns.path));
@@ -103,6 +113,10 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const hookCount = (['prestart', 'createRuntime', 'createContainer', 'startContainer'] as const).reduce((n, k) => n + (hooks[k]?.length ?? 0), 0);
   if (hookCount > 0) plan.push(steps.hooksSync());
   for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h), CREATING_STATE));
+  // The LSM attr file is opened while "/" is the host's: see security/lsm.ts.
+  const lsm = lsmLabel(process, spec.linux, ctx.lsmHost);
+  const lsmLoad = lsm && lsmSteps(lsm, LSM_SLOT);
+  if (lsmLoad) plan.push(lsmLoad.open);
   plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
   if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
   for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
@@ -113,30 +127,56 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
 
   // --- INIT: the process ------------------------------------------------------
   if (process.terminal) {
-    if (!ctx.consoleSocket) throw new RuntsError('EINVAL_CONFIG', 'process.terminal: a terminal needs --console-socket');
+    if (!ctx.consoleSocket && !ctx.supervise) throw new RuntsError('EINVAL_CONFIG', 'process.terminal: a terminal needs --console-socket (or a foreground run)');
     // runtime-spec: with a terminal, /dev/console is the container's pty.
     plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : ''));
   } else if (ctx.consoleSocket) {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
   }
-  for (const r of process.rlimits ?? []) {
-    plan.push(steps.setRlimit(r.type, RLIMIT_NUMBERS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard)));
-  }
-  const caps = capabilityMasks(process.capabilities, ctx.warn);
-  plan.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
-  const user = process.user ?? { uid: 0, gid: 0 };
-  plan.push(steps.setUser(user.uid, user.gid, user.additionalGids ?? []));
-  plan.push(steps.setCaps(caps, `effective [${capabilityNames(caps.effective).join(' ')}] permitted [${capabilityNames(caps.permitted).join(' ')}] inheritable [${capabilityNames(caps.inheritable).join(' ')}] ambient [${capabilityNames(caps.ambient).join(' ')}]`));
-  if (process.noNewPrivileges) plan.push(steps.noNewPrivileges());
-  plan.push(steps.umask(user.umask ?? 0o022));
-  plan.push(steps.chdir(process.cwd || '/'));
-  plan.push(steps.prepareExec(process.args!, process.env ?? []));
-  plan.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
+  if (lsmLoad) plan.push(lsmLoad.write);
+  const seccompLoad = seccompStep(linux.seccomp, ctx.warn);
+  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad }));
   plan.push(steps.reportCreated());
   plan.push(steps.waitStart(FIFO_SLOT));
   for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h), CREATED_STATE));
+  // With no_new_privs the filter can wait until the last moment, so that
+  // the runtime's own syscalls (hooks, fifo) are not filtered.
+  if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);
   plan.push(steps.exec(process.args!));
   return plan;
+}
+
+/**
+ * The process's own settings, shared by create and exec: limits, identity,
+ * capabilities, umask, cwd, the command, and which descriptors it keeps.
+ */
+export function processSteps(process: Process, ctx: { warn: (msg: string) => void; preserveFds?: number; seccomp?: Step }): Step[] {
+  const out: Step[] = [];
+  for (const r of process.rlimits ?? []) {
+    out.push(steps.setRlimit(r.type, RLIMIT_NUMBERS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard)));
+  }
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+  // before the bounding set and the user switch drop it (the late load,
+  // right before execve, is the caller's: see seccompStep).
+  if (ctx.seccomp && !process.noNewPrivileges) out.push(ctx.seccomp);
+  const caps = capabilityMasks(process.capabilities, ctx.warn);
+  out.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
+  const user = process.user ?? { uid: 0, gid: 0 };
+  out.push(steps.setUser(user.uid, user.gid, user.additionalGids ?? []));
+  out.push(steps.setCaps(caps, `effective [${capabilityNames(caps.effective).join(' ')}] permitted [${capabilityNames(caps.permitted).join(' ')}] inheritable [${capabilityNames(caps.inheritable).join(' ')}] ambient [${capabilityNames(caps.ambient).join(' ')}]`));
+  if (process.noNewPrivileges) out.push(steps.noNewPrivileges());
+  out.push(steps.umask(user.umask ?? 0o022));
+  out.push(steps.chdir(process.cwd || '/'));
+  out.push(steps.prepareExec(process.args!, process.env ?? []));
+  out.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
+  return out;
+}
+
+/** The step that loads linux.seccomp, if there is one (placement: see processSteps). */
+export function seccompStep(seccomp: LinuxSeccomp | undefined, warn: (msg: string) => void): Step | undefined {
+  if (!seccomp) return undefined;
+  const compiled = compileSeccomp(seccomp, { warn });
+  return steps.seccomp(compiled.filter, compiled.flags, compiled.summary);
 }
 
 export function rootfsPath(spec: Spec, bundle: string): string {

@@ -67,6 +67,11 @@ export const STEP = {
   STEP_REPORT_CREATED: 51,
   STEP_WAIT_START: 52,
   STEP_EXEC: 53,
+  STEP_ENTER_NS: 60,
+  STEP_CONSOLE_PAIR: 61,
+  STEP_LSM_OPEN_ATTR: 70,
+  STEP_LSM_WRITE_ATTR: 71,
+  STEP_CGROUP_DEVICE_FILTER: 80,
 } as const;
 
 export type StepName = keyof typeof STEP;

@@ -109,6 +109,10 @@ export const steps = {
   reportCreated: () => step('STEP_REPORT_CREATED', 'init', 'tell runts the container is created; `create` returns'),
   waitStart: (slot: number) => step('STEP_WAIT_START', 'init', `block on the exec fifo (slot ${slot}) until \`runts start\``, int(slot)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
+  consolePair: (slot: number) =>
+    step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),
+  enterNamespace: (flag: number, name: string, path: string) =>
+    step('STEP_ENTER_NS', 'init', `setns into the container's ${name} namespace ${path}`, int(flag), str(path)),
 };
 
 function typeLetter(mode: number): string {

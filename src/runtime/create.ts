@@ -15,7 +15,8 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
-import { createCgroupDirs, procsFile, removeCgroupDirs } from '../cgroups/cgroup.ts';
+import { procsFile } from '../cgroups/cgroup.ts';
+import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
@@ -49,6 +50,8 @@ export interface Prepared {
   bundle: string;
   plan: Step[];
   cgroupDirs: string[];
+  /** linux.resources as cgroup file writes, validated. */
+  cgroupWrites: CgroupWrite[];
 }
 
 /** Everything that can be decided without touching the system. */
@@ -58,6 +61,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
   requireProcess(spec);
   const hierarchies = cgroupLayout().hierarchies;
   const dirOf = new Map(hierarchies.map((h) => [h, containerCgroupDir(h, spec.linux?.cgroupsPath, opts.id)]));
+  const cgroupWrites = cgroupDriver().resourceWrites(spec.linux?.resources, { field: 'linux.resources', devices: true, warn: ctx.warn });
   const plan = compilePlan(spec, {
     bundle,
     fifoPath: ctx.store.fifo(opts.id),
@@ -69,11 +73,13 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     supervise: opts.supervise,
     warn: ctx.warn,
   });
-  return { spec, bundle, plan, cgroupDirs: [...dirOf.values()] };
+  // First, before any setns: the cgroup paths are the host's.
+  plan.unshift(...cgroupDriver().planSteps([...dirOf.values()], spec.linux?.resources));
+  return { spec, bundle, plan, cgroupDirs: [...dirOf.values()], cgroupWrites };
 }
 
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
-  const { spec, bundle, plan, cgroupDirs } = await prepare(ctx, opts);
+  const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
   const encoded = encodePlan(plan);
   const { store } = ctx;
   store.claim(opts.id);
@@ -94,7 +100,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   try {
     return await store.locked(opts.id, async () => {
       store.write(record);
-      createCgroupDirs(cgroupDirs);
+      cgroupDriver().create(cgroupDirs);
+      cgroupDriver().apply(cgroupDirs, cgroupWrites);
       const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
         onPid: (pid) => {
           record.pid = pid;
@@ -124,7 +131,7 @@ async function undoCreate(ctx: RuntimeContext, record: ContainerRecord) {
     await waitGone(record.pid, record.pidStartTime, 5000);
   }
   try {
-    removeCgroupDirs(record.cgroupDirs);
+    cgroupDriver().remove(record.cgroupDirs);
   } catch (err) {
     ctx.warn(`remove cgroup of ${record.id}: ${(err as Error).message}`);
   }

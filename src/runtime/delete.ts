@@ -8,7 +8,7 @@
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
-import { removeCgroupDirs } from '../cgroups/cgroup.ts';
+import { cgroupDriver } from '../cgroups/driver.ts';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { runHooksWarning } from './hooks.ts';
@@ -29,13 +29,15 @@ export async function remove(ctx: RuntimeContext, id: string, opts: { force?: bo
     if ((status === 'running' || status === 'paused' || status === 'creating') && !opts.force) {
       throw new RuntsError('ESTATE', `cannot delete container ${id} that is not stopped (status ${status}): use --force`);
     }
+    // Frozen processes cannot die: thaw first.
+    if (status === 'paused') await cgroupDriver().freeze(record.cgroupDirs, false);
     if (status !== 'stopped' && record.pid) {
       signalProcess(record.pid, record.pidStartTime, 9);
       await waitGone(record.pid, record.pidStartTime, 10_000);
     }
     // Without a pid namespace of its own, INIT's children outlive it.
     signalAll(record, 9);
-    removeCgroupDirs(record.cgroupDirs);
+    cgroupDriver().remove(record.cgroupDirs);
     await runHooksWarning('poststop', record.poststop, { ...store.state(record), status: 'stopped' }, ctx.warn);
     store.release(id);
   });

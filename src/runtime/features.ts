@@ -6,6 +6,7 @@
  */
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/validate.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
+import { securityFeatures } from '../security/features.ts';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
@@ -24,9 +25,7 @@ export function features() {
       namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time'),
       capabilities: Object.keys(CAPABILITY_NAMES),
       cgroup: { v1: layout.mode === 1, v2: layout.mode === 2, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      ...securityFeatures(),
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },

@@ -2,34 +2,63 @@
  * `runts kill`: signal a created or running container.
  *
  * Without --all only INIT gets the signal (pid 1 of the container: it ignores
- * signals it has no handler for, except SIGKILL and SIGSTOP). With --all
- * every process in the container's cgroup gets it.
+ * signals it has no handler for, except SIGKILL and SIGSTOP), after the
+ * start-time check that tells a reused pid apart. With --all every process
+ * in the container's cgroup gets it, while the cgroup is frozen: a frozen
+ * process cannot exit, so no pid read from cgroup.procs can be handed to
+ * another process before it is signalled (runc does the same).
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import { cgroupPids } from '../cgroups/cgroup.ts';
+import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
-import { signalNumber, signalProcess } from './process.ts';
+import { processStartTime, signalNumber, signalProcess } from './process.ts';
 import type { ContainerRecord } from './store.ts';
 
 export async function kill(ctx: RuntimeContext, id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
   const sig = signalNumber(signal);
   const record = ctx.store.read(id);
   const status = ctx.store.status(record);
-  if (status === 'stopped' || status === 'creating') throw new RuntsError('ESTATE', `container ${id} is not running (status ${status})`);
-  if (opts.all) signalAll(record, sig);
-  else if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `container ${id} is not running`);
+  if (opts.all && status === 'stopped') {
+    // What INIT left behind (no pid namespace of its own) may still run.
+    await signalAllFrozen(ctx, record, sig);
+    return;
+  }
+  // "container not running" is the phrase containerd's shim and podman
+  // match to treat the kill of an exited container as done, not failed.
+  if (status === 'stopped' || status === 'creating') throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
+  if (opts.all) await signalAllFrozen(ctx, record, sig);
+  else if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running`);
+}
+
+/** Freeze, signal every process, thaw (unless it was paused before). */
+export async function signalAllFrozen(ctx: RuntimeContext, record: ContainerRecord, sig: number): Promise<void> {
+  const driver = cgroupDriver();
+  let froze = false;
+  try {
+    if (!driver.isFrozen(record.cgroupDirs)) {
+      await driver.freeze(record.cgroupDirs, true);
+      froze = true;
+    }
+  } catch (err) {
+    // no freezer: the start-time check below still narrows the window
+    ctx.debug(`kill --all: cannot freeze ${record.id}: ${(err as Error).message}`);
+  }
+  try {
+    signalAll(record, sig);
+  } finally {
+    if (froze) await driver.freeze(record.cgroupDirs, false);
+  }
 }
 
 /** Every process of the container, found through its cgroup. */
 export function signalAll(record: ContainerRecord, sig: number): void {
   const pids = new Set(record.cgroupDirs.flatMap(cgroupPids));
   for (const pid of pids) {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* exited meanwhile */
-    }
+    const start = processStartTime(pid);
+    if (start === undefined) continue; // exited meanwhile
+    signalProcess(pid, start, sig);
   }
 }

@@ -1,16 +1,21 @@
 /*
  * Regression tests for the lessons in SECURITY.md that can be shown through
- * the CLI: hostile paths in the rootfs, leaked fds, the runtime binary, and
- * seccomp. Each test accepts the safe outcomes (refusal, or a contained
+ * the CLI: hostile paths in the rootfs, leaked fds, the runtime binary,
+ * seccomp, and bad security input. The escapes a default container must not
+ * make are in escapes.test.ts. Each test accepts the safe outcomes (refusal, or a contained
  * result) and fails on the escape.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { withArgs, type OciSpec } from '../lib/bundle.ts';
-import { checkLeaksAfterFile, containerTest } from '../lib/context.ts';
+import { withArgs, type ConfigPatch, type OciSpec } from '../lib/bundle.ts';
+import { assertFails, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { isMountPoint, sh } from '../lib/host.ts';
-import { parseProbe, parseProbeJson } from '../lib/probe.ts';
+import { capNames, parseProbe, parseProbeJson } from '../lib/probe.ts';
+import { RUNTS_BIN } from '../lib/runtime.ts';
+import { RUN_PREFIX } from '../lib/cleanup.ts';
+import { defaultSeccompProfile } from '../../src/security/seccomp/default-profile.ts';
 
 checkLeaksAfterFile();
 
@@ -141,3 +146,102 @@ containerTest('without a seccomp profile the process is not filtered', async (c)
   const p = await c.probe();
   assert.equal(p.seccomp, 0);
 });
+
+containerTest('without no_new_privs the filter is loaded before the user switch and still binds a non-root process', async (c) => {
+  const p = await c.probe([denyGetcwd(1), { process: { noNewPrivileges: false, user: { uid: 1000, gid: 1000 } } }]);
+  assert.equal(p.seccomp, 2);
+  assert.equal(p.noNewPrivs, 0);
+  assert.deepEqual([p.uid, p.cwd, p.cwdError], [1000, null, 'EPERM']);
+});
+
+containerTest('seccomp flags are passed to the kernel (SECCOMP_FILTER_FLAG_LOG, SPEC_ALLOW)', async (c) => {
+  const profile = denyGetcwd(1);
+  const p = await c.probe({ linux: { seccomp: { ...profile.linux.seccomp, flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'] } } });
+  assert.equal(p.seccomp, 2);
+});
+
+containerTest('the default profile runs a container, and answers ENOSYS for a call it does not know', async (c) => {
+  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+  const seccomp = defaultSeccompProfile(caps);
+  // getcwd stays allowed; make it "unknown" to show the default errno
+  const unknownGetcwd = { ...seccomp, syscalls: seccomp.syscalls!.map((s) => ({ ...s, names: s.names.filter((n) => n !== 'getcwd') })) };
+  const p = await c.probe({ linux: { seccomp: unknownGetcwd } });
+  assert.equal(p.seccomp, 2);
+  assert.deepEqual([p.cwd, p.cwdError], [null, 'ENOSYS']);
+});
+
+/* ---- bad input: a clear message naming the field, and nothing started ---- */
+
+async function refused(c: Ctx, patch: ConfigPatch, ...patterns: (RegExp | string)[]) {
+  const { result } = await c.tryCreate(c.bundle(patch));
+  assertFails(result, ...patterns);
+  await c.assertNothingLeft();
+}
+
+const seccompWith = (extra: Record<string, unknown>) => ({ linux: { seccomp: { defaultAction: 'SCMP_ACT_ALLOW', ...extra } } });
+
+containerTest('bad input: a profile whose only syscall name is unknown is refused', async (c) => {
+  await refused(c, seccompWith({ syscalls: [{ names: ['no_such_call'], action: 'SCMP_ACT_ERRNO' }] }), 'linux.seccomp.syscalls', 'no_such_call');
+});
+
+containerTest('bad input: an unknown syscall among known ones is skipped with a warning', async (c) => {
+  const r = await c.run(c.bundle([withArgs('--'), seccompWith({ syscalls: [{ names: ['getcwd', 'no_such_call'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }] })]));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /linux\.seccomp\.syscalls\[0\]\.names\[1\]: unknown syscall "no_such_call"/);
+  assert.equal(parseProbe(r.stdout).cwdError, 'ENOSYS');
+});
+
+containerTest('bad input: an unknown seccomp action is refused', async (c) => {
+  await refused(c, seccompWith({ syscalls: [{ names: ['getcwd'], action: 'SCMP_ACT_EXPLODE' }] }), 'linux.seccomp.syscalls[0].action', 'SCMP_ACT_EXPLODE');
+});
+
+containerTest('bad input: an invalid architecture is refused', async (c) => {
+  await refused(c, seccompWith({ architectures: ['SCMP_ARCH_Z80'] }), 'linux.seccomp.architectures[0]', 'SCMP_ARCH_Z80');
+});
+
+containerTest('bad input: SCMP_ACT_NOTIFY is refused as unsupported', async (c) => {
+  await refused(c, seccompWith({ listenerPath: '/run/agent.sock', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_NOTIFY' }] }), 'linux.seccomp.listenerPath', 'not supported');
+});
+
+containerTest('bad input: an unknown capability is refused', async (c) => {
+  await refused(c, { process: { capabilities: { bounding: ['CAP_KILL', 'CAP_TELEPORT'] } } }, 'process.capabilities.bounding[1]', 'CAP_TELEPORT');
+});
+
+/* ---- no_new_privs ---- */
+
+// The rule noNewPrivileges enforces: a setuid-root binary run by a non-root
+// user gains nothing. Without it the same binary does gain root, which shows
+// the test can tell the two apart.
+const suidProbe = { prepareRootfs: (rootfs: string) => {
+  copyFileSync(join(rootfs, 'probe'), join(rootfs, 'suid-probe'));
+  chmodSync(join(rootfs, 'suid-probe'), 0o4755);
+} };
+for (const noNewPrivileges of [true, false]) {
+  containerTest(`a setuid-root binary run by uid 1000 ${noNewPrivileges ? 'stays uid 1000 under no_new_privs' : 'becomes root without no_new_privs'}`, async (c) => {
+    const r = await c.run(c.bundle([{ process: { noNewPrivileges, user: { uid: 1000, gid: 1000 } } }, (s) => { s.process!.args = ['/suid-probe']; }], suidProbe));
+    assert.equal(r.code, 0, r.stderr);
+    const p = parseProbe(r.stdout);
+    assert.equal(p.uid, 1000);
+    assert.equal(p.euid, noNewPrivileges ? 1000 : 0);
+  });
+}
+
+/* ---- capabilities runts itself does not hold ---- */
+
+// runc's rule: a capability the kernel or the runtime's own bounding set
+// lacks is skipped with a warning, not fatal. setpriv starts runts without
+// CAP_SYS_NICE in its bounding set to show it on any machine.
+containerTest('a capability outside runts\'s own bounding set is skipped with a warning', async (c) => {
+  const caps = ['CAP_KILL', 'CAP_SYS_NICE'];
+  const b = c.bundle([withArgs('--'), { process: { capabilities: { bounding: caps, effective: caps, permitted: caps } } }]);
+  const id = c.newId();
+  c.defer(`delete --force ${id}`, () => c.runts(['delete', '--force', id]));
+  const r = spawnSync('setpriv', ['--bounding-set', '-sys_nice', RUNTS_BIN, '--root', c.root, 'run', '--bundle', b.dir, id], {
+    encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUNTS_TEST_RUN: RUN_PREFIX, NODE_TEST_CONTEXT: undefined },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /capability CAP_SYS_NICE .*skipped/);
+  const p = parseProbe(r.stdout);
+  assert.deepEqual(capNames(p.caps.CapBnd), ['CAP_KILL']);
+  assert.deepEqual(capNames(p.caps.CapEff), ['CAP_KILL']);
+}, { needs: ['setpriv'] });

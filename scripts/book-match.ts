@@ -1,0 +1,92 @@
+/**
+ * Does a command's real output match what the book shows?
+ *
+ * The book shows real output, with placeholders where a value differs from
+ * one run or machine to the next:
+ *   <PID> <N> <UID> <INODE> ...   any decimal number (any <NAME> that ends in ID or is N/INODE/SIZE/MS)
+ *   <HEX>                         hexadecimal digits
+ *   <...>                         anything on the rest of the line, or in the middle of it
+ *   <ANY-OTHER-NAME>              one word (no spaces)
+ *   ...    (a line by itself)     any number of lines, including none
+ * Trailing spaces and trailing empty lines are ignored on both sides; any run
+ * of spaces or tabs matches any other, and leading spaces are optional, since
+ * columns move with the width of the values.
+ */
+
+const NUMBER_NAMES = /^(N|PID|PPID|INODE|SIZE|MS|SECONDS|BYTES|COUNT|[A-Z]*ID|PORT|MAJOR|MINOR)$/;
+
+/* Literal text; any run of spaces or tabs matches any other (columns shift with the values). */
+function escape(s: string): string {
+  return s
+    .split(/[ \t]+/)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[ \\t]+');
+}
+
+function lineRegex(line: string): string {
+  let out = '';
+  let last = 0;
+  for (const m of line.matchAll(/<(\.\.\.|[A-Z][A-Z0-9_-]*)>/g)) {
+    out += escape(line.slice(last, m.index));
+    const name = m[1]!;
+    if (name === '...') out += '[^\\n]*?';
+    else if (name === 'HEX') out += '[0-9a-fA-F]+';
+    else if (NUMBER_NAMES.test(name)) out += '\\d+';
+    else out += '\\S+';
+    last = m.index! + m[0].length;
+  }
+  out += escape(line.slice(last));
+  // leading spaces (right-aligned columns) are optional
+  return out.startsWith('[ \\t]+') ? '[ \\t]*' + out.slice('[ \\t]+'.length) : out;
+}
+
+export function normalize(text: string): string[] {
+  const lines = text.replace(/\r\n/g, '\n').split('\n').map((l) => l.replace(/\s+$/, ''));
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  while (lines.length && lines[0] === '') lines.shift();
+  return lines;
+}
+
+export function outputRegex(expected: string): RegExp {
+  const parts = normalize(expected).map((l) => (l.trim() === '...' ? null : lineRegex(l)));
+  let src = '';
+  parts.forEach((p, i) => {
+    if (p === null) src += '(?:[^\\n]*\\n)*?';
+    else src += p + (i < parts.length - 1 ? '\\n' : '');
+  });
+  // a trailing "..." line swallows the final newline-less line too
+  if (parts[parts.length - 1] === null) src += '[^\\n]*';
+  return new RegExp('^' + src + '$');
+}
+
+export interface Mismatch {
+  /** 1-based line in the expected block where the two first differ. */
+  line: number;
+  expected: string;
+  actual: string;
+}
+
+/** null when the output matches; otherwise where it first goes wrong. */
+export function matchOutput(expected: string, actual: string): Mismatch | null {
+  const act = normalize(actual);
+  if (outputRegex(expected).test(act.join('\n'))) return null;
+  // Locate the first differing line, walking the two side by side; a "..." line
+  // skips forward to the next actual line that matches the line after it.
+  const exp = normalize(expected);
+  let a = 0;
+  for (let e = 0; e < exp.length; e++) {
+    if (exp[e]!.trim() === '...') {
+      const next = exp[e + 1];
+      if (next === undefined) return { line: e + 1, expected: exp.slice(e).join('\n'), actual: act.slice(a).join('\n') };
+      const re = new RegExp('^' + lineRegex(next) + '$');
+      while (a < act.length && !re.test(act[a]!)) a++;
+      continue;
+    }
+    const re = new RegExp('^' + lineRegex(exp[e]!) + '$');
+    if (a >= act.length || !re.test(act[a]!)) {
+      return { line: e + 1, expected: exp[e]!, actual: a < act.length ? act[a]! : '(no more output)' };
+    }
+    a++;
+  }
+  return { line: exp.length + 1, expected: '(end of output)', actual: act.slice(a).join('\n') };
+}

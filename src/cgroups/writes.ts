@@ -1,0 +1,125 @@
+/**
+ * The limits of a container as a list of cgroup file writes, decided before
+ * anything is created (so bad values fail early) and applied in order after
+ * the cgroup directories exist.
+ *
+ * Each write remembers the config field it comes from: a value the kernel
+ * refuses is reported against that field, never silently dropped.
+ *
+ * The book: docs/05-cgroups.md.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntsError } from '../errors.ts';
+
+export interface CgroupWrite {
+  /** The v1 controller whose hierarchy holds the file; '' on cgroup v2. */
+  controller: string;
+  file: string;
+  value: string;
+  /** The config.json field, e.g. linux.resources.memory.limit. */
+  field: string;
+  /**
+   * Refused (EINVAL)? Then write the next value first and retry: for pairs
+   * whose valid order depends on current values (v1 memory limit and
+   * memory+swap, where memsw must stay above the limit at every step).
+   */
+  orNextFirst?: boolean;
+}
+
+export function invalidResource(field: string, why: string): never {
+  throw new RuntsError('EINVAL_CONFIG', `${field}: ${why}`, { path: field });
+}
+
+export function unsupportedResource(field: string, why: string): never {
+  throw new RuntsError('ENOTSUP', `${field}: ${why}`, { path: field });
+}
+
+/** -1 means unlimited; anything else must be a count. */
+export function limitValue(field: string, v: number, unlimited = 'max'): string {
+  if (!Number.isSafeInteger(v) || v < -1) invalidResource(field, `must be -1 (unlimited) or a non-negative integer, not ${v}`);
+  return v === -1 ? unlimited : String(v);
+}
+
+export function nonNegative(field: string, v: number): string {
+  if (!Number.isSafeInteger(v) || v < 0) invalidResource(field, `must be a non-negative integer, not ${v}`);
+  return String(v);
+}
+
+/** Write each value; a refusal names the field, the file and the kernel's reason. */
+export function applyWrites(writes: CgroupWrite[], dirFor: (controller: string) => string | undefined): void {
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i]!;
+    const next = writes[i + 1];
+    if (w.orNextFirst && next) {
+      try {
+        writeOne(w, dirFor);
+      } catch (err) {
+        if (!(err instanceof RuntsError) || Math.abs(err.errno ?? 0) !== 22) throw err; // EINVAL
+        writeOne(next, dirFor);
+        writeOne(w, dirFor);
+        i++;
+        continue;
+      }
+      writeOne(next, dirFor);
+      i++;
+      continue;
+    }
+    writeOne(w, dirFor);
+  }
+}
+
+function writeOne(w: CgroupWrite, dirFor: (controller: string) => string | undefined): void {
+  {
+    const dir = dirFor(w.controller);
+    if (!dir) unsupportedResource(w.field, `the host has no ${w.controller || 'cgroup v2'} hierarchy`);
+    const path = join(dir, w.file);
+    try {
+      writeFileSync(path, w.value);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'not supported by this kernel' : e.code === 'EINVAL' ? 'invalid value for this kernel' : e.code === 'ENODEV' ? 'no such device on this host' : e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP' ? 'not supported here (for a device: does its I/O scheduler support it?)' : e.message;
+      throw new RuntsError('ECGROUP', `${w.field}: write ${JSON.stringify(w.value)} to ${path}: ${why} (${e.code})`, { errno: e.errno, path: w.field, cause: err });
+    }
+  }
+}
+
+/** A cpu or memory-node list ("0-3,5") as numbers. */
+export function parseList(field: string, list: string): number[] {
+  const out: number[] = [];
+  if (list.trim() === '') return out;
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) invalidResource(field, `${JSON.stringify(list)} is not a list like "0-3,5"`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) invalidResource(field, `range ${part} is backwards`);
+    for (let i = lo; i <= hi; i++) out.push(i);
+  }
+  return out;
+}
+
+/** Refuse cpus or memory nodes the host does not have. */
+export function checkList(field: string, list: string, hostFile: string, fallback: string): void {
+  const wanted = parseList(field, list);
+  const host = new Set(parseList(hostFile, existsSync(hostFile) ? readFileSync(hostFile, 'utf8') : fallback));
+  const missing = wanted.filter((n) => !host.has(n));
+  if (missing.length) invalidResource(field, `${missing.join(',')} not on this host (it has ${[...host].join(',')})`);
+}
+
+/** "2MB" -> 2097152; the page sizes the kernel offers are in /sys/kernel/mm/hugepages. */
+export function hugePageSizes(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const name of readdirSync('/sys/kernel/mm/hugepages')) {
+      const m = /^hugepages-(\d+)kB$/.exec(name);
+      if (!m) continue;
+      const kb = Number(m[1]);
+      const label = kb >= 1 << 20 ? `${kb >> 20}GB` : kb >= 1 << 10 ? `${kb >> 10}MB` : `${kb}KB`;
+      out.set(label, kb * 1024);
+    }
+  } catch {
+    /* no huge pages at all */
+  }
+  return out;
+}
