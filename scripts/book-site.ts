@@ -9,8 +9,9 @@
  * uncaught exception and no failed request; when every Mermaid diagram on it
  * has rendered to an SVG (in light and in dark mode); and when every internal
  * link on it leads to a page that exists and, for a link with #anchor, to an
- * element with that id. It also checks that the site has its search box, its
- * light/dark switch and copy buttons on code.
+ * element with that id. It also checks that every page has the search box,
+ * the light/dark switch and a copy button on each code block, and that the
+ * local search finds a word of the book.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -169,6 +170,24 @@ function checkLinks(reports: PageReport[], base: string): number {
   return checked;
 }
 
+/** The local search finds a word that only the book's text contains; null when it does. */
+async function checkSearch(page: Page, base: string): Promise<string | null> {
+  await page.goto(base + '/index.html', { waitUntil: 'networkidle' });
+  await page.click('.VPNavBarSearch button');
+  const input = page.locator('input.search-input, #localsearch-input').first();
+  await input.waitFor({ timeout: 10000 });
+  await input.fill('pivot_root');
+  try {
+    await page.waitForSelector('.VPLocalSearchBox .results li', { timeout: 10000 });
+  } catch {
+    return 'local search: no result for "pivot_root"';
+  }
+  const hits = await page.locator('.VPLocalSearchBox .results li').count();
+  console.log(`  local search: ${hits} results for "pivot_root"`);
+  await page.keyboard.press('Escape');
+  return null;
+}
+
 async function main(argv: string[]) {
   const tapAt = argv.indexOf('--tap');
   const tap = tapAt >= 0 ? argv[tapAt + 1] : undefined;
@@ -197,6 +216,8 @@ async function main(argv: string[]) {
     const page = await context.newPage();
     for (const path of pages()) reports.push(await checkPage(page, base, path));
     const links = checkLinks(reports, base);
+    const search = await checkSearch(page, base);
+    if (search) reports.find((r) => r.path === '/index.html')?.problems.push(search);
     let failed = 0;
     for (const r of reports) {
       console.log(`  ${r.problems.length ? 'FAIL' : 'ok  '} ${r.path} (${r.diagrams} diagrams, ${r.copyButtons} copy buttons)`);

@@ -84,8 +84,11 @@ for id in $(runts list -q 2>/dev/null); do echo "__book_container__ $id"; runts 
 exit 0
 `;
 
-const PROLOGUE = (home: string) => `
+// The checkout is bound into the scratch directory first: it may itself live
+// under /tmp or /run, which the private tmpfs mounts below would hide.
+const PROLOGUE = (home: string, checkout: string) => `
 set +o history
+mount --bind ${repo} ${checkout}
 mount -t tmpfs -o mode=0755 book-run /run
 mount -t tmpfs -o mode=1777 book-tmp /tmp
 mount -t tmpfs -o mode=0755 book-bin /usr/local/bin
@@ -109,7 +112,8 @@ class Sandbox {
     const home = join(scratch, 'home');
     mkdirSync(join(scratch, '.book'), { recursive: true });
     mkdirSync(home);
-    symlinkSync(repo, join(home, 'runts'));
+    mkdirSync(join(scratch, '.checkout'));
+    symlinkSync(join(scratch, '.checkout'), join(home, 'runts'));
     const flags = ['--mount', '--uts', '--ipc', '--pid', '--fork', '--mount-proc', '--propagation', 'private'];
     if (!hostNetwork) flags.push('--net');
     // setsid: the shell leads its own session inside the new pid namespace, as
@@ -136,7 +140,7 @@ class Sandbox {
       if (left) this.leftContainers.push(left[1]!);
       else this.waiting?.(l);
     });
-    this.child.stdin.write(PROLOGUE(home));
+    this.child.stdin.write(PROLOGUE(home, join(scratch, '.checkout')));
   }
 
   /** Run one block; resolves with its merged output and exit status. */
@@ -167,11 +171,17 @@ class Sandbox {
     const exited = new Promise((r) => this.child.once('exit', r));
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.stdin.end(EPILOGUE);
+      // a block still running (a timeout): kill the namespace's pid 1, the
+      // shell, and the kernel kills everything else in the pid namespace
       const t = setTimeout(() => {
-        try {
-          process.kill(-this.child.pid!, 'SIGKILL');
-        } catch {
-          /* already gone */
+        const pid = this.child.pid!;
+        const init = readOr(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/).filter(Boolean);
+        for (const p of [...init.map(Number), pid]) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
         }
       }, 5000);
       await exited;

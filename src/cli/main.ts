@@ -23,6 +23,7 @@ import { print, printJson, table } from './output.ts';
 import { exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerCgroupCommands } from './cgroup-commands.ts';
+import { registerImageCommands, routeRun } from './image-commands.ts';
 
 const VERSION = '0.1.0';
 
@@ -168,6 +169,7 @@ export function buildProgram(): Command {
   registerEngineCommands(program, ctx);
   registerDoctorCommand(program, ctx);
   registerCgroupCommands(program, ctx);
+  registerImageCommands(program, ctx);
 
   return program;
 }
@@ -176,7 +178,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(routeRun(argv));
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {

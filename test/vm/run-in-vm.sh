@@ -107,8 +107,13 @@ mount -t devtmpfs dev \$r/dev
 mkdir -p \$r/dev/pts \$r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts \$r/dev/pts
 mount -t tmpfs -o mode=1777 shm \$r/dev/shm
+# A checkout (or working directory) under /tmp or /run stays visible over the
+# fresh tmpfs mounted there: it is held aside, then moved back on top.
+keep=\$(for d in $(printf '%q ' "$repo" "$PWD"); do case \$d in /tmp/*|/run/*) echo \$d;; esac; done | sort -u)
+i=0; for d in \$keep; do i=\$((i+1)); mkdir -p /keep\$i; mount --bind \$r\$d /keep\$i; done
 mount -t tmpfs -o mode=1777 tmp \$r/tmp
 mount -t tmpfs -o mode=0755 run \$r/run
+i=0; for d in \$keep; do i=\$((i+1)); mkdir -p \$r\$d; mount --move /keep\$i \$r\$d; done
 mkdir -p \$r/run/runts-vm
 mount --move /out \$r/run/runts-vm
 # Every controller for the children of the root cgroup.

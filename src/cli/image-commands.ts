@@ -1,0 +1,256 @@
+/**
+ * The image and front-end commands: load/import, images, inspect, rmi,
+ * prune, `run IMAGE [CMD...]`, stop and `container ls|rm`. Argument parsing
+ * only; each command makes one library call.
+ *
+ * `run` has two faces. runc's is `run [-b DIR] ID` (runc's own tests call
+ * `runc run ID` from inside the bundle); the front end's is `run IMAGE
+ * [CMD...]`. routeRun() picks: OCI when `-b/--bundle` comes before the first
+ * operand or ./config.json exists, the front end (the hidden `run-image`
+ * command) otherwise. Likewise `ps` without a container id lists the front
+ * end's containers, and `rm NAME` of a front-end container removes its
+ * snapshot too (`container ls`, `container rm`).
+ *
+ * The book: docs/06-overlayfs.md and docs/09-writing-runtime.md, "A tiny Docker".
+ */
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntsError, wrap } from '../errors.ts';
+import { parseBytes } from '../frontend/spec.ts';
+import type { LinuxSeccomp } from '../oci/types.ts';
+import type { ImageConfig } from '../image/archive.ts';
+import { ImageStore, normalizeName, type ImageRecord } from '../image/store.ts';
+import type { RuntimeContext } from '../runtime/create.ts';
+import { containerLog, info as containerInfo, listContainers, removeContainer, runImage, stopContainer } from '../frontend/run.ts';
+
+// Loaded on use: tar parsing and the registry client cost start-up time
+// that the OCI verbs, which engines call many times a second, must not pay.
+const importArchive = async (...a: Parameters<typeof import('../image/archive.ts').importArchive>) => (await import('../image/archive.ts')).importArchive(...a);
+const pull = async (...a: Parameters<typeof import('../image/registry.ts').pull>) => (await import('../image/registry.ts')).pull(...a);
+const saveImage = async (...a: Parameters<typeof import('../image/save.ts').saveImage>) => (await import('../image/save.ts')).saveImage(...a);
+import { print, printJson, table } from './output.ts';
+
+const collect = (v: string, all: string[]) => [...all, v];
+const storeOption = () => new Option('--store <dir>', 'image store (default: $RUNTS_STORE or /var/lib/runts)');
+const imageStore = (f: { store?: string }) => new ImageStore(f.store);
+
+const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format']);
+const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store']);
+
+/** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
+export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
+  let i = 2;
+  while (i < argv.length && argv[i]!.startsWith('-')) i += GLOBAL_WITH_VALUE.has(argv[i]!) ? 2 : 1;
+  const verb = argv[i];
+  const rest = argv.slice(i + 1);
+  const to = (...words: string[]) => [...argv.slice(0, i), ...words, ...rest];
+  // `ps` with no container id: the front end's listing (`ps -a` as in Docker)
+  if (verb === 'ps' && rest.every((a) => a.startsWith('-') || a === 'table' || a === 'json')) return to('container', 'ls');
+  // `rm NAME...` of front-end containers: their snapshots go too
+  if ((verb === 'rm' || verb === 'delete') && rest.some((a) => !a.startsWith('-')) && rest.filter((a) => !a.startsWith('-')).every(env.isFrontEndContainer)) return to('container', 'rm');
+  if (verb !== 'run' || env.cwdHasConfig) return argv;
+  for (let j = 0; j < rest.length && rest[j]!.startsWith('-'); j += RUN_WITH_VALUE.has(rest[j]!) ? 2 : 1) {
+    const a = rest[j]!;
+    if (a === '-b' || a === '--bundle' || a.startsWith('--bundle=') || /^-b./.test(a)) return argv;
+  }
+  return to('run-image');
+}
+
+export interface RouteEnv {
+  /** ./config.json exists: `run ID` is runc's */
+  cwdHasConfig: boolean;
+  isFrontEndContainer: (name: string) => boolean;
+}
+
+function hostRouteEnv(): RouteEnv {
+  return {
+    cwdHasConfig: existsSync('config.json'),
+    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(join(new ImageStore().containerDir(name), 'container.json')),
+  };
+}
+
+/** `docker run --env-file`: KEY=value lines; blank lines and # comments skipped. */
+function readEnvFile(file: string): string[] {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (err) { throw wrap(err, `--env-file ${file}`); }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+function number(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new RuntsError('EINVAL', `${flag} ${v}: not a number`);
+  return n;
+}
+
+/** `--security-opt`, as Docker spells it. */
+function securityOpts(opts: string[]): { noNewPrivileges?: boolean; seccomp?: 'unconfined' | LinuxSeccomp } {
+  const out: { noNewPrivileges?: boolean; seccomp?: 'unconfined' | LinuxSeccomp } = {};
+  for (const o of opts) {
+    const [key, value] = o.includes('=') ? [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)] : [o, undefined];
+    if (key === 'no-new-privileges' && (value === undefined || value === 'true' || value === 'false')) out.noNewPrivileges = value !== 'false';
+    else if (key === 'seccomp' && value === 'unconfined') out.seccomp = 'unconfined';
+    else if (key === 'seccomp' && value) {
+      try { out.seccomp = JSON.parse(readFileSync(value, 'utf8')) as LinuxSeccomp; } catch (err) { throw wrap(err, `--security-opt seccomp=${value}`); }
+    } else throw new RuntsError('EINVAL', `--security-opt ${o}: expected no-new-privileges[=true|false], seccomp=unconfined or seccomp=<profile.json>`);
+  }
+  return out;
+}
+
+const short = (digest: string) => digest.slice(7, 19);
+
+function imageInfo(store: ImageStore, image: ImageRecord) {
+  const config = store.readJson<ImageConfig>(image.id);
+  return {
+    Id: image.id,
+    RepoTags: image.names,
+    Digest: image.manifest,
+    Created: config.created,
+    Architecture: config.architecture,
+    Os: config.os,
+    Config: config.config ?? {},
+    RootFS: { Type: 'layers', Layers: image.layers },
+    Size: image.layers.reduce((n, l) => n + store.layerSize(l), 0),
+    Stored: image.created,
+  };
+}
+
+interface RunImageFlags {
+  tty?: boolean; capAdd: string[]; capDrop: string[]; securityOpt: string[]; memory?: string; cpus?: string; pidsLimit?: string;
+  rm?: boolean; detach?: boolean; name?: string; env: string[]; envFile: string[]; volume: string[];
+  workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string;
+}
+
+export function registerImageCommands(program: Command, ctx: () => RuntimeContext): void {
+  for (const verb of ['load', 'import']) {
+    program.command(verb).description('import images from an OCI image layout or a docker save archive (directory or tar)')
+      .argument('<source>').option('--name <name>', 'name the image (default: the names the archive gives)').addOption(storeOption())
+      .action(async (source: string, f: { name?: string; store?: string }) => {
+        for (const image of await importArchive(imageStore(f), source, f)) print(`Loaded image: ${f.name ? normalizeName(f.name) : image.names.join(', ') || '<none>'} (${image.id})`);
+      });
+  }
+
+  program.command('pull').description('pull an image from a registry (OCI Distribution API v2)').argument('<image>')
+    .option('--insecure', 'plain HTTP: a local registry')
+    .addOption(new Option('--tls-verify <bool>', 'false: the same as --insecure (podman\'s spelling)').choices(['true', 'false']))
+    .option('--creds <user:password>', 'credentials for basic auth or the token service')
+    .option('-q, --quiet', 'print only the image id').addOption(storeOption())
+    .action(async (ref: string, f: { insecure?: boolean; tlsVerify?: string; creds?: string; quiet?: boolean; store?: string }) => {
+      const colon = f.creds?.indexOf(':') ?? -1;
+      const image = await pull(imageStore(f), ref, {
+        insecure: f.insecure || f.tlsVerify === 'false',
+        username: f.creds === undefined ? undefined : colon < 0 ? f.creds : f.creds.slice(0, colon),
+        password: f.creds === undefined || colon < 0 ? undefined : f.creds.slice(colon + 1),
+        progress: f.quiet ? undefined : (line) => writeSync(2, `${line}\n`),
+      });
+      print(f.quiet ? image.id : `Pulled ${image.names[0]} (${image.id})`);
+    });
+
+  program.command('save').description('write an image as an OCI image layout (a directory, or a tar with -o x.tar)')
+    .argument('<image>').requiredOption('-o, --output <path>', 'where to write it')
+    .addOption(new Option('--format <format>', 'directory or tar (default: tar when the path ends in .tar)').choices(['dir', 'tar'])).addOption(storeOption())
+    .action((ref: string, f: { output: string; format?: 'dir' | 'tar'; store?: string }) => saveImage(imageStore(f), ref, f.output, f));
+
+  program.command('images').description('list the images in the store')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('-q, --quiet', 'print only the image ids').addOption(storeOption())
+    .action((f: { format: string; quiet?: boolean; store?: string }) => {
+      const store = imageStore(f);
+      const all = store.images();
+      if (f.quiet) return all.forEach((i) => print(short(i.id)));
+      if (f.format === 'json') return print(JSON.stringify(all.map((i) => imageInfo(store, i))));
+      const rows = all.flatMap((i) => (i.names.length ? i.names : ['<none>:<none>']).map((n) => {
+        const at = n.lastIndexOf(':');
+        const info = imageInfo(store, i);
+        return [n.slice(0, at), n.slice(at + 1), short(i.id), info.Created ?? '', `${(info.Size / 1e6).toFixed(1)}MB`];
+      }));
+      print(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows]));
+    });
+
+  program.command('inspect').description('print an image (or a front-end container) as JSON').argument('<name>').addOption(storeOption())
+    .action((ref: string, f: { store?: string }) => {
+      const store = imageStore(f);
+      const image = store.find(ref);
+      if (image || !existsSync(store.containerDir(ref))) return printJson([imageInfo(store, store.get(ref))]);
+      const c = listContainers(ctx(), store).find((x) => x.name === ref) ?? { ...containerInfo(store, ref), status: 'unknown', pid: 0 };
+      printJson([{ ...c, Rootfs: join(store.containerDir(ref), 'merged'), Bundle: store.containerDir(ref) }]);
+    });
+
+  program.command('logs').description('print what a detached front-end container wrote').argument('<name>').addOption(storeOption())
+    .action((name: string, f: { store?: string }) => { writeSync(1, containerLog(imageStore(f), name)); });
+
+  program.command('rmi').description('remove images (a name, or the image with its last name) and free unused layers')
+    .argument('<image...>').option('-f, --force', 'remove even if a container uses it').addOption(storeOption())
+    .action((refs: string[], f: { force?: boolean; store?: string }) => {
+      const store = imageStore(f);
+      for (const ref of refs) {
+        const { untagged, deleted } = store.removeImage(ref, f);
+        untagged.forEach((n) => print(`Untagged: ${n}`));
+        deleted.forEach((d) => print(`Deleted: ${d}`));
+      }
+    });
+
+  program.command('prune').description('free layers and blobs no image uses').addOption(storeOption())
+    .action((f: { store?: string }) => imageStore(f).prune().forEach((d) => print(`Deleted: ${d}`)));
+
+  program.command('run-image', { hidden: true }).passThroughOptions()
+    .description('run a command in a new container from an image (what `runts run IMAGE` means outside a bundle)')
+    .argument('<image>').argument('[command...]', 'replaces the image\'s Cmd')
+    .option('--rm', 'remove the container and its upper layer when it exits')
+    .option('-d, --detach', 'run in the background and print the container name')
+    .option('--name <name>', 'the container name')
+    .option('-e, --env <KEY=value>', 'set an environment variable (repeatable)', collect, [])
+    .option('--env-file <file>', 'read KEY=value lines from a file (repeatable)', collect, [])
+    .option('-v, --volume <host:ctr[:ro]>', 'bind a host directory (repeatable)', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid (and group) to run as')
+    .option('--hostname <name>', 'the container\'s hostname')
+    .option('--read-only', 'mount the container\'s root read-only')
+    .option('-t, --tty', 'give the container a terminal (foreground only)')
+    .option('-i, --interactive', 'keep stdin open (a foreground container always shares runts\'s stdin)')
+    .option('--cap-add <cap>', 'add a capability, or ALL (repeatable)', collect, [])
+    .option('--cap-drop <cap>', 'drop a capability, or ALL (repeatable)', collect, [])
+    .option('--security-opt <opt>', 'no-new-privileges[=false], seccomp=unconfined or seccomp=<profile.json> (repeatable)', collect, [])
+    .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
+    .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
+    .option('--pids-limit <n>', 'the most processes the container may have')
+    .addOption(storeOption())
+    .action(async (image: string, cmd: string[], f: RunImageFlags) => {
+      const { name, exitCode } = await runImage(ctx(), imageStore(f), {
+        image, cmd, name: f.name, env: [...f.envFile.flatMap(readEnvFile), ...f.env], volumes: f.volume, workdir: f.workdir, user: f.user,
+        hostname: f.hostname, readOnly: f.readOnly, rm: f.rm, detach: f.detach, tty: f.tty,
+        capAdd: f.capAdd, capDrop: f.capDrop, ...securityOpts(f.securityOpt),
+        memory: f.memory === undefined ? undefined : parseBytes('--memory', f.memory),
+        cpus: f.cpus === undefined ? undefined : number('--cpus', f.cpus),
+        pidsLimit: f.pidsLimit === undefined ? undefined : number('--pids-limit', f.pidsLimit),
+      });
+      if (f.detach) print(name);
+      process.exitCode = exitCode;
+    });
+
+  program.command('stop').description('stop a front-end container: SIGTERM, then SIGKILL after the grace period')
+    .argument('<name...>').option('-t, --time <seconds>', 'grace period', '10').addOption(storeOption())
+    .action(async (names: string[], f: { time: string; store?: string }) => {
+      for (const n of names) { await stopContainer(ctx(), imageStore(f), n, Number(f.time)); print(n); }
+    });
+
+  const container = program.command('container').description('front-end containers (made by `runts run IMAGE`)');
+  container.command('ls').alias('ps').description('list front-end containers').option('-a, --all', 'include exited ones')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')).addOption(storeOption())
+    .option('-q, --quiet', 'print only the names')
+    .action((f: { all?: boolean; format: string; quiet?: boolean; store?: string }) => {
+      const all = listContainers(ctx(), imageStore(f)).filter((c) => f.all || c.status !== 'exited');
+      if (f.quiet) return all.forEach((c) => print(c.name));
+      if (f.format === 'json') return print(JSON.stringify(all));
+      print(table([['NAME', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'], ...all.map((c) => [c.name, c.imageName, c.command.join(' '), c.created, c.status])]));
+    });
+  container.command('rm').description('remove front-end containers and their upper layers').argument('<name...>')
+    .option('-f, --force', 'kill a running container first').addOption(storeOption())
+    .action(async (names: string[], f: { force?: boolean; store?: string }) => {
+      for (const n of names) { await removeContainer(ctx(), imageStore(f), n, f); print(n); }
+    });
+  container.command('stop').description('same as `runts stop`').argument('<name...>').option('-t, --time <seconds>', 'grace period', '10').addOption(storeOption())
+    .action(async (names: string[], f: { time: string; store?: string }) => {
+      for (const n of names) { await stopContainer(ctx(), imageStore(f), n, Number(f.time)); print(n); }
+    });
+}

@@ -1,0 +1,204 @@
+/**
+ * The friendly front end's containers: `runts run IMAGE`, `stop`, `container
+ * ls` and `container rm`. Each container is an image snapshot (an OverlayFS
+ * root, image/snapshot.ts) plus a config.json built from the image config
+ * (frontend/spec.ts), kept together in the store's containers/<name>/ and
+ * launched through the core exactly as an OCI bundle is: `runts run` here is
+ * what a learner writes in chapter 9 on top of chapters 4 to 8.
+ *
+ * The book: docs/09-writing-runtime.md, "A tiny Docker".
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, lstatSync, openSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isRuntsError, RuntsError } from '../errors.ts';
+import type { ImageConfig } from '../image/archive.ts';
+import { mountSnapshot, snapshotPaths, unmountSnapshot } from '../image/snapshot.ts';
+import type { ImageStore } from '../image/store.ts';
+import type { RuntimeContext } from '../runtime/create.ts';
+import { remove } from '../runtime/delete.ts';
+import { kill } from '../runtime/kill.ts';
+import { withStdio } from '../sys/libc.ts';
+import { run } from '../runtime/run.ts';
+import { state } from '../runtime/state.ts';
+import { imageSpec, type RunFlags } from './spec.ts';
+
+export interface RunImageOptions extends Omit<RunFlags, 'user'> {
+  image: string;
+  cmd: string[];
+  name?: string;
+  user?: string;
+  rm?: boolean;
+  detach?: boolean;
+}
+
+export interface ContainerInfo {
+  name: string;
+  image: string;
+  imageName: string;
+  /** kept so that the layers outlive an `rmi --force` of the image */
+  layers: string[];
+  command: string[];
+  created: string;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** Returns runts's exit code: the container's in the foreground, 0 detached. */
+export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: RunImageOptions): Promise<{ name: string; exitCode: number }> {
+  const image = images.get(opts.image);
+  const name = opts.name ?? `runts-${randomBytes(6).toString('hex')}`;
+  if (!NAME.test(name)) throw new RuntsError('EINVAL', `--name ${name}: use letters, digits, '_', '.', '-' (128 at most)`);
+  const config = images.readJson<ImageConfig>(image.id);
+  if (opts.tty && opts.detach) throw new RuntsError('EINVAL', '--tty with --detach: a detached container has no terminal to talk to');
+  const flags: RunFlags = { ...opts, user: undefined };
+  // Everything that can be wrong with the flags fails here, before any change.
+  imageSpec(config, opts.cmd, flags, name);
+  const taken = () => new RuntsError('EEXIST', `the container name ${name} is already in use`);
+  try { state(ctx, name); throw taken(); } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; }
+  const { dir } = snapshotPaths(images, name);
+  mkdirSync(join(dir, '..'), { recursive: true });
+  try {
+    mkdirSync(dir, { mode: 0o700 }); // claims the name
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
+    throw err;
+  }
+  const info: ContainerInfo = { name, image: image.id, imageName: image.names[0] ?? image.id, layers: image.layers, command: opts.cmd, created: new Date().toISOString() };
+  let merged: string;
+  try {
+    writeFileSync(join(dir, 'container.json'), JSON.stringify(info, null, 2) + '\n');
+    merged = mountSnapshot(images, name, image);
+    const user = resolveUser(merged, opts.user ?? config.config?.User ?? '');
+    const spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
+  } catch (err) {
+    unmountSnapshot(images, name, { remove: true });
+    throw err;
+  }
+  let exitCode: number;
+  try {
+    const launch = () => run(ctx, { id: name, bundle: dir, detach: opts.detach });
+    exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();
+  } catch (err) {
+    unmountSnapshot(images, name, { remove: !!opts.rm });
+    throw err;
+  }
+  if (!opts.detach) unmountSnapshot(images, name, { remove: !!opts.rm });
+  return { name, exitCode };
+}
+
+/** `uid[:gid]` or `name[:group]`, names looked up in the image's own files. */
+export function resolveUser(rootfs: string, user: string): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':');
+  const passwd = readImageFile(rootfs, 'etc/passwd');
+  let uid: number, gid: number | undefined;
+  if (/^\d+$/.test(u!)) {
+    uid = Number(u);
+    const entry = passwd.find((f) => Number(f[2]) === uid);
+    gid = entry ? Number(entry[3]) : undefined;
+  } else {
+    const entry = passwd.find((f) => f[0] === u);
+    if (!entry) throw new RuntsError('EINVAL', `--user ${user}: no user ${u} in the image's /etc/passwd`);
+    uid = Number(entry[2]);
+    gid = Number(entry[3]);
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const entry = readImageFile(rootfs, 'etc/group').find((f) => f[0] === g);
+      if (!entry) throw new RuntsError('EINVAL', `--user ${user}: no group ${g} in the image's /etc/group`);
+      gid = Number(entry[2]);
+    }
+  }
+  return { uid, gid: gid ?? 0 };
+}
+
+/** A colon file of the image; a symlink on the way is refused (it could point at the host's). */
+function readImageFile(rootfs: string, rel: string): string[][] {
+  let path = rootfs;
+  for (const part of rel.split('/')) {
+    path = join(path, part);
+    try {
+      if (lstatSync(path).isSymbolicLink()) return [];
+    } catch {
+      return [];
+    }
+  }
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+}
+
+export function listContainers(ctx: RuntimeContext, images: ImageStore): (ContainerInfo & { status: string; pid: number })[] {
+  const dir = join(images.root, 'containers');
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    let info: ContainerInfo;
+    try { info = JSON.parse(readFileSync(join(dir, name, 'container.json'), 'utf8')) as ContainerInfo; } catch { continue; }
+    let status = 'exited', pid = 0;
+    try {
+      const s = state(ctx, name);
+      status = s.status;
+      pid = s.pid ?? 0;
+    } catch { /* not known to the core: it has exited */ }
+    out.push({ ...info, status, pid });
+  }
+  return out;
+}
+
+/** SIGTERM, then SIGKILL after `timeout` seconds; the upper layer stays. */
+export async function stopContainer(ctx: RuntimeContext, images: ImageStore, name: string, timeout = 10): Promise<void> {
+  info(images, name);
+  let running = true;
+  try { running = state(ctx, name).status !== 'stopped'; } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; running = false; }
+  if (running) {
+    await kill(ctx, name, 'SIGTERM').catch(() => {});
+    const deadline = Date.now() + timeout * 1000;
+    while (Date.now() < deadline && state(ctx, name).status !== 'stopped') await new Promise((r) => setTimeout(r, 50));
+  }
+  await remove(ctx, name, { force: true });
+  unmountSnapshot(images, name);
+}
+
+export async function removeContainer(ctx: RuntimeContext, images: ImageStore, name: string, opts: { force?: boolean } = {}): Promise<void> {
+  info(images, name);
+  try {
+    const s = state(ctx, name);
+    if (s.status !== 'stopped' && !opts.force) throw new RuntsError('ESTATE', `container ${name} is ${s.status}: stop it first, or use --force`);
+  } catch (err) {
+    if (!isRuntsError(err, 'ENOTFOUND')) throw err;
+  }
+  await remove(ctx, name, { force: true });
+  unmountSnapshot(images, name, { remove: true });
+}
+
+export function info(images: ImageStore, name: string): ContainerInfo {
+  try {
+    return JSON.parse(readFileSync(join(images.containerDir(name), 'container.json'), 'utf8')) as ContainerInfo;
+  } catch {
+    throw new RuntsError('ENOTFOUND', `no such container: ${name}`);
+  }
+}
+
+/** A detached container writes to its log file and reads nothing, as with `docker run -d`. */
+async function detached<T>(log: string, fn: () => Promise<T>): Promise<T> {
+  const out = openSync(log, 'a', 0o600);
+  const none = openSync('/dev/null', 'r');
+  try {
+    return await withStdio([none, out, out], fn);
+  } finally {
+    closeSync(out);
+    closeSync(none);
+  }
+}
+
+/** What a detached container wrote (its stdout and stderr, interleaved). */
+export function containerLog(images: ImageStore, name: string): Buffer {
+  info(images, name);
+  try {
+    return readFileSync(join(images.containerDir(name), 'log'));
+  } catch {
+    return Buffer.alloc(0); // a foreground container writes to the terminal, not a log
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The one module that calls libc directly, for the parent-side system calls
+ * Node lacks: mount/umount2 (a container's OverlayFS root), mknod (device
+ * nodes and the 0/0 character devices OverlayFS uses as whiteouts) and
+ * lsetxattr (file capabilities, `trusted.overlay.opaque`). Everything else in
+ * runts uses Node's own APIs; no other module loads libc.
+ *
+ * koffi (FFI, prebuilt inside its npm package) is loaded on first use, so the
+ * commands that never need it pay nothing at start-up.
+ *
+ * The book: docs/06-overlayfs.md, "Stacking layers".
+ */
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { RuntsError } from '../errors.ts';
+
+interface Libc {
+  mount: (source: string, target: string, fstype: string, flags: number, data: string | null) => number;
+  umount2: (target: string, flags: number) => number;
+  mknod: (path: string, mode: number, dev: bigint) => number;
+  lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  dup: (fd: number) => number;
+  dup3: (fd: number, to: number, flags: number) => number;
+  close: (fd: number) => number;
+  errno: () => number;
+}
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as {
+    load: (name: string) => { func: (sig: string) => (...a: unknown[]) => number };
+    errno: () => number;
+  };
+  const lib = koffi.load('libc.so.6');
+  libc = {
+    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
+    umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as Libc['mknod'],
+    lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)') as Libc['lsetxattr'],
+    dup: lib.func('int dup(int fd)') as Libc['dup'],
+    dup3: lib.func('int dup3(int fd, int to, int flags)') as Libc['dup3'],
+    close: lib.func('int close(int fd)') as Libc['close'],
+    errno: () => koffi.errno(),
+  };
+  return libc;
+}
+
+function fail(call: string, path: string): never {
+  const errno = load().errno();
+  const name = Object.entries(constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+  const code = name === 'EPERM' || name === 'EACCES' ? 'EPERM' : name === 'ENOENT' ? 'ENOENT' : 'ESYSTEM';
+  throw new RuntsError(code, `${call} ${path}: ${name}`, { errno, path });
+}
+
+export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+  if (load().mount(source, target, fstype, flags, data) !== 0) fail(`mount -t ${fstype}`, target);
+}
+
+export const MNT_DETACH = 2;
+
+export function umount(target: string, flags = 0): void {
+  if (load().umount2(target, flags) !== 0) fail('umount', target);
+}
+
+/** `dev` as makedev(major, minor) with glibc's encoding. */
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  const M = BigInt(major), m = BigInt(minor);
+  const dev = ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
+  if (load().mknod(path, mode, dev) !== 0) fail('mknod', path);
+}
+
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  if (load().lsetxattr(path, name, value, value.length, 0) !== 0) fail(`setxattr ${name}`, path);
+}
+
+/**
+ * Runs `fn` with descriptors 0, 1 and 2 pointing at `fds` (a detached
+ * container's log, /dev/null), then puts the originals back. Children spawned
+ * meanwhile inherit the new ones; Node cannot dup2 on its own.
+ */
+export async function withStdio<T>(fds: [number, number, number], fn: () => Promise<T>): Promise<T> {
+  const c = load();
+  const saved = [0, 1, 2].map((fd) => {
+    const copy = c.dup(fd);
+    if (copy < 0) fail('dup', `fd ${fd}`);
+    return copy;
+  });
+  try {
+    for (const fd of [0, 1, 2]) if (c.dup3(fds[fd]!, fd, 0) < 0) fail('dup3', `fd ${fd}`);
+    return await fn();
+  } finally {
+    for (const fd of [0, 1, 2]) {
+      c.dup3(saved[fd]!, fd, 0);
+      c.close(saved[fd]!);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/*
+ * image-registry.test.ts - the registry client against a small registry
+ * served by this test on loopback: the bearer-token flow (401 with a
+ * challenge, a token from the realm with basic credentials, the retry),
+ * plain basic auth, and registries that answer 401, 404 or 500. References
+ * are parsed as Docker parses them.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { parseReference, pull } from '../../src/image/registry.ts';
+import { ImageStore } from '../../src/image/store.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'runts-registry-unit-'));
+const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const blobs = new Map<string, Buffer>();
+const manifests = new Map<string, Buffer>();
+let server: Server;
+let host = '';
+const seen: string[] = [];
+
+before(async () => {
+  const pack = tar.pack();
+  pack.entry({ name: 'hello', uid: process.getuid!(), gid: process.getgid!() }, 'world');
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  const layerTar = Buffer.concat(chunks);
+  const layer = gzipSync(layerTar);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [digest(layerTar)] } }));
+  blobs.set(digest(layer), layer);
+  blobs.set(digest(config), config);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digest(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest(layer), size: layer.length }],
+  }));
+  manifests.set('1', manifest);
+
+  server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const auth = req.headers.authorization ?? '';
+    seen.push(`${req.method} ${url.pathname}${url.search} ${auth.split(' ')[0] ?? ''}`);
+    const deny = (challenge: string) => { res.writeHead(401, { 'www-authenticate': challenge }); res.end('{"errors":[{"code":"UNAUTHORIZED"}]}'); };
+    if (url.pathname === '/token') {
+      if (auth !== `Basic ${Buffer.from('alice:secret').toString('base64')}`) { res.writeHead(401); return res.end(); }
+      if (url.searchParams.get('scope') !== 'repository:token/app:pull' || url.searchParams.get('service') !== 'fake') { res.writeHead(400); return res.end(); }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ token: 'tok-123' }));
+    }
+    const m = /^\/v2\/(\w+)\/app\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
+    if (!m) { res.writeHead(404); return res.end(); }
+    const [, repo, kind, ref] = m;
+    if (repo === 'broken') { res.writeHead(500); return res.end('internal trouble'); }
+    if (repo === 'token' && auth !== 'Bearer tok-123') return deny(`Bearer realm="http://${host}/token",service="fake",scope="repository:token/app:pull"`);
+    if (repo === 'basic' && auth !== `Basic ${Buffer.from('bob:pw').toString('base64')}`) return deny('Basic realm="fake"');
+    const body = kind === 'manifests' ? manifests.get(ref!) : blobs.get(ref!);
+    if (!body) { res.writeHead(404); return res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'); }
+    res.writeHead(200, { 'content-type': kind === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream' });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+after(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('references parse as Docker parses them', () => {
+  assert.deepEqual(parseReference('busybox'), { registry: 'registry-1.docker.io', repository: 'library/busybox', reference: 'latest', name: 'busybox:latest' });
+  assert.deepEqual(parseReference('localhost:5000/a/b:1'), { registry: 'localhost:5000', repository: 'a/b', reference: '1', name: 'localhost:5000/a/b:1' });
+  const d = `sha256:${'a'.repeat(64)}`;
+  assert.equal(parseReference(`quay.io/x/y@${d}`).reference, d);
+  assert.throws(() => parseReference('UPPER/case'), /invalid image reference/);
+});
+
+test('the bearer-token flow: challenge, token with basic credentials, retry', async () => {
+  const store = new ImageStore(join(dir, 'token'));
+  const lines: string[] = [];
+  const image = await pull(store, `${host}/token/app:1`, { insecure: true, username: 'alice', password: 'secret', progress: (l) => lines.push(l) });
+  assert.deepEqual(image.names, [`${host}/token/app:1`]);
+  assert.equal(image.manifest, digest(manifests.get('1')!));
+  assert.ok(seen.some((s) => s.startsWith('GET /token?') && s.endsWith('Basic')));
+  assert.ok(seen.some((s) => s.startsWith('GET /v2/token/app/blobs/') && s.endsWith('Bearer')));
+  assert.ok(lines.some((l) => /downloaded/.test(l)));
+  await assert.rejects(pull(new ImageStore(join(dir, 'token2')), `${host}/token/app:1`, { insecure: true }), /token service .*: 401/);
+});
+
+test('basic auth; 401, 404 and 500 are clear errors', async () => {
+  const store = new ImageStore(join(dir, 'basic'));
+  await pull(store, `${host}/basic/app:1`, { insecure: true, username: 'bob', password: 'pw' });
+  await assert.rejects(pull(store, `${host}/basic/app:1`, { insecure: true }), /asks for credentials/);
+  await assert.rejects(pull(store, `${host}/basic/app:1`, { insecure: true, username: 'bob', password: 'wrong' }), (e: Error & { code?: string }) => e.code === 'EPERM' && /401/.test(e.message));
+  await assert.rejects(pull(store, `${host}/token/app:2`, { insecure: true, username: 'alice', password: 'secret' }), (e: Error & { code?: string }) => e.code === 'ENOTFOUND' && /404/.test(e.message));
+  await assert.rejects(pull(store, `${host}/broken/app:1`, { insecure: true }), /500 Internal Server Error \(internal trouble\)/);
+});
