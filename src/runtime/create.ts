@@ -12,12 +12,10 @@
  *
  * The book: docs/09-writing-runtime.md, "create and start".
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
 import { procsFile } from '../cgroups/cgroup.ts';
 import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
-import { RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
 import { compilePlan } from '../plan/compile.ts';
@@ -27,6 +25,7 @@ import type { Step } from '../plan/steps.ts';
 import { runHooks } from './hooks.ts';
 import { processStartTime, waitGone } from './process.ts';
 import type { ContainerRecord, Store } from './store.ts';
+import { writePidFile } from './pid-file.ts';
 
 export interface RuntimeContext {
   store: Store;
@@ -136,16 +135,4 @@ async function undoCreate(ctx: RuntimeContext, record: ContainerRecord) {
     ctx.warn(`remove cgroup of ${record.id}: ${(err as Error).message}`);
   }
   ctx.store.release(record.id);
-}
-
-/** Written atomically: engines read it as soon as create returns. */
-function writePidFile(path: string, pid: number) {
-  const tmp = join(dirname(path), `.${Date.now()}.pid.tmp`);
-  try {
-    writeFileSync(tmp, String(pid));
-    renameSync(tmp, path);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntsError('ESYSTEM', `write pid file ${path}: ${e.message}`, { errno: e.errno, path, cause: err });
-  }
 }

@@ -14,9 +14,9 @@
  *
  * The book: docs/10-real-world-oci.md, "exec: one more process in the box".
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { execProcsFiles } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
@@ -27,6 +27,7 @@ import { launch } from '../plan/executor.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalProcess } from './process.ts';
 import { exitCode } from './run.ts';
+import { writePidFile } from './pid-file.ts';
 
 export interface ExecOptions {
   id: string;
@@ -177,16 +178,4 @@ function parseUser(user: string): { uid: number; gid: number } {
 function capName(cap: string): CapabilityName {
   const up = cap.toUpperCase();
   return (up.startsWith('CAP_') ? up : `CAP_${up}`) as CapabilityName;
-}
-
-/** Written atomically: conmon and the shim read it as soon as exec returns. */
-function writePidFile(path: string, pid: number) {
-  const tmp = join(dirname(path), `.${process.pid}.exec-pid.tmp`);
-  try {
-    writeFileSync(tmp, String(pid));
-    renameSync(tmp, path);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntsError('ESYSTEM', `write pid file ${path}: ${e.message}`, { errno: e.errno, path, cause: err });
-  }
 }
