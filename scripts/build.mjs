@@ -1,12 +1,13 @@
 // build.mjs - builds everything `bin/runts` runs, into dist/ (quiet on success):
 //   dist/runts.mjs               entry: enables the compile cache, imports the bundle
-//   dist/runts-cli.mjs (+ .map)  src/cli/main.ts and its npm dependencies, one ESM file
+//   dist/runts-cli.mjs (+ .map)  src/cli/main.ts and its npm dependencies, as ESM;
+//   dist/chunk-*.mjs, ...        the verbs, split off: a command loads only what it runs
 //   dist/runts-init              the C executor (native/Makefile)
 //   dist/images/busybox/rootfs   the embedded default image (scripts/default-image.ts)
 // Run with Node 24: `npm run build` (npm puts node_modules/.bin/node, Node 24, first on PATH).
 
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -15,9 +16,13 @@ import { buildDefaultImage } from './default-image.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.join(root, 'dist');
 
+// Chunk names carry content hashes: drop the old ones before writing new ones.
+for (const f of existsSync(dist) ? readdirSync(dist) : []) if (/\.mjs(\.map)?$/.test(f)) rmSync(path.join(dist, f));
 await build({
-  entryPoints: [path.join(root, 'src/cli/main.ts')],
-  outfile: path.join(dist, 'runts-cli.mjs'),
+  entryPoints: { 'runts-cli': path.join(root, 'src/cli/main.ts') },
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -9,9 +9,6 @@ import { readFileSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';
 import type { LinuxResources } from '../oci/types.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
-import { events, stats } from '../runtime/events.ts';
-import { pause, resume } from '../runtime/pause.ts';
-import { update } from '../runtime/update.ts';
 import { print } from './output.ts';
 
 interface UpdateFlags {
@@ -112,18 +109,19 @@ export function registerCgroupCommands(program: Command, ctx: () => RuntimeConte
     .option('--cpu-idle <0|1>', 'SCHED_IDLE for the cgroup')
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('--blkio-weight <n>', 'block I/O weight (10 to 1000)')
-    .action((id: string, f: UpdateFlags) => update(ctx(), id, resourcesFromFlags(f), f.resources ? `--resources ${f.resources}` : 'update'));
+    .action(async (id: string, f: UpdateFlags) => (await import('../runtime/update.ts')).update(ctx(), id, resourcesFromFlags(f), f.resources ? `--resources ${f.resources}` : 'update'));
 
   program.command('pause').description('freeze every process of a container').argument('<id>')
-    .action((id: string) => pause(ctx(), id));
+    .action(async (id: string) => (await import('../runtime/pause.ts')).pause(ctx(), id));
 
   program.command('resume').description('thaw a paused container').argument('<id>')
-    .action((id: string) => resume(ctx(), id));
+    .action(async (id: string) => (await import('../runtime/pause.ts')).resume(ctx(), id));
 
   program.command('events').description('print usage figures and OOM events of a container, as JSON lines').argument('<id>')
     .option('--stats', 'print the figures once and exit')
     .option('--interval <duration>', 'time between figures (5s, 500ms)', '5s')
     .action(async (id: string, f: { stats?: boolean; interval: string }) => {
+      const { events, stats } = await import('../runtime/events.ts');
       if (f.stats) {
         print(JSON.stringify(stats(ctx(), id)));
         return;

@@ -5,7 +5,6 @@
  * The book: docs/02-preparing-environment.md.
  */
 import type { Command } from 'commander';
-import { formatChecks, runChecks } from '../doctor/checks.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { print, printJson } from './output.ts';
 
@@ -14,7 +13,8 @@ export function registerDoctorCommand(program: Command, _ctx: () => RuntimeConte
     .command('doctor')
     .description('check the kernel features and tools that runts and the book need')
     .option('--json', 'print the checks as JSON')
-    .action((f: { json?: boolean }) => {
+    .action(async (f: { json?: boolean }) => {
+      const { formatChecks, runChecks } = await import('../doctor/checks.ts');
       const checks = runChecks();
       if (f.json) printJson(checks);
       else print(formatChecks(checks));

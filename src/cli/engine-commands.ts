@@ -8,8 +8,6 @@
 import { Command, Option } from 'commander';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
-import { exec } from '../runtime/exec.ts';
-import { containerPids, psTable } from '../runtime/ps.ts';
 import { print } from './output.ts';
 
 interface ExecFlags {
@@ -59,6 +57,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .addOption(new Option('--apparmor <profile>', 'accepted for runc compatibility').hideHelp())
     .addOption(new Option('--process-label <label>', 'accepted for runc compatibility').hideHelp())
     .action(async (id: string, command: string[], f: ExecFlags) => {
+      const { exec } = await import('../runtime/exec.ts');
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
         pidFile: f.pidFile, env: f.env, cwd: f.cwd, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
@@ -69,7 +68,8 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
   program.command('ps').passThroughOptions().description('list the processes of a container (extra arguments go to ps(1))')
     .argument('<id>').argument('[ps-args...]', 'arguments for ps (default -ef)')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((id: string, psArgs: string[], f: { format: string }) => {
+    .action(async (id: string, psArgs: string[], f: { format: string }) => {
+      const { containerPids, psTable } = await import('../runtime/ps.ts');
       const pids = containerPids(ctx(), id);
       print(f.format === 'json' ? JSON.stringify(pids) : psTable(pids, psArgs));
     });

@@ -9,21 +9,14 @@ import { Command, Option } from 'commander';
 import { appendFileSync, existsSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
-import { defaultSpec } from '../oci/spec.ts';
-import { explainPlan } from '../plan/encode.ts';
-import { create, prepare, type RuntimeContext } from '../runtime/create.ts';
-import { remove } from '../runtime/delete.ts';
-import { features } from '../runtime/features.ts';
-import { kill } from '../runtime/kill.ts';
-import { run } from '../runtime/run.ts';
-import { start } from '../runtime/start.ts';
-import { list, state } from '../runtime/state.ts';
+import type { RuntimeContext } from '../runtime/create.ts';
 import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
 import { print, printJson, table } from './output.ts';
 import { exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerCgroupCommands } from './cgroup-commands.ts';
 import { registerImageCommands, routeRun } from './image-commands.ts';
+import { registerNetworkCommands } from './network-commands.ts';
 
 const VERSION = '0.1.0';
 
@@ -110,35 +103,38 @@ export function buildProgram(): Command {
   program.command('spec').description('write a default config.json into the bundle')
     .addOption(bundleOption())
     .option('--rootless', 'a spec for an unprivileged user')
-    .action((f: { bundle: string; rootless?: boolean }) => {
+    .action(async (f: { bundle: string; rootless?: boolean }) => {
       const file = join(resolve(f.bundle), 'config.json');
       if (existsSync(file)) throw new RuntsError('EEXIST', `${file} already exists`, { path: file });
+      const { defaultSpec } = await import('../oci/spec.ts');
       writeFileSync(file, JSON.stringify(defaultSpec({ rootless: f.rootless }), null, 2) + '\n');
     });
 
   createOptions(program.command('create').description('create a container (it waits for start)').argument('<id>'))
     .action(async (id: string, f: CreateFlags) => {
+      const { create } = await import('../runtime/create.ts');
       const { launched } = await create(ctx(), createArgs(id, f));
       await launched.release();
     });
 
   program.command('start').description('start a created container').argument('<id>')
-    .action((id: string) => start(ctx(), id));
+    .action(async (id: string) => (await import('../runtime/start.ts')).start(ctx(), id));
 
   createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .action(async (id: string, f: CreateFlags) => {
+      const { run } = await import('../runtime/run.ts');
       process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach });
     });
 
   program.command('state').description('print the state of a container as JSON').argument('<id>')
-    .action((id: string) => printJson(state(ctx(), id)));
+    .action(async (id: string) => printJson((await import('../runtime/state.ts')).state(ctx(), id)));
 
   program.command('list').alias('ls').description('list containers')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-q, --quiet', 'print only the ids')
-    .action((f: { format: string; quiet?: boolean }) => {
-      const all = list(ctx());
+    .action(async (f: { format: string; quiet?: boolean }) => {
+      const all = (await import('../runtime/state.ts')).list(ctx());
       if (f.quiet) all.forEach((s) => print(s.id));
       else if (f.format === 'json') print(JSON.stringify(all));
       else print(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, String(s.created), 'root'])]));
@@ -146,20 +142,22 @@ export function buildProgram(): Command {
 
   program.command('kill').description('send a signal (default SIGTERM) to a container').argument('<id>').argument('[signal]', 'name or number', 'SIGTERM')
     .option('-a, --all', 'signal every process of the container')
-    .action((id: string, signal: string, f: { all?: boolean }) => kill(ctx(), id, signal, f));
+    .action(async (id: string, signal: string, f: { all?: boolean }) => (await import('../runtime/kill.ts')).kill(ctx(), id, signal, f));
 
   program.command('delete').alias('rm').description('delete a container').argument('<id>')
     .option('-f, --force', 'kill the container first if it is running')
-    .action((id: string, f: { force?: boolean }) => remove(ctx(), id, f));
+    .action(async (id: string, f: { force?: boolean }) => (await import('../runtime/delete.ts')).remove(ctx(), id, f));
 
   program.command('features').description('print what this runtime supports, as JSON')
-    .action(() => printJson(features()));
+    .action(async () => printJson((await import('../runtime/features.ts')).features()));
 
   program.command('plan').description('show the plan runts-init would execute for a bundle')
     .addOption(bundleOption())
     .option('--id <id>', 'container id to plan for', 'example')
     .option('--explain', 'print the steps as text (the default)')
     .action(async (f: { bundle: string; id: string }) => {
+      const { prepare } = await import('../runtime/create.ts');
+      const { explainPlan } = await import('../plan/encode.ts');
       const { plan } = await prepare(ctx(), { id: f.id, bundle: f.bundle, consoleSocket: undefined });
       print(explainPlan(plan));
     });
@@ -170,6 +168,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program, ctx);
   registerCgroupCommands(program, ctx);
   registerImageCommands(program, ctx);
+  registerNetworkCommands(program, ctx);
 
   return program;
 }

@@ -8,6 +8,7 @@
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { runHooksWarning } from './hooks.ts';
@@ -33,8 +34,26 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
     } finally {
       closeSync(fd);
     }
+    // poststart hooks run after the user process has started (runtime.md):
+    // INIT may still be running startContainer hooks, so wait for its exec.
+    if (record.poststart?.length) await waitForExec(store.fifo(id));
     unlinkSync(store.fifo(id));
     await runHooksWarning('poststart', record.poststart, { ...store.state(record), status: 'running' }, ctx.warn);
   });
 }
 
+/**
+ * INIT holds the fifo open (close-on-exec) until it execs or dies: while a
+ * non-blocking open for writing still finds a reader, it has not.
+ */
+async function waitForExec(fifo: string): Promise<void> {
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') return;
+      throw err;
+    }
+    await sleep(delay);
+  }
+}
