@@ -38,7 +38,8 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
     // INIT may still be running startContainer hooks, so wait for its exec.
     if (record.poststart?.length) await waitForExec(store.fifo(id));
     unlinkSync(store.fifo(id));
-    await runHooksWarning('poststart', record.poststart, { ...store.state(record), status: 'running' }, ctx.warn);
+    // The process may already have exited: the hook still gets the pid it ran as.
+    await runHooksWarning('poststart', record.poststart, { ...store.state(record), status: 'running', pid: record.pid }, ctx.warn);
   });
 }
 

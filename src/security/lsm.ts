@@ -55,9 +55,10 @@ export function lsmLabel(process: Process, linux: Linux | undefined, host: HostL
   if (label && !host.selinux) {
     throw new RuntsError('ENOTSUP', `process.selinuxLabel: "${label}" asked for, but SELinux is not enabled on this host (no /sys/fs/selinux)`, { path: 'process.selinuxLabel' });
   }
-  if (linux?.mountLabel) {
-    const why = host.selinux ? 'runts does not label mounts yet' : 'SELinux is not enabled on this host (no /sys/fs/selinux)';
-    throw new RuntsError('ENOTSUP', `linux.mountLabel: "${linux.mountLabel}" asked for, but ${why}`, { path: 'linux.mountLabel' });
+  // A mount label means nothing without SELinux (runc ignores it there too);
+  // with SELinux, leaving mounts unlabelled would weaken the policy: refuse.
+  if (linux?.mountLabel && host.selinux) {
+    throw new RuntsError('ENOTSUP', `linux.mountLabel: "${linux.mountLabel}" asked for, but runts does not label mounts yet`, { path: 'linux.mountLabel' });
   }
   if (profile && label) {
     throw new RuntsError('ENOTSUP', 'process.selinuxLabel: runts applies one LSM label, and process.apparmorProfile is set too', { path: 'process.selinuxLabel' });

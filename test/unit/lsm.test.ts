@@ -41,7 +41,11 @@ test('a label the host cannot apply is refused, naming the field', () => {
     (e) => isRuntsError(e, 'ENOTSUP') && /^process\.apparmorProfile: "x" asked for, but AppArmor is not enabled/.test(e.message));
   assert.throws(() => lsmLabel(proc({ selinuxLabel: 'a:b:c:s0' }), undefined, APPARMOR),
     (e) => isRuntsError(e, 'ENOTSUP') && /^process\.selinuxLabel: .* SELinux is not enabled/.test(e.message));
-  assert.throws(() => lsmLabel(proc({}), { mountLabel: 'a:b:c:s0' }, NONE), (e) => isRuntsError(e, 'ENOTSUP') && /^linux\.mountLabel: /.test(e.message));
+  assert.throws(() => lsmLabel(proc({}), { mountLabel: 'a:b:c:s0' }, SELINUX), (e) => isRuntsError(e, 'ENOTSUP') && /^linux\.mountLabel: .*does not label mounts/.test(e.message));
+});
+
+test('a mount label without SELinux has nothing to label, and is ignored as runc does', () => {
+  assert.equal(lsmLabel(proc({}), { mountLabel: 'a:b:c:s0' }, NONE), undefined);
 });
 
 const bundle = mkdtempSync(join(tmpdir(), 'runts-lsm-'));
