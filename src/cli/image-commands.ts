@@ -17,12 +17,11 @@ import { Command, Option } from 'commander';
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
-import { parseBytes } from '../frontend/spec.ts';
 import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
-import { ImageStore, normalizeName, type ImageRecord } from '../image/store.ts';
+import type { ImageStore, ImageRecord } from '../image/store.ts';
+import { storeRoot } from '../image/location.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
-import { containerLog, info as containerInfo, listContainers, removeContainer, runImage, stopContainer } from '../frontend/run.ts';
 
 // Loaded on use: tar parsing and the registry client cost start-up time
 // that the OCI verbs, which engines call many times a second, must not pay.
@@ -33,10 +32,12 @@ import { print, printJson, table } from './output.ts';
 
 const collect = (v: string, all: string[]) => [...all, v];
 const storeOption = () => new Option('--store <dir>', 'image store (default: $RUNTS_STORE or /var/lib/runts)');
-const imageStore = (f: { store?: string }) => new ImageStore(f.store);
+// The image code (and node:crypto with it) loads only when a command needs it.
+const imageStore = async (f: { store?: string }) => new (await import('../image/store.ts')).ImageStore(f.store);
+const frontend = () => import('../frontend/run.ts');
 
 const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format']);
-const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store']);
+const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store', '--network', '-p', '--publish']);
 
 /** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
 export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
@@ -66,7 +67,7 @@ export interface RouteEnv {
 function hostRouteEnv(): RouteEnv {
   return {
     cwdHasConfig: existsSync('config.json'),
-    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(join(new ImageStore().containerDir(name), 'container.json')),
+    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(join(storeRoot(), 'containers', name, 'container.json')),
   };
 }
 
@@ -118,7 +119,7 @@ function imageInfo(store: ImageStore, image: ImageRecord) {
 interface RunImageFlags {
   tty?: boolean; capAdd: string[]; capDrop: string[]; securityOpt: string[]; memory?: string; cpus?: string; pidsLimit?: string;
   rm?: boolean; detach?: boolean; name?: string; env: string[]; envFile: string[]; volume: string[];
-  workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string;
+  workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string; network: string; publish: string[];
 }
 
 export function registerImageCommands(program: Command, ctx: () => RuntimeContext): void {
@@ -126,7 +127,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     program.command(verb).description('import images from an OCI image layout or a docker save archive (directory or tar)')
       .argument('<source>').option('--name <name>', 'name the image (default: the names the archive gives)').addOption(storeOption())
       .action(async (source: string, f: { name?: string; store?: string }) => {
-        for (const image of await importArchive(imageStore(f), source, f)) print(`Loaded image: ${f.name ? normalizeName(f.name) : image.names.join(', ') || '<none>'} (${image.id})`);
+        for (const image of await importArchive((await imageStore(f)), source, f)) print(`Loaded image: ${f.name ? (await import('../image/store.ts')).normalizeName(f.name) : image.names.join(', ') || '<none>'} (${image.id})`);
       });
   }
 
@@ -137,7 +138,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-q, --quiet', 'print only the image id').addOption(storeOption())
     .action(async (ref: string, f: { insecure?: boolean; tlsVerify?: string; creds?: string; quiet?: boolean; store?: string }) => {
       const colon = f.creds?.indexOf(':') ?? -1;
-      const image = await pull(imageStore(f), ref, {
+      const image = await pull((await imageStore(f)), ref, {
         insecure: f.insecure || f.tlsVerify === 'false',
         username: f.creds === undefined ? undefined : colon < 0 ? f.creds : f.creds.slice(0, colon),
         password: f.creds === undefined || colon < 0 ? undefined : f.creds.slice(colon + 1),
@@ -149,13 +150,13 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
   program.command('save').description('write an image as an OCI image layout (a directory, or a tar with -o x.tar)')
     .argument('<image>').requiredOption('-o, --output <path>', 'where to write it')
     .addOption(new Option('--format <format>', 'directory or tar (default: tar when the path ends in .tar)').choices(['dir', 'tar'])).addOption(storeOption())
-    .action((ref: string, f: { output: string; format?: 'dir' | 'tar'; store?: string }) => saveImage(imageStore(f), ref, f.output, f));
+    .action(async (ref: string, f: { output: string; format?: 'dir' | 'tar'; store?: string }) => saveImage((await imageStore(f)), ref, f.output, f));
 
   program.command('images').description('list the images in the store')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-q, --quiet', 'print only the image ids').addOption(storeOption())
-    .action((f: { format: string; quiet?: boolean; store?: string }) => {
-      const store = imageStore(f);
+    .action(async (f: { format: string; quiet?: boolean; store?: string }) => {
+      const store = (await imageStore(f));
       const all = store.images();
       if (f.quiet) return all.forEach((i) => print(short(i.id)));
       if (f.format === 'json') return print(JSON.stringify(all.map((i) => imageInfo(store, i))));
@@ -168,21 +169,21 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     });
 
   program.command('inspect').description('print an image (or a front-end container) as JSON').argument('<name>').addOption(storeOption())
-    .action((ref: string, f: { store?: string }) => {
-      const store = imageStore(f);
+    .action(async (ref: string, f: { store?: string }) => {
+      const store = (await imageStore(f));
       const image = store.find(ref);
       if (image || !existsSync(store.containerDir(ref))) return printJson([imageInfo(store, store.get(ref))]);
-      const c = listContainers(ctx(), store).find((x) => x.name === ref) ?? { ...containerInfo(store, ref), status: 'unknown', pid: 0 };
+      const c = (await frontend()).listContainers(ctx(), store).find((x) => x.name === ref) ?? { ...(await frontend()).info(store, ref), status: 'unknown', pid: 0 };
       printJson([{ ...c, Rootfs: join(store.containerDir(ref), 'merged'), Bundle: store.containerDir(ref) }]);
     });
 
   program.command('logs').description('print what a detached front-end container wrote').argument('<name>').addOption(storeOption())
-    .action((name: string, f: { store?: string }) => { writeSync(1, containerLog(imageStore(f), name)); });
+    .action(async (name: string, f: { store?: string }) => { writeSync(1, (await frontend()).containerLog((await imageStore(f)), name)); });
 
   program.command('rmi').description('remove images (a name, or the image with its last name) and free unused layers')
     .argument('<image...>').option('-f, --force', 'remove even if a container uses it').addOption(storeOption())
-    .action((refs: string[], f: { force?: boolean; store?: string }) => {
-      const store = imageStore(f);
+    .action(async (refs: string[], f: { force?: boolean; store?: string }) => {
+      const store = (await imageStore(f));
       for (const ref of refs) {
         const { untagged, deleted } = store.removeImage(ref, f);
         untagged.forEach((n) => print(`Untagged: ${n}`));
@@ -191,7 +192,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     });
 
   program.command('prune').description('free layers and blobs no image uses').addOption(storeOption())
-    .action((f: { store?: string }) => imageStore(f).prune().forEach((d) => print(`Deleted: ${d}`)));
+    .action(async (f: { store?: string }) => (await imageStore(f)).prune().forEach((d) => print(`Deleted: ${d}`)));
 
   program.command('run-image', { hidden: true }).passThroughOptions()
     .description('run a command in a new container from an image (what `runts run IMAGE` means outside a bundle)')
@@ -214,13 +215,15 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
     .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
     .option('--pids-limit <n>', 'the most processes the container may have')
+    .option('--network <mode>', 'bridge (the default), none or host', 'bridge')
+    .option('-p, --publish <[hostip:]hostport:containerport[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .addOption(storeOption())
     .action(async (image: string, cmd: string[], f: RunImageFlags) => {
-      const { name, exitCode } = await runImage(ctx(), imageStore(f), {
+      const { name, exitCode } = await (await frontend()).runImage(ctx(), (await imageStore(f)), {
         image, cmd, name: f.name, env: [...f.envFile.flatMap(readEnvFile), ...f.env], volumes: f.volume, workdir: f.workdir, user: f.user,
-        hostname: f.hostname, readOnly: f.readOnly, rm: f.rm, detach: f.detach, tty: f.tty,
+        hostname: f.hostname, readOnly: f.readOnly, rm: f.rm, detach: f.detach, tty: f.tty, network: f.network, publish: f.publish,
         capAdd: f.capAdd, capDrop: f.capDrop, ...securityOpts(f.securityOpt),
-        memory: f.memory === undefined ? undefined : parseBytes('--memory', f.memory),
+        memory: f.memory === undefined ? undefined : (await import('../frontend/spec.ts')).parseBytes('--memory', f.memory),
         cpus: f.cpus === undefined ? undefined : number('--cpus', f.cpus),
         pidsLimit: f.pidsLimit === undefined ? undefined : number('--pids-limit', f.pidsLimit),
       });
@@ -231,15 +234,15 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
   program.command('stop').description('stop a front-end container: SIGTERM, then SIGKILL after the grace period')
     .argument('<name...>').option('-t, --time <seconds>', 'grace period', '10').addOption(storeOption())
     .action(async (names: string[], f: { time: string; store?: string }) => {
-      for (const n of names) { await stopContainer(ctx(), imageStore(f), n, Number(f.time)); print(n); }
+      for (const n of names) { await (await frontend()).stopContainer(ctx(), (await imageStore(f)), n, Number(f.time)); print(n); }
     });
 
   const container = program.command('container').description('front-end containers (made by `runts run IMAGE`)');
   container.command('ls').alias('ps').description('list front-end containers').option('-a, --all', 'include exited ones')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')).addOption(storeOption())
     .option('-q, --quiet', 'print only the names')
-    .action((f: { all?: boolean; format: string; quiet?: boolean; store?: string }) => {
-      const all = listContainers(ctx(), imageStore(f)).filter((c) => f.all || c.status !== 'exited');
+    .action(async (f: { all?: boolean; format: string; quiet?: boolean; store?: string }) => {
+      const all = (await frontend()).listContainers(ctx(), (await imageStore(f))).filter((c) => f.all || c.status !== 'exited');
       if (f.quiet) return all.forEach((c) => print(c.name));
       if (f.format === 'json') return print(JSON.stringify(all));
       print(table([['NAME', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'], ...all.map((c) => [c.name, c.imageName, c.command.join(' '), c.created, c.status])]));
@@ -247,10 +250,10 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
   container.command('rm').description('remove front-end containers and their upper layers').argument('<name...>')
     .option('-f, --force', 'kill a running container first').addOption(storeOption())
     .action(async (names: string[], f: { force?: boolean; store?: string }) => {
-      for (const n of names) { await removeContainer(ctx(), imageStore(f), n, f); print(n); }
+      for (const n of names) { await (await frontend()).removeContainer(ctx(), (await imageStore(f)), n, f); print(n); }
     });
   container.command('stop').description('same as `runts stop`').argument('<name...>').option('-t, --time <seconds>', 'grace period', '10').addOption(storeOption())
     .action(async (names: string[], f: { time: string; store?: string }) => {
-      for (const n of names) { await stopContainer(ctx(), imageStore(f), n, Number(f.time)); print(n); }
+      for (const n of names) { await (await frontend()).stopContainer(ctx(), (await imageStore(f)), n, Number(f.time)); print(n); }
     });
 }

@@ -16,6 +16,7 @@ import { exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerCgroupCommands } from './cgroup-commands.ts';
 import { registerImageCommands, routeRun } from './image-commands.ts';
+import { registerNetworkCommands } from './network-commands.ts';
 
 const VERSION = '0.1.0';
 
@@ -167,6 +168,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program, ctx);
   registerCgroupCommands(program, ctx);
   registerImageCommands(program, ctx);
+  registerNetworkCommands(program, ctx);
 
   return program;
 }

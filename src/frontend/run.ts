@@ -22,6 +22,7 @@ import { withStdio } from '../sys/libc.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
 import { imageSpec, type RunFlags } from './spec.ts';
+import { parseNetworkFlags, prepareNetwork, releaseNetwork, type ContainerNetwork } from '../network/container.ts';
 
 export interface RunImageOptions extends Omit<RunFlags, 'user'> {
   image: string;
@@ -30,6 +31,10 @@ export interface RunImageOptions extends Omit<RunFlags, 'user'> {
   user?: string;
   rm?: boolean;
   detach?: boolean;
+  /** bridge (the default), none, host, or a network of `runts network create` */
+  network?: string;
+  /** `-p [hostip:]hostport:containerport[/tcp|udp]` */
+  publish?: string[];
 }
 
 export interface ContainerInfo {
@@ -54,6 +59,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   const flags: RunFlags = { ...opts, user: undefined };
   // Everything that can be wrong with the flags fails here, before any change.
   imageSpec(config, opts.cmd, flags, name);
+  parseNetworkFlags(opts.network, opts.publish);
   const taken = () => new RuntsError('EEXIST', `the container name ${name} is already in use`);
   try { state(ctx, name); throw taken(); } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; }
   const { dir } = snapshotPaths(images, name);
@@ -66,24 +72,34 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   }
   const info: ContainerInfo = { name, image: image.id, imageName: image.names[0] ?? image.id, layers: image.layers, command: opts.cmd, created: new Date().toISOString() };
   let merged: string;
+  let net: ContainerNetwork;
   try {
     writeFileSync(join(dir, 'container.json'), JSON.stringify(info, null, 2) + '\n');
     merged = mountSnapshot(images, name, image);
     const user = resolveUser(merged, opts.user ?? config.config?.User ?? '');
     const spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
+    net = prepareNetwork(dir, name, spec.hostname!, opts, (peer) => {
+      const s = state(ctx, peer);
+      if (s.status !== 'running' || !s.pid) throw new RuntsError('ESTATE', `--network container:${peer}: container ${peer} is ${s.status}, not running`);
+      return { pid: s.pid, dir: images.containerDir(peer) };
+    });
+    net.editSpec(spec);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
   } catch (err) {
+    releaseNetwork(dir, name);
     unmountSnapshot(images, name, { remove: true });
     throw err;
   }
   let exitCode: number;
   try {
-    const launch = () => run(ctx, { id: name, bundle: dir, detach: opts.detach });
+    const launch = () => run(ctx, { id: name, bundle: dir, detach: opts.detach, beforeStart: (pid) => net.attach(pid) });
     exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();
   } catch (err) {
+    releaseNetwork(dir, name);
     unmountSnapshot(images, name, { remove: !!opts.rm });
     throw err;
   }
+  if (!opts.detach) releaseNetwork(dir, name);
   if (!opts.detach) unmountSnapshot(images, name, { remove: !!opts.rm });
   return { name, exitCode };
 }
@@ -158,6 +174,7 @@ export async function stopContainer(ctx: RuntimeContext, images: ImageStore, nam
     while (Date.now() < deadline && state(ctx, name).status !== 'stopped') await new Promise((r) => setTimeout(r, 50));
   }
   await remove(ctx, name, { force: true });
+  releaseNetwork(images.containerDir(name), name);
   unmountSnapshot(images, name);
 }
 
@@ -170,6 +187,7 @@ export async function removeContainer(ctx: RuntimeContext, images: ImageStore, n
     if (!isRuntsError(err, 'ENOTFOUND')) throw err;
   }
   await remove(ctx, name, { force: true });
+  releaseNetwork(images.containerDir(name), name);
   unmountSnapshot(images, name, { remove: true });
 }
 

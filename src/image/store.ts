@@ -24,7 +24,8 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
 
-export const DEFAULT_STORE = '/var/lib/runts';
+export { DEFAULT_STORE } from './location.ts';
+import { storeRoot } from './location.ts';
 
 export interface ImageRecord {
   /** the config's digest, as Docker and podman name an image */
@@ -75,7 +76,7 @@ export class Hasher extends Transform {
 export class ImageStore {
   readonly root: string;
 
-  constructor(root: string = process.env.RUNTS_STORE || DEFAULT_STORE) {
+  constructor(root: string = storeRoot()) {
     this.root = resolve(root);
   }
 

@@ -17,8 +17,18 @@ import { start } from './start.ts';
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 /** Returns the exit code for runts itself. */
-export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean }): Promise<number> {
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; beforeStart?: (pid: number) => void | Promise<void> }): Promise<number> {
   const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach });
+  // Between create and start, as createRuntime hooks run: the front end wires the network here.
+  if (opts.beforeStart) {
+    try {
+      await opts.beforeStart(record.pid);
+    } catch (err) {
+      await remove(ctx, opts.id, { force: true }).catch(() => {});
+      await launched.release().catch(() => {});
+      throw err;
+    }
+  }
   if (opts.detach) {
     try {
       await start(ctx, opts.id);

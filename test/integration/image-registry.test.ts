@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ensureRunDir } from '../lib/cleanup.ts';
+import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
 import { hasCommand, isRoot } from '../lib/host.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
@@ -32,6 +32,7 @@ after(async () => {
     registry.kill('SIGTERM');
     await gone;
   }
+  runts(['network', 'prune']);
   rmSync(base, { recursive: true, force: true });
 });
 checkLeaksAfterFile();
@@ -47,7 +48,8 @@ function freePort(): Promise<number> {
 
 interface Result { code: number; stdout: string; stderr: string }
 function runts(args: string[]): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUNTS_STORE: store };
+  // a bridge, subnet and IPAM file of the test's own (network.test.ts tests networking itself)
+  const env: NodeJS.ProcessEnv = { ...process.env, RUNTS_STORE: store, RUNTS_NET_BRIDGE: `${RUN_PREFIX}g`, RUNTS_NET_SUBNET: '10.234.0.0/24', RUNTS_NET_STATE: join(base, 'net'), RUNTS_NET_CONFIG: join(base, 'networks') };
   delete env.NODE_TEST_CONTEXT;
   const r = spawnSync(RUNTS_BIN, ['--root', join(base, 'state'), ...args], { env, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

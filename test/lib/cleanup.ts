@@ -54,7 +54,7 @@ function inScope(text: string, scope: LeakScope['scope']): boolean {
 }
 
 export interface Leak {
-  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir';
+  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir' | 'link' | 'nft';
   what: string;
 }
 
@@ -152,6 +152,19 @@ export function netnsMatching(mark: string): string[] {
   }
 }
 
+/* Network interfaces (bridges, veths) and nft tables named after a mark ('-' is '_' in a table name). */
+export function linksMatching(mark: string): string[] {
+  try {
+    return readdirSync('/sys/class/net').filter((n) => n.includes(mark));
+  } catch {
+    return [];
+  }
+}
+export function nftTablesMatching(mark: string): string[] {
+  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').map((l) => l.trim().split(' ')).filter((w) => w[0] === 'table' && w[2]?.replace(/_/g, '-').includes(mark)).map((w) => `${w[1]} ${w[2]}`);
+}
+
 /* Entries in a runtime's default state dirs: tests always pass --root, so none may appear. */
 function defaultStateEntries(mark: string): string[] {
   const found: string[] = [];
@@ -187,6 +200,8 @@ export function leakCheck({ scope }: LeakScope = { scope: 'all' }): Leak[] {
   for (const p of leakedProcesses(scope)) leaks.push({ kind: 'process', what: formatProcess(p) });
   for (const c of cgroupDirsMatching(ID_MARK)) if (inScope(c, scope)) leaks.push({ kind: 'cgroup', what: c });
   for (const n of netnsMatching(ID_MARK)) if (inScope(n, scope)) leaks.push({ kind: 'netns', what: n });
+  for (const l of linksMatching(ID_MARK)) if (inScope(l, scope)) leaks.push({ kind: 'link', what: l });
+  for (const t of nftTablesMatching(ID_MARK)) if (inScope(t.replace(/_/g, '-'), scope)) leaks.push({ kind: 'nft', what: t });
   for (const s of defaultStateEntries(ID_MARK)) if (inScope(s, scope)) leaks.push({ kind: 'state', what: s });
   if (existsSync(TEST_BASE)) {
     for (const n of readdirSync(TEST_BASE)) {
@@ -213,6 +228,8 @@ export function sweepLeaks(leaks: Leak[]): void {
   for (const l of leaks.filter((x) => x.kind === 'mount')) lazyUnmount(l.what.replace(/ \(.*\)$/, ''));
   for (const l of leaks.filter((x) => x.kind === 'cgroup')) removeCgroupTree(l.what);
   for (const l of leaks.filter((x) => x.kind === 'netns')) spawnSync('ip', ['netns', 'delete', l.what], { stdio: 'ignore' });
+  for (const l of leaks.filter((x) => x.kind === 'link')) spawnSync('ip', ['link', 'delete', l.what], { stdio: 'ignore' });
+  for (const l of leaks.filter((x) => x.kind === 'nft')) spawnSync('nft', ['delete', 'table', ...l.what.split(' ')], { stdio: 'ignore' });
   for (const l of leaks.filter((x) => x.kind === 'state')) rmSync(l.what, { recursive: true, force: true });
   for (const l of leaks.filter((x) => x.kind === 'tempdir')) {
     const dir = l.what.replace(/: .*$/, '');
