@@ -1,6 +1,7 @@
 /**
  * The runts command line: runc-compatible OCI verbs. Argument parsing only;
- * every command makes one library call. This file owns all output and the
+ * every command makes one library call, imported when the command runs, so a
+ * start pays only for the verb it uses. This file owns all output and the
  * process exit code; the library never prints.
  *
  * The book: docs/09-writing-runtime.md, "The command line".
@@ -27,7 +28,6 @@ interface GlobalOptions {
   debug?: boolean;
 }
 
-
 function logLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: string) {
   if (!g.log) return;
   const time = new Date().toISOString();
@@ -39,7 +39,7 @@ function logLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: st
   }
 }
 
-export function context(program: Command): RuntimeContext {
+function context(program: Command): RuntimeContext {
   const g = program.opts<GlobalOptions>();
   return {
     store: new Store(resolve(g.root)),
