@@ -215,7 +215,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
     .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
     .option('--pids-limit <n>', 'the most processes the container may have')
-    .option('--network <mode>', 'bridge (the default), none or host', 'bridge')
+    .option('--network <mode>', 'bridge (the default), none, host, container:NAME or a network made with `runts network create`', 'bridge')
     .option('-p, --publish <[hostip:]hostport:containerport[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .addOption(storeOption())
     .action(async (image: string, cmd: string[], f: RunImageFlags) => {
