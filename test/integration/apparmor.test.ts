@@ -6,12 +6,10 @@
  * there. The VM is emulated: this takes a minute or two.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
-import { REPO } from '../lib/probe.ts';
+import { runInVm, vmMissing } from '../lib/vm.ts';
 
 checkLeaksAfterFile();
 
@@ -37,29 +35,16 @@ containerTest('an SELinux label asked for on a host without SELinux is refused a
   await c.assertNothingLeft();
 });
 
-function vmMissing(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!existsSync('/usr/bin/qemu-system-x86_64')) return 'needs qemu-system-x86';
-  if (!process.env.RUNTS_VM_KERNEL && !readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'))) return 'needs linux-image-amd64';
+function apparmorMissing(): string | null {
   if (!existsSync('/usr/sbin/apparmor_parser') && !existsSync('/sbin/apparmor_parser')) return 'needs apparmor (apparmor_parser)';
   return null;
 }
 
-const why = vmMissing();
+const why = vmMissing() ?? apparmorMissing();
 if (why && process.env.CI === 'true') throw new Error(`apparmor: ${why}`);
 
 test('AppArmor confines the container, for real (in a VM with the LSM)', { skip: why ?? false, timeout: 10 * 60_000 }, async () => {
-  const launcher = join(REPO, 'test/vm/run-in-vm.sh');
-  const child = spawn(launcher, ['--timeout', '540', '--', process.execPath, '--test', '--test-concurrency=1', 'test/integration/in-vm/apparmor.test.ts'], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_TEST_CONTEXT: undefined },
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const summary = out.split('\n').filter((l) => /^(✔|✖|ℹ (tests|pass|fail))/.test(l)).join('\n');
+  const { code, out, summary } = await runInVm(540, [process.execPath, '--test', '--test-concurrency=1', 'test/integration/in-vm/apparmor.test.ts']);
   assert.equal(code, 0, `in the VM:\n${code === 0 ? summary : out}`);
   assert.match(out, /^ℹ fail 0$/m, summary);
   assert.match(out, /^ℹ pass 3$/m, summary);

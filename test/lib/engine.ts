@@ -7,55 +7,14 @@
  * exited, and a reader waiting for EOF would hang.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { ensureRunDir, RUN_PREFIX } from './cleanup.ts';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { RUN_PREFIX } from './cleanup.ts';
+import { runLogged, type RuntsResult } from './runtime.ts';
 
-export interface CommandResult {
-  args: string[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
+export type CommandResult = RuntsResult;
 
-export async function runCommand(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CommandResult> {
-  const scratch = mkdtempSync(join(ensureRunDir(), 'cmd-'));
-  const out = openSync(join(scratch, 'stdout'), 'a');
-  const err = openSync(join(scratch, 'stderr'), 'a');
-  try {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', out, err],
-      env: { ...process.env, RUNTS_TEST_RUN: RUN_PREFIX, ...opts.env },
-      detached: true,
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-(child.pid ?? 0), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, opts.timeoutMs ?? 60_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('exit', (c, s) => resolve([c, s]));
-    }).finally(() => clearTimeout(timer));
-    return {
-      args: [cmd, ...args],
-      code,
-      signal,
-      stdout: readFileSync(join(scratch, 'stdout'), 'utf8'),
-      stderr: readFileSync(join(scratch, 'stderr'), 'utf8'),
-      timedOut,
-    };
-  } finally {
-    closeSync(out);
-    closeSync(err);
-    rmSync(scratch, { recursive: true, force: true });
-  }
+export function runCommand(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CommandResult> {
+  return runLogged(cmd, args, opts);
 }
 
 export function describeCommand(r: CommandResult): string {

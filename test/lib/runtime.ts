@@ -20,15 +20,9 @@ export const RUNTS_BIN = process.env.RUNTS_BIN || join(REPO, 'bin/runts');
 /* For messages only: assertions never branch on which runtime runs. */
 export const RUNTIME_NAME = basename(RUNTS_BIN);
 
-export interface RuntsOptions {
+export interface RuntsOptions extends RunOptions {
   root: string; // --root: always a per-test state dir
   globalArgs?: string[]; // e.g. ['--log-format', 'json'], placed before the command
-  stdoutFile?: string; // keep stdout in this file (it outlives the call: the container writes there)
-  stdin?: number | 'ignore'; // fd; default /dev/null
-  extraFds?: number[]; // become fds 3, 4, ... of the runtime (for --preserve-fds)
-  env?: Record<string, string>;
-  cwd?: string;
-  timeoutMs?: number;
 }
 
 export interface RuntsResult {
@@ -46,6 +40,23 @@ export function runtimeAvailable(): string | null {
 
 export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsResult> {
   const fullArgs = ['--root', opts.root, ...(opts.globalArgs ?? []), ...args];
+  return { ...(await runLogged(RUNTS_BIN, fullArgs, opts)), args: fullArgs };
+}
+
+export interface RunOptions {
+  stdoutFile?: string; // keep stdout in this file (it outlives the call: a container writes there)
+  stdin?: number | 'ignore'; // fd; default /dev/null
+  extraFds?: number[]; // become fds 3, 4, ... of the command (for --preserve-fds)
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/*
+ * Run a command with its output in files, in its own process group (so a
+ * timeout kills everything it started), and read the files when it exits.
+ */
+export async function runLogged(cmd: string, args: string[], opts: RunOptions = {}): Promise<RuntsResult> {
   const scratch = mkdtempSync(join(ensureRunDir(), 'io-'));
   const stdoutPath = opts.stdoutFile ?? join(scratch, 'stdout');
   const stderrPath = join(scratch, 'stderr');
@@ -58,11 +69,11 @@ export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsRe
     fds.push(out);
     const err = openSync(stderrPath, 'a');
     fds.push(err);
-    const child = spawn(RUNTS_BIN, fullArgs, {
+    const child = spawn(cmd, args, {
       stdio: [opts.stdin ?? 'ignore', out, err, ...(opts.extraFds ?? [])],
       env,
       cwd: opts.cwd,
-      detached: true, // own process group, so a timeout can kill everything it started
+      detached: true,
     });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -78,7 +89,7 @@ export async function runts(args: string[], opts: RuntsOptions): Promise<RuntsRe
       child.on('exit', (c, s) => resolve([c, s]));
     }).finally(() => clearTimeout(timer));
     return {
-      args: fullArgs,
+      args: [cmd, ...args],
       code,
       signal,
       stdout: readFileSync(stdoutPath, 'utf8'),
