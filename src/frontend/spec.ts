@@ -14,7 +14,7 @@ import { RuntsError } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
 import { defaultSpec } from '../oci/spec.ts';
 import type { CapabilityName, LinuxSeccomp, Mount, Spec } from '../oci/types.ts';
-import { CAPABILITY_NAMES } from '../oci/validate.ts';
+import { CAPABILITY_NAMES } from '../oci/kernel-numbers.ts';
 import { defaultSeccompProfile } from '../security/seccomp/default-profile.ts';
 
 /** podman's default set (containers.conf `default_capabilities`). */

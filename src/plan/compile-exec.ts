@@ -18,7 +18,7 @@
  */
 import { statSync } from 'node:fs';
 import type { LinuxSeccomp, Process } from '../oci/types.ts';
-import { NAMESPACE_FLAGS } from '../oci/validate.ts';
+import { NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { processSteps, seccompStep } from './compile.ts';
 import { steps, type Step } from './steps.ts';
 

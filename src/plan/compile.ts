@@ -21,7 +21,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Hook, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
-import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/validate.ts';
+import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
 import { mountSteps } from '../rootfs/mounts.ts';

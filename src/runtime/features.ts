@@ -4,7 +4,7 @@
  *
  * The book: docs/10-real-world-oci.md.
  */
-import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/validate.ts';
+import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { securityFeatures } from '../security/features.ts';
 

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LinuxCapabilities } from '../oci/types.ts';
-import { CAPABILITY_NAMES } from '../oci/validate.ts';
+import { CAPABILITY_NAMES } from '../oci/kernel-numbers.ts';
 
 export interface CapabilityMasks {
   bounding: bigint;

@@ -7,16 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isRuntsError, RuntsError, wrap } from '../../src/errors.ts';
-import {
-  CAPABILITY_NAMES,
-  loadSpec,
-  NAMESPACE_FLAGS,
-  parseSpec,
-  requireProcess,
-  RLIMIT_NUMBERS,
-  validateProcess,
-  validateSpec,
-} from '../../src/oci/validate.ts';
+import { CAPABILITY_NAMES, NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../../src/oci/kernel-numbers.ts';
+import { loadSpec, parseSpec, requireProcess, validateProcess, validateSpec } from '../../src/oci/validate.ts';
 
 // configs under test are plain JSON we poke holes in
 type Config = Record<string, any>;
