@@ -1,7 +1,8 @@
 /**
  * The image and front-end commands: load/import, images, inspect, rmi,
- * prune, `run IMAGE [CMD...]`, stop and `container ls|rm`. Argument parsing
- * only; each command makes one library call.
+ * prune, `run IMAGE [CMD...]`, stop, logs, commit, export and
+ * `container ls|rm`. Argument parsing only; each command makes one library
+ * call.
  *
  * `run` has two faces. runc's is `run [-b DIR] ID` (runc's own tests call
  * `runc run ID` from inside the bundle); the front end's is `run IMAGE
@@ -14,8 +15,9 @@
  * The book: docs/06-overlayfs.md and docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { Command, Option } from 'commander';
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isatty } from 'node:tty';
 import { RuntsError, wrap } from '../errors.ts';
 import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
@@ -28,6 +30,8 @@ import type { RuntimeContext } from '../runtime/create.ts';
 const importArchive = async (...a: Parameters<typeof import('../image/archive.ts').importArchive>) => (await import('../image/archive.ts')).importArchive(...a);
 const pull = async (...a: Parameters<typeof import('../image/registry.ts').pull>) => (await import('../image/registry.ts')).pull(...a);
 const saveImage = async (...a: Parameters<typeof import('../image/save.ts').saveImage>) => (await import('../image/save.ts')).saveImage(...a);
+const commitContainer = async (...a: Parameters<typeof import('../image/commit.ts').commitContainer>) => (await import('../image/commit.ts')).commitContainer(...a);
+const exporting = () => import('../image/export.ts');
 import { print, printJson, table } from './output.ts';
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -142,7 +146,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
         insecure: f.insecure || f.tlsVerify === 'false',
         username: f.creds === undefined ? undefined : colon < 0 ? f.creds : f.creds.slice(0, colon),
         password: f.creds === undefined || colon < 0 ? undefined : f.creds.slice(colon + 1),
-        progress: f.quiet ? undefined : (line) => writeSync(2, `${line}\n`),
+        progress: f.quiet ? undefined : (await import('../image/progress.ts')).renderProgress(process.stderr),
       });
       print(f.quiet ? image.id : `Pulled ${image.names[0]} (${image.id})`);
     });
@@ -177,8 +181,37 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
       printJson([{ ...c, Rootfs: join(store.containerDir(ref), 'merged'), Bundle: store.containerDir(ref) }]);
     });
 
-  program.command('logs').description('print what a detached front-end container wrote').argument('<name>').addOption(storeOption())
-    .action(async (name: string, f: { store?: string }) => { writeSync(1, (await frontend()).containerLog((await imageStore(f)), name)); });
+  program.command('logs').description('print what a detached front-end container wrote').argument('<name>')
+    .option('-f, --follow', 'keep printing what it writes until it exits')
+    .option('-n, --tail <lines>', 'only the last lines (a number, or all)', 'all').addOption(storeOption())
+    .action(async (name: string, f: { follow?: boolean; tail: string; store?: string }) => {
+      if (f.tail !== 'all' && !/^\d+$/.test(f.tail)) throw new RuntsError('EINVAL', `--tail ${f.tail}: a number of lines, or all`);
+      const tail = f.tail === 'all' ? undefined : Number(f.tail);
+      const { containerLog, followLog, lastLines } = await frontend();
+      if (f.follow) return followLog(ctx(), (await imageStore(f)), name, (chunk) => writeSync(1, chunk), { tail });
+      const log = containerLog((await imageStore(f)), name);
+      writeSync(1, tail === undefined ? log : lastLines(log, tail));
+    });
+
+  program.command('commit').description('make an image of a front-end container\'s changes: its upper layer on top of its image\'s layers')
+    .argument('<container>').argument('[image]', 'name it IMAGE[:TAG] (default: no name, only the id)')
+    .addOption(new Option('--pause [bool]', 'pause a running container while its changes are read').choices(['true', 'false']).preset('true').default('true'))
+    .option('-m, --message <text>', 'a comment for the image\'s history')
+    .option('-a, --author <name>', 'the author, such as "Jane <jane@example.com>"')
+    .option('-c, --change <instruction>', 'apply CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER or WORKDIR to the config (repeatable)', collect, [])
+    .addOption(storeOption())
+    .action(async (name: string, ref: string | undefined, f: { pause: string; message?: string; author?: string; change: string[]; store?: string }) => {
+      const image = await commitContainer(ctx(), (await imageStore(f)), name, { ref, message: f.message, author: f.author, changes: f.change, pause: f.pause !== 'false' });
+      print(image.id);
+    });
+
+  program.command('export').description('write a front-end container\'s root filesystem as a tar')
+    .argument('<container>').option('-o, --output <file>', 'write to a file (default: stdout, unless it is a terminal)').addOption(storeOption())
+    .action(async (name: string, f: { output?: string; store?: string }) => {
+      if (f.output) return (await exporting()).exportToFile((await imageStore(f)), name, f.output);
+      if (isatty(1)) throw new RuntsError('EINVAL', `export ${name}: refusing to write a tar to a terminal: use -o FILE or redirect stdout`);
+      await (await exporting()).exportContainer((await imageStore(f)), name, createWriteStream('', { fd: 1, autoClose: false }));
+    });
 
   program.command('rmi').description('remove images (a name, or the image with its last name) and free unused layers')
     .argument('<image...>').option('-f, --force', 'remove even if a container uses it').addOption(storeOption())
@@ -215,7 +248,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
     .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
     .option('--pids-limit <n>', 'the most processes the container may have')
-    .option('--network <mode>', 'bridge (the default), none, host, container:NAME or a network made with `runts network create`', 'bridge')
+    .option('--network <mode>', 'bridge (the default), none, host, container:NAME, cni:NAME (a CNI configuration list in $RUNTS_CNI_CONFIG_DIR, default /etc/cni/net.d) or a network made with `runts network create`', 'bridge')
     .option('-p, --publish <[hostip:]hostport:containerport[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .addOption(storeOption())
     .action(async (image: string, cmd: string[], f: RunImageFlags) => {
@@ -255,5 +288,15 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
   container.command('stop').description('same as `runts stop`').argument('<name...>').option('-t, --time <seconds>', 'grace period', '10').addOption(storeOption())
     .action(async (names: string[], f: { time: string; store?: string }) => {
       for (const n of names) { await (await frontend()).stopContainer(ctx(), (await imageStore(f)), n, Number(f.time)); print(n); }
+    });
+  container.command('check').description('run CNI CHECK on containers of --network cni:NAME: fails if a plugin finds their network changed')
+    .argument('<name...>').addOption(storeOption())
+    .action(async (names: string[], f: { store?: string }) => {
+      const { checkNetwork } = await import('../network/container.ts');
+      const store = await imageStore(f);
+      for (const n of names) {
+        (await frontend()).info(store, n);
+        print(checkNetwork(store.containerDir(n), n) ? `${n}: ok` : `${n}: CHECK disabled by the network's configuration`);
+      }
     });
 }

@@ -1,15 +1,16 @@
 /**
- * The friendly front end's containers: `runts run IMAGE`, `stop`, `container
- * ls` and `container rm`. Each container is an image snapshot (an OverlayFS
- * root, image/snapshot.ts) plus a config.json built from the image config
- * (frontend/spec.ts), kept together in the store's containers/<name>/ and
- * launched through the core exactly as an OCI bundle is: `runts run` here is
- * what a learner writes in chapter 9 on top of chapters 4 to 8.
+ * The friendly front end's containers: `runts run IMAGE`, `stop`, `logs`,
+ * `container ls` and `container rm`. Each container is an image snapshot
+ * (an OverlayFS root, image/snapshot.ts) plus a config.json built from the
+ * image config (frontend/spec.ts), kept together in the store's
+ * containers/<name>/ and launched through the core exactly as an OCI bundle
+ * is: `runts run` here is what a learner writes in chapter 9 on top of
+ * chapters 4 to 8.
  *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
@@ -152,15 +153,19 @@ export function listContainers(ctx: RuntimeContext, images: ImageStore): (Contai
   for (const name of readdirSync(dir).sort()) {
     let info: ContainerInfo;
     try { info = JSON.parse(readFileSync(join(dir, name, 'container.json'), 'utf8')) as ContainerInfo; } catch { continue; }
-    let status = 'exited', pid = 0;
-    try {
-      const s = state(ctx, name);
-      status = s.status;
-      pid = s.pid ?? 0;
-    } catch { /* not known to the core: it has exited */ }
-    out.push({ ...info, status, pid });
+    out.push({ ...info, ...containerStatus(ctx, name) });
   }
   return out;
+}
+
+/** What the core says of a front-end container; `exited` once the core no longer knows it. */
+export function containerStatus(ctx: RuntimeContext, name: string): { status: string; pid: number } {
+  try {
+    const s = state(ctx, name);
+    return { status: s.status, pid: s.pid ?? 0 };
+  } catch {
+    return { status: 'exited', pid: 0 };
+  }
 }
 
 /** SIGTERM, then SIGKILL after `timeout` seconds; the upper layer stays. */
@@ -218,5 +223,69 @@ export function containerLog(images: ImageStore, name: string): Buffer {
     return readFileSync(join(images.containerDir(name), 'log'));
   } catch {
     return Buffer.alloc(0); // a foreground container writes to the terminal, not a log
+  }
+}
+
+/** The last `n` lines of a log (`logs --tail n`); a last line without its newline counts too. */
+export function lastLines(log: Buffer, n: number): Buffer {
+  let at = log.length;
+  if (log[at - 1] === 0x0a) at--; // the last line's own newline
+  for (let i = 0; i < n; i++) {
+    if (at <= 0) return log;
+    at = log.lastIndexOf(0x0a, at - 1);
+    if (at < 0) return log;
+  }
+  return log.subarray(at + 1);
+}
+
+/** How often `logs -f` looks whether the container still runs (the log growing wakes it sooner). */
+const FOLLOW_POLL_MS = 200;
+
+/**
+ * `logs -f`: what the container wrote so far (its last `tail` lines, when
+ * given), then whatever it appends, until it exits. No busy wait: it sleeps
+ * until inotify (fs.watch) says the log changed, or the poll interval ends.
+ */
+export async function followLog(ctx: RuntimeContext, images: ImageStore, name: string, write: (chunk: Buffer) => void, opts: { tail?: number } = {}): Promise<void> {
+  info(images, name);
+  const log = join(images.containerDir(name), 'log');
+  let fd: number;
+  try {
+    fd = openSync(log, 'r');
+  } catch {
+    return; // a foreground container writes to the terminal, not a log
+  }
+  let wake = () => {};
+  const watcher = watch(log, () => wake());
+  try {
+    const first = readFrom(fd, 0);
+    write(opts.tail === undefined ? first : lastLines(first, opts.tail));
+    let at = first.length;
+    for (;;) {
+      // Asked before reading: what an exited container wrote last is still read.
+      const { status } = containerStatus(ctx, name);
+      const more = readFrom(fd, at);
+      if (more.length) write(more);
+      at += more.length;
+      if (status === 'stopped' || status === 'exited') return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, FOLLOW_POLL_MS);
+        wake = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+  } finally {
+    watcher.close();
+    closeSync(fd);
+  }
+}
+
+function readFrom(fd: number, position: number): Buffer {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, position);
+    if (n === 0) return Buffer.concat(chunks);
+    chunks.push(buf.subarray(0, n));
+    position += n;
   }
 }

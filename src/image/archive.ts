@@ -11,14 +11,12 @@
  *
  * The book: docs/06-overlayfs.md, "Images are tarballs of tarballs".
  */
-import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createWriteStream } from 'node:fs';
-import tar from 'tar-stream';
 import { RuntsError, wrap } from '../errors.ts';
-import { cleanEntryName } from './unpack.ts';
-import { unpackLayer } from './unpack.ts';
+import { readTar } from './tar.ts';
+import { cleanEntryName, unpackLayer } from './unpack.ts';
 import { checkDigest, type ImageRecord, type ImageStore } from './store.ts';
 
 export interface Descriptor {
@@ -202,26 +200,19 @@ async function importDockerSave(store: ImageStore, dir: string, opts: { name?: s
 
 /** Unpacks an archive's regular files and directories only; names are cleaned. */
 async function extractArchive(file: string, dest: string): Promise<void> {
-  const extract = tar.extract();
-  const feeding = pipeline(createReadStream(file), extract);
   try {
-    for await (const entry of extract) {
-      const parts = cleanEntryName(entry.header.name);
+    for await (const entry of readTar(createReadStream(file))) {
+      const parts = cleanEntryName(entry.name);
+      if (!parts.length) continue;
       const path = join(dest, ...parts);
-      if (entry.header.type === 'directory' && parts.length) mkdirSync(path, { recursive: true });
-      if (entry.header.type === 'file' && parts.length) {
-        mkdirSync(join(path, '..'), { recursive: true });
-        if (lstatSync(join(path, '..')).isSymbolicLink()) throw new RuntsError('EIMAGE', `${file}: entry ${entry.header.name} through a symlink`);
-        await pipeline(entry, createWriteStream(path)); // a later entry replaces an earlier one
-      } else {
-        for await (const _ of entry) { /* skip */ }
-      }
+      if (entry.type === 'directory') mkdirSync(path, { recursive: true });
+      if (entry.type !== 'file') continue; // the body, if any, is skipped
+      mkdirSync(join(path, '..'), { recursive: true });
+      if (lstatSync(join(path, '..')).isSymbolicLink()) throw new RuntsError('EIMAGE', `${file}: entry ${entry.name} through a symlink`);
+      await pipeline(entry.body, createWriteStream(path)); // a later entry replaces an earlier one
     }
-    await feeding;
   } catch (err) {
-    extract.destroy();
-    await feeding.catch(() => {});
-    if (err instanceof RuntsError) throw err;
+    if (err instanceof RuntsError) throw wrap(err, file);
     throw new RuntsError('EIMAGE', `${file}: not a readable tar archive: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -9,8 +9,12 @@
  * a token, with the credentials if any, then retry with it) - the flow
  * Docker Hub and most registries use. Every blob is verified against its
  * digest while it streams into the store, a manifest named by digest too,
- * and layers download in parallel. Blobs already stored are not fetched
- * again, so an interrupted pull resumes at the first missing blob.
+ * and layers download in parallel; the first failure stops the others, and
+ * each removes its partial blob. Blobs already stored are not fetched again,
+ * so an interrupted pull resumes at the first missing blob (a blob that was
+ * cut short starts again from zero; tmp/ leftovers of a killed pull are
+ * removed by the next). What happens is reported as events - a layer's phase
+ * and bytes - that progress.ts draws.
  *
  * The book: docs/06-overlayfs.md, "Pulling an image by hand".
  */
@@ -18,7 +22,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RuntsError } from '../errors.ts';
-import { commitImage, isIndex, MEDIA, selectPlatform, type Index, type Manifest } from './archive.ts';
+import { commitImage, isIndex, MEDIA, selectPlatform, type ImageConfig, type Index, type Manifest } from './archive.ts';
+import type { LayerPhase, PullEvent } from './progress.ts';
 import { checkDigest, normalizeName, type ImageRecord, type ImageStore } from './store.ts';
 
 export interface Reference {
@@ -61,20 +66,40 @@ export interface PullOptions {
   password?: string;
   /** how many layers download at once */
   parallel?: number;
-  progress?: (line: string) => void;
+  /** what the pull is doing: renderProgress() (progress.ts) draws it */
+  progress?: (event: PullEvent) => void;
 }
 
 const MANIFEST_TYPES = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(', ');
 
+/** An error answer in a few words: the registry's `errors` list (`CODE: message`), or its text. */
+async function answerText(res: Response): Promise<string> {
+  const text = (await res.text().catch(() => '')).trim();
+  try {
+    const { errors } = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    if (Array.isArray(errors) && errors.length) return errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
+  } catch { /* not JSON: the text itself */ }
+  return text.slice(0, 200).replace(/\s+/g, ' ');
+}
+
+const statusOf = async (res: Response) => {
+  const text = await answerText(res);
+  return `${res.status} ${res.statusText}${text ? ` (${text})` : ''}`;
+};
+
 export class RegistryClient {
   private auth: string | undefined;
+  /** how `auth` was obtained, for the message when access is still denied */
+  private authWith = 'no credentials';
   private readonly base: string;
   private readonly ref: Reference;
   private readonly opts: PullOptions;
+  private readonly signal: AbortSignal | undefined;
 
-  constructor(ref: Reference, opts: PullOptions = {}) {
+  constructor(ref: Reference, opts: PullOptions = {}, signal?: AbortSignal) {
     this.ref = ref;
     this.opts = opts;
+    this.signal = signal;
     this.base = `${opts.insecure ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
   }
 
@@ -85,7 +110,7 @@ export class RegistryClient {
     if (this.auth) headers.authorization = this.auth;
     let res: Response;
     try {
-      res = await fetch(url, { headers, redirect: 'follow' });
+      res = await fetch(url, { headers, redirect: 'follow', signal: this.signal });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new RuntsError('EIMAGE', `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err });
@@ -96,10 +121,9 @@ export class RegistryClient {
       return this.get(path, accept, true);
     }
     if (!res.ok) {
-      const body = (await res.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
-      const what = `GET ${url}: ${res.status} ${res.statusText}${body ? ` (${body.trim()})` : ''}`;
+      const what = `GET ${url}: ${await statusOf(res)}`;
       if (res.status === 404) throw new RuntsError('ENOTFOUND', `${what}: no such image or blob`);
-      if (res.status === 401 || res.status === 403) throw new RuntsError('EPERM', `${what}: access denied`);
+      if (res.status === 401 || res.status === 403) throw new RuntsError('EPERM', `${what}: access denied with ${this.authWith}`);
       throw new RuntsError('EIMAGE', what);
     }
     return res;
@@ -113,27 +137,36 @@ export class RegistryClient {
   private async authenticate(challenge: string, url: string) {
     const scheme = challenge.split(' ')[0]!.toLowerCase();
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
+    const user = this.opts.username;
     if (scheme === 'basic') {
       this.auth = this.basic();
-      if (!this.auth) throw new RuntsError('EPERM', `${url}: the registry asks for credentials (--username, --password)`);
+      if (!this.auth) throw new RuntsError('EPERM', `${url}: the registry asks for credentials (--creds user:password)`);
+      this.authWith = `the credentials of ${user}`;
       return;
     }
     if (scheme !== 'bearer' || !params.realm) throw new RuntsError('EPERM', `${url}: unsupported authentication challenge: ${challenge || '(none)'}`);
-    const tokenUrl = new URL(params.realm);
+    const where = `registry ${this.ref.registry}: token service ${params.realm}`;
+    const scope = params.scope ?? `repository:${this.ref.repository}:pull`;
+    let tokenUrl: URL;
+    try { tokenUrl = new URL(params.realm); } catch (err) { throw new RuntsError('EIMAGE', `${where}: not a URL`, { cause: err }); }
     if (params.service) tokenUrl.searchParams.set('service', params.service);
-    tokenUrl.searchParams.set('scope', params.scope ?? `repository:${this.ref.repository}:pull`);
+    tokenUrl.searchParams.set('scope', scope);
     const basic = this.basic();
     let res: Response;
     try {
-      res = await fetch(tokenUrl, { headers: basic ? { authorization: basic } : {} });
+      res = await fetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, signal: this.signal });
     } catch (err) {
-      throw new RuntsError('EIMAGE', `cannot reach the token service ${tokenUrl.origin}: ${(err as Error).message}`, { cause: err });
+      throw new RuntsError('EIMAGE', `${where}: unreachable: ${(err as Error).message}`, { cause: err });
     }
-    if (!res.ok) throw new RuntsError('EPERM', `token service ${tokenUrl.origin}: ${res.status} ${res.statusText}`);
-    const body = (await res.json()) as { token?: string; access_token?: string };
+    if (!res.ok) throw new RuntsError('EPERM', `${where} refused ${user === undefined ? 'an anonymous request' : `the credentials of ${user}`} for ${scope}: ${await statusOf(res)}`);
+    let body: { token?: string; access_token?: string };
+    try { body = (await res.json()) as typeof body; } catch (err) { throw new RuntsError('EIMAGE', `${where}: its answer is not JSON`, { cause: err }); }
     const token = body.token ?? body.access_token;
-    if (!token) throw new RuntsError('EPERM', `token service ${tokenUrl.origin}: no token in its answer`);
+    if (!token) throw new RuntsError('EPERM', `${where}: no token in its answer`);
     this.auth = `Bearer ${token}`;
+    this.authWith = user === undefined
+      ? `an anonymous token from ${params.realm} for ${scope} (--creds user:password may grant more)`
+      : `a token for ${user} from ${params.realm} for ${scope}`;
   }
 
   /** A manifest or index, its bytes checked against `reference` when that is a digest. */
@@ -150,41 +183,92 @@ export class RegistryClient {
     return { bytes, digest, json };
   }
 
-  async blob(store: ImageStore, digest: string, what: string): Promise<void> {
+  /** Streams a blob into the store unless it is there already; `onBytes` hears each chunk's size. */
+  async blob(store: ImageStore, digest: string, what: string, onBytes?: (bytes: number) => void): Promise<void> {
     if (store.hasBlob(digest)) return;
     const res = await this.get(`/blobs/${digest}`);
     if (!res.body) throw new RuntsError('EIMAGE', `${what}: empty answer`);
-    await store.putBlob(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), digest, what);
+    await store.putBlob(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), digest, what, onBytes);
   }
 }
 
-/** Pulls `ref` into the store; returns the image. */
+/** Pulls `ref` into the store; returns the image. `progress` hears every step, and the end. */
 export async function pull(store: ImageStore, refText: string, opts: PullOptions = {}): Promise<ImageRecord> {
-  const ref = parseReference(refText);
-  const client = new RegistryClient(ref, opts);
   const say = opts.progress ?? (() => {});
+  let ok = false;
+  try {
+    const image = await pullImage(store, refText, opts, say);
+    ok = true;
+    return image;
+  } finally {
+    say({ type: 'end', ok });
+  }
+}
+
+interface LayerJob { digest: string; total: number }
+
+async function pullImage(store: ImageStore, refText: string, opts: PullOptions, say: (e: PullEvent) => void): Promise<ImageRecord> {
+  const ref = parseReference(refText);
+  store.removeStaleWork();
+  const aborter = new AbortController();
+  const client = new RegistryClient(ref, opts, aborter.signal);
   let top = await client.manifest(ref.reference);
   if (isIndex(top.json)) {
     const chosen = selectPlatform(top.json, `${refText}`);
-    say(`${refText}: index ${top.digest.slice(0, 19)}: chose ${chosen.platform ? `${chosen.platform.os}/${chosen.platform.architecture}` : 'the only image'} ${chosen.digest.slice(0, 19)}`);
+    say({ type: 'note', text: `${refText}: index ${top.digest.slice(0, 19)}: chose ${chosen.platform ? `${chosen.platform.os}/${chosen.platform.architecture}` : 'the only image'} ${chosen.digest.slice(0, 19)}` });
     top = await client.manifest(chosen.digest);
     if (isIndex(top.json)) throw new RuntsError('EIMAGE', `${refText}: an index inside an index`);
   }
   const manifest = top.json;
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new RuntsError('EIMAGE', `${refText}: manifest ${top.digest} has no config or layers (schema 1 manifests are not supported)`);
-  await client.blob(store, checkDigest(manifest.config.digest, 'config'), `config ${manifest.config.digest}`);
-  const queue = manifest.layers.map((l, i) => ({ l, i }));
+  const config = checkDigest(manifest.config.digest, 'config');
+  await client.blob(store, config, `config ${config}`);
+  const layers: LayerJob[] = manifest.layers.map((l, i) => ({ digest: checkDigest(l.digest, `layers[${i}]`), total: Number(l.size) || 0 }));
+  const report = (l: LayerJob, phase: LayerPhase, bytes = 0) => say({ type: 'layer', digest: l.digest, phase, bytes, total: l.total });
+  const missing = layers.filter((l) => !store.hasBlob(l.digest));
+  for (const l of layers) report(l, missing.includes(l) ? 'waiting' : 'exists');
+  await inParallel(missing, opts.parallel ?? 3, aborter, async (l) => {
+    let bytes = 0;
+    report(l, 'downloading');
+    await client.blob(store, l.digest, `layer ${l.digest}`, (n) => {
+      bytes += n;
+      report(l, l.total && bytes >= l.total ? 'verifying' : 'downloading', bytes);
+    });
+    report(l, 'downloaded', bytes);
+  });
+  const manifestDigest = store.putBlobBytes(top.bytes, top.digest, `manifest ${top.digest}`);
+  const unpacking = toUnpack(store, config, layers);
+  for (const l of unpacking) report(l, 'unpacking');
+  const image = await commitImage(store, { manifest: manifestDigest, manifestJson: manifest, config, names: [ref.name] });
+  for (const l of new Set([...missing, ...unpacking])) report(l, 'done', l.total);
+  return image;
+}
+
+/** The layers commitImage will unpack: those whose diff id is not in layers/ yet (commitImage checks the config). */
+function toUnpack(store: ImageStore, config: string, layers: LayerJob[]): LayerJob[] {
+  const diffIds = store.readJson<ImageConfig>(config).rootfs?.diff_ids ?? [];
+  if (diffIds.length !== layers.length) return [];
+  return layers.filter((_, i) => !store.hasLayer(checkDigest(diffIds[i]!, `rootfs.diff_ids[${i}]`)));
+}
+
+/**
+ * Runs `fn` on every item, `parallel` at a time. The first failure aborts the
+ * others (their partial blobs are removed as they fail) and is thrown once
+ * every one has stopped, so nothing is still writing when the caller returns.
+ */
+async function inParallel<T>(items: T[], parallel: number, aborter: AbortController, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  let failure: { err: unknown } | undefined;
   const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const { l, i } = next;
-      const had = store.hasBlob(checkDigest(l.digest, `layers[${i}]`));
-      await client.blob(store, l.digest, `layer ${l.digest}`);
-      say(`${l.digest.slice(0, 19)}: ${had ? 'already stored' : `downloaded ${(l.size / 1e6).toFixed(1)} MB`}`);
+    for (let next = queue.shift(); next !== undefined && !failure; next = queue.shift()) {
+      try {
+        await fn(next);
+      } catch (err) {
+        failure ??= { err };
+        aborter.abort();
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, opts.parallel ?? 3) }, worker));
-  const manifestDigest = store.putBlobBytes(top.bytes, top.digest, `manifest ${top.digest}`);
-  const image = await commitImage(store, { manifest: manifestDigest, manifestJson: manifest, config: manifest.config.digest, names: [ref.name] });
-  say(`${refText}: ${image.id}`);
-  return image;
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
+  if (failure) throw failure.err;
 }

@@ -8,11 +8,10 @@
  */
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { RuntsError, wrap } from '../errors.ts';
 import { MEDIA } from './archive.ts';
 import type { ImageStore } from './store.ts';
+import { TarWriter } from './tar.ts';
 
 export async function saveImage(store: ImageStore, ref: string, output: string, opts: { format?: 'dir' | 'tar' } = {}): Promise<void> {
   const image = store.get(ref);
@@ -39,15 +38,14 @@ export async function saveImage(store: ImageStore, ref: string, output: string, 
         else writeFileSync(join(tmp, name), src);
       }
     } else {
-      const pack = tar.pack();
-      const writing = pipeline(pack, createWriteStream(tmp, { flags: 'wx' }));
+      const out = new TarWriter(createWriteStream(tmp, { flags: 'wx' }));
+      const mtime = new Date();
       for (const [name, src] of files) {
-        if (typeof src !== 'string') { pack.entry({ name, mode: 0o644 }, src); continue; }
-        const entry = pack.entry({ name, mode: 0o644, size: statSync(src).size });
-        await pipeline(createReadStream(src), entry);
+        const header = { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime } as const;
+        if (typeof src === 'string') await out.add({ ...header, size: statSync(src).size }, createReadStream(src));
+        else await out.add(header, src);
       }
-      pack.finalize();
-      await writing;
+      await out.finish();
     }
     renameSync(tmp, output);
   } catch (err) {

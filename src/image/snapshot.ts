@@ -19,9 +19,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { MNT_DETACH, mount, umount } from '../sys/libc.ts';
+import { MS } from '../rootfs/mount-options.ts';
 import type { ImageRecord, ImageStore } from './store.ts';
 
-const MS_NODEV = 0x4;
 const PAGE = 4096;
 
 export function snapshotPaths(store: ImageStore, name: string) {
@@ -45,7 +45,7 @@ export function mountSnapshot(store: ImageStore, name: string, image: ImageRecor
   const p = snapshotPaths(store, name);
   for (const d of [p.upper, p.work, p.merged]) mkdirSync(d, { recursive: true, mode: 0o755 });
   if (!image.layers.length) throw new RuntsError('EIMAGE', `image ${image.id} has no layers`);
-  mount('overlay', p.merged, 'overlay', MS_NODEV, overlayOptions(store, image, p.upper, p.work));
+  mount('overlay', p.merged, 'overlay', MS.NODEV, overlayOptions(store, image, p.upper, p.work));
   return p.merged;
 }
 

@@ -7,13 +7,19 @@
  *   layers/<diffid hex>/diff  a layer unpacked in OverlayFS form, shared by every image
  *   images.json               the images: names, manifest, config, layers (written atomically)
  *   containers/<name>/        a front-end container: its upper layer, overlay dirs, bundle
- *   tmp/                      work in progress; never read, emptied when found stale
+ *   tmp/<kind>-<pid>-<start>-<random>
+ *                             work in progress, named after the process doing it
  *
  * Reference counts are derived, never stored: a layer or blob is in use while
  * an image in images.json names it, and an image while a container uses it.
  * So `rmi` and `prune` free exactly what nothing uses, and a crash cannot
  * leave a count that lies. Every change is made in tmp/ and renamed into
- * place, so bad input (a digest mismatch, a corrupt layer) changes nothing.
+ * place, so bad input (a digest mismatch, a corrupt layer, a full disk)
+ * changes nothing. A process killed mid-work (SIGKILL, a crash) leaves its
+ * tmp/ entry behind: the entry's name says whose it is (pid and start time,
+ * so a reused pid is not mistaken for it), and removeStaleWork() - run by
+ * every pull and prune, under the store's lock - removes the entries of
+ * processes that are gone and never those of one still running.
  *
  * The book: docs/06-overlayfs.md, "Where images live".
  */
@@ -23,6 +29,7 @@ import { join, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
+import { processStartTime } from '../runtime/process.ts';
 
 export { DEFAULT_STORE } from './location.ts';
 import { storeRoot } from './location.ts';
@@ -58,13 +65,19 @@ export function normalizeName(ref: string): string {
   return ref.slice(lastSlash + 1).includes(':') ? ref : `${ref}:latest`;
 }
 
-/** A pass-through stream that hashes what flows through it. */
+/** A pass-through stream that hashes what flows through it, and tells `onData` each chunk's size. */
 export class Hasher extends Transform {
   readonly hash = createHash('sha256');
   size = 0;
+  private readonly onData: ((bytes: number) => void) | undefined;
+  constructor(onData?: (bytes: number) => void) {
+    super();
+    this.onData = onData;
+  }
   override _transform(chunk: Buffer, _enc: string, done: () => void) {
     this.hash.update(chunk);
     this.size += chunk.length;
+    this.onData?.(chunk.length);
     this.push(chunk);
     done();
   }
@@ -86,23 +99,48 @@ export class ImageStore {
   hasLayer(diffId: string): boolean { return existsSync(this.layerDir(diffId)); }
   containerDir(name: string): string { return join(this.root, 'containers', name); }
 
-  /** A fresh directory under tmp/ for work that is renamed into place when done. */
+  /** A fresh directory under tmp/ for work that is renamed into place when done; its name says whose it is. */
   tempDir(kind: string): string {
-    const dir = join(this.root, 'tmp', `${kind}-${randomBytes(6).toString('hex')}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const dir = join(this.root, 'tmp', `${kind}-${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(6).toString('hex')}`);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw this.storeError(err, `make ${dir}`);
+    }
     return dir;
+  }
+
+  /** Removes the tmp/ entries of processes that are gone (see the header). */
+  removeStaleWork(): void {
+    this.locked(() => this.sweepTmp());
+  }
+
+  private sweepTmp(): void {
+    const dir = join(this.root, 'tmp');
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) if (!ownerRunning(name)) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+
+  /** A failed write, as one message: what, in which store, why (a full disk is named as such). */
+  private storeError(err: unknown, what: string): RuntsError {
+    if (err instanceof RuntsError) return err;
+    const full = (err as NodeJS.ErrnoException).code === 'ENOSPC';
+    return wrap(err, `${what}${full ? `: image store ${this.root} is full` : ''}`);
   }
 
   /**
    * Stores a stream as a blob. The digest is computed while the bytes are
-   * written; when `expected` is given and differs, nothing is kept.
+   * written (`onData` hears each chunk's size); when `expected` is given and
+   * differs, nothing is kept, and nothing is either when the stream or the
+   * disk fails.
    */
-  async putBlob(source: Readable, expected?: string, what = 'blob'): Promise<{ digest: string; size: number }> {
+  async putBlob(source: Readable, expected?: string, what = 'blob', onData?: (bytes: number) => void): Promise<{ digest: string; size: number }> {
     if (expected) checkDigest(expected, what);
-    mkdirSync(join(this.root, 'blobs/sha256'), { recursive: true });
-    const tmp = join(this.tempDir('blob'), 'data');
-    const hasher = new Hasher();
+    const work = this.tempDir('blob');
+    const tmp = join(work, 'data');
+    const hasher = new Hasher(onData);
     try {
+      mkdirSync(join(this.root, 'blobs/sha256'), { recursive: true });
       await pipeline(source, hasher, createWriteStream(tmp, { mode: 0o644 }));
       const digest = hasher.digest();
       if (expected && digest !== expected) {
@@ -111,9 +149,9 @@ export class ImageStore {
       renameSync(tmp, this.blobPath(digest));
       return { digest, size: hasher.size };
     } catch (err) {
-      throw err instanceof RuntsError ? err : wrap(err, `store ${what}`);
+      throw this.storeError(err, `store ${what}`);
     } finally {
-      rmSync(join(tmp, '..'), { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
     }
   }
 
@@ -123,14 +161,18 @@ export class ImageStore {
     if (expected && digest !== checkDigest(expected, what)) {
       throw new RuntsError('EIMAGE', `${what}: digest mismatch: expected ${expected}, got ${digest}`);
     }
-    if (!this.hasBlob(digest)) {
+    if (this.hasBlob(digest)) return digest;
+    const work = this.tempDir('blob');
+    try {
       mkdirSync(join(this.root, 'blobs/sha256'), { recursive: true });
-      const tmp = join(this.tempDir('blob'), 'data');
-      writeFileSync(tmp, data);
-      renameSync(tmp, this.blobPath(digest));
-      rmSync(join(tmp, '..'), { recursive: true, force: true });
+      writeFileSync(join(work, 'data'), data);
+      renameSync(join(work, 'data'), this.blobPath(digest));
+      return digest;
+    } catch (err) {
+      throw this.storeError(err, `store ${what}`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
-    return digest;
   }
 
   readBlob(digest: string): Buffer {
@@ -268,8 +310,7 @@ export class ImageStore {
     };
     sweep(join(this.root, 'layers'), layers, 'layer');
     sweep(join(this.root, 'blobs/sha256'), blobs, 'blob');
-    // leftovers of interrupted work: nobody is using tmp/ while we hold the lock
-    rmSync(join(this.root, 'tmp'), { recursive: true, force: true });
+    this.sweepTmp();
     return freed;
   }
 
@@ -310,6 +351,12 @@ export class ImageStore {
 
 function readFileSafe(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}
+
+/** Is the process that made this tmp/ entry (`<kind>-<pid>-<start>-<random>`) still running? */
+function ownerRunning(name: string): boolean {
+  const m = /^[a-z]+-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
+  return m !== null && processStartTime(Number(m[1])) === m[2];
 }
 
 function alive(pid: number): boolean {

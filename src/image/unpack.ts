@@ -13,21 +13,26 @@
  * (an entry `a/x` after a symlink `a -> /etc` would write to the host), and
  * hard links must point inside the layer. The uncompressed stream is hashed
  * as it is read: the result must equal the diff id the image config names.
+ * Owners, modes, mtimes and extended attributes are restored, the xattrs
+ * byte for byte (a file capability is a binary struct) and after the chown
+ * (which would clear a capability); a layer's own `trusted.overlay.*`
+ * xattrs are dropped, as OverlayFS would obey them.
  *
  * The book: docs/06-overlayfs.md, "From layer tar to lowerdir".
  */
 import { chmodSync, closeSync, createReadStream, createWriteStream, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import tar from 'tar-stream';
-import { RuntsError } from '../errors.ts';
+import { RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
 import { Hasher } from './store.ts';
+import { readTar, type TarEntry } from './tar.ts';
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
+const OVERLAY_XATTR = 'trusted.overlay.';
 const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -83,27 +88,20 @@ export interface UnpackResult { diffId: string; entries: number }
  */
 export async function unpackLayer(file: string, dest: string, diffId?: string): Promise<UnpackResult> {
   const compression = compressionOf(file);
-  const stages: (Readable | NodeJS.ReadWriteStream)[] = [createReadStream(file)];
-  if (compression === 'gzip') stages.push(createGunzip());
-  if (compression === 'zstd') stages.push(createZstdDecompress());
+  const decompress = { gzip: createGunzip, zstd: createZstdDecompress, none: () => new PassThrough() }[compression]();
   const hasher = new Hasher();
-  const extract = tar.extract();
-  const feeding = pipeline([...stages, hasher, extract] as unknown as [Readable, NodeJS.WritableStream]).catch((err: Error) => {
-    throw err instanceof RuntsError ? err : new RuntsError('EIMAGE', `layer ${file}: corrupt or truncated (${compression}): ${err.message}`, { cause: err });
-  });
   const dirTimes: { path: string; mtime: Date }[] = [];
   let entries = 0;
   try {
-    for await (const entry of extract) {
-      entries++;
-      await writeEntry(dest, entry as unknown as Entry, dirTimes);
-    }
-    await feeding;
+    await pipeline(createReadStream(file), decompress, hasher, async (tar: AsyncIterable<Buffer>) => {
+      for await (const entry of readTar(tar)) {
+        entries++;
+        await writeEntry(dest, entry, dirTimes);
+      }
+    });
   } catch (err) {
-    extract.destroy();
-    await feeding.catch(() => {});
-    if (err instanceof RuntsError) throw err;
-    throw new RuntsError('EIMAGE', `layer ${file}: corrupt or truncated: ${(err as Error).message}`, { cause: err });
+    if (err instanceof RuntsError) throw wrap(err, `layer ${file}`);
+    throw new RuntsError('EIMAGE', `layer ${file}: corrupt or truncated (${compression}): ${(err as Error).message}`, { cause: err });
   }
   // Directory times last: writing their children changed them.
   for (const d of dirTimes.reverse()) lutimesSync(d.path, d.mtime, d.mtime);
@@ -112,77 +110,63 @@ export async function unpackLayer(file: string, dest: string, diffId?: string): 
   return { diffId: got, entries };
 }
 
-type Entry = PassThrough & { header: tar.Header & { pax?: Record<string, string> } };
-
-async function drain(entry: Readable) {
-  for await (const _ of entry) { /* skip the body */ }
-}
-
-async function writeEntry(root: string, entry: Entry, dirTimes: { path: string; mtime: Date }[]) {
-  const h = entry.header;
+async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; mtime: Date }[]) {
   const parts = cleanEntryName(h.name);
-  if (!parts.length) { await drain(entry); return; } // the layer root itself
+  if (!parts.length) return; // the layer root itself
   const base = parts[parts.length - 1]!;
   const parents = parts.slice(0, -1);
   ensureParents(root, parents, h.name);
   const dir = join(root, ...parents);
   if (base === OPAQUE) {
-    await drain(entry);
     lsetxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
     return;
   }
   if (base.startsWith(WHITEOUT)) {
-    await drain(entry);
     const hidden = join(dir, base.slice(WHITEOUT.length));
     rmSync(hidden, { recursive: true, force: true });
     mknod(hidden, S_IFCHR, 0, 0);
     return;
   }
+  if (h.type === 'unknown') return; // a vendor type (GNU sparse, volume label): no file we can make
   const path = join(dir, base);
   const existing = lstatOrNull(path);
   // A later entry replaces an earlier one, except a directory over a directory.
   if (existing && !(existing.isDirectory() && h.type === 'directory')) rmSync(path, { recursive: true, force: true });
-  const mode = (h.mode ?? 0o644) & 0o7777;
+  const mode = h.mode & 0o7777;
   switch (h.type) {
     case 'directory':
       if (!existing) mkdirSync(path, { mode: 0o700 });
-      dirTimes.push({ path, mtime: h.mtime ?? new Date(0) });
+      dirTimes.push({ path, mtime: h.mtime });
       break;
     case 'file':
-    case 'contiguous-file':
-      await pipeline(entry, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+      await pipeline(h.body, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
       break;
     case 'symlink':
-      symlinkSync(h.linkname ?? '', path);
+      symlinkSync(h.linkname, path);
       break;
     case 'link': {
-      const target = cleanEntryName(h.linkname ?? '');
+      const target = cleanEntryName(h.linkname);
       if (!target.length) throw new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: hard link to the layer root`);
-      ensureParents(root, target.slice(0, -1), h.linkname ?? '');
+      ensureParents(root, target.slice(0, -1), h.linkname);
       linkSync(join(root, ...target), path);
       break;
     }
-    case 'character-device':
+    case 'char':
       mknod(path, S_IFCHR | mode, h.devmajor ?? 0, h.devminor ?? 0);
       break;
-    case 'block-device':
+    case 'block':
       mknod(path, S_IFBLK | mode, h.devmajor ?? 0, h.devminor ?? 0);
       break;
     case 'fifo':
       mknod(path, S_IFIFO | mode, 0, 0);
       break;
-    default:
-      await drain(entry);
-      return; // pax globals and vendor types carry no file
   }
-  if (h.type !== 'file' && h.type !== 'contiguous-file') await drain(entry);
-  lchownSync(path, h.uid ?? 0, h.gid ?? 0);
+  lchownSync(path, h.uid, h.gid);
   // chmod after chown: chown clears the set-id bits
   if (h.type !== 'symlink' && h.type !== 'link') chmodSync(path, mode);
-  for (const [key, value] of Object.entries(h.pax ?? {}) as [string, string][]) {
-    // tar-stream decodes PAX values as UTF-8: a binary value (a file
-    // capability) arrives mangled, and a mangled one is worse than none.
-    if (key.startsWith('SCHILY.xattr.') && !value.includes('\uFFFD')) lsetxattr(path, key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'utf8'));
-  }
-  if (h.type !== 'directory' && h.type !== 'link') lutimesSync(path, h.mtime ?? new Date(0), h.mtime ?? new Date(0));
+  // xattrs last, byte for byte: chown also clears a file capability (security.capability).
+  // A layer's own trusted.overlay.* would steer OverlayFS (opaque, redirect,
+  // origin): only the whiteout conversion above may set those.
+  for (const [name, value] of h.xattrs) if (!name.startsWith(OVERLAY_XATTR)) lsetxattr(path, name, value);
+  if (h.type !== 'directory' && h.type !== 'link') lutimesSync(path, h.mtime, h.mtime);
 }

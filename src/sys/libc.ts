@@ -1,8 +1,10 @@
 /**
  * The one module that calls libc directly, for the parent-side system calls
  * Node lacks: mount/umount2 (a container's OverlayFS root), mknod (device
- * nodes and the 0/0 character devices OverlayFS uses as whiteouts) and
- * lsetxattr (file capabilities, `trusted.overlay.opaque`). Everything else in
+ * nodes and the 0/0 character devices OverlayFS uses as whiteouts), the
+ * xattr calls (file capabilities and `trusted.overlay.opaque` set by unpack,
+ * read back by commit and export) and the bind mount that pins a CNI
+ * container's network namespace. Everything else in
  * runts uses Node's own APIs; no other module loads libc.
  *
  * koffi (FFI, prebuilt inside its npm package) is loaded on first use, so the
@@ -19,6 +21,8 @@ interface Libc {
   umount2: (target: string, flags: number) => number;
   mknod: (path: string, mode: number, dev: bigint) => number;
   lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  llistxattr: (path: string, list: Buffer | null, size: number) => number;
+  lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
   dup: (fd: number) => number;
   dup3: (fd: number, to: number, flags: number) => number;
   close: (fd: number) => number;
@@ -40,6 +44,8 @@ function load(): Libc {
     umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
     mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as Libc['mknod'],
     lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)') as Libc['lsetxattr'],
+    llistxattr: lib.func('intptr_t llistxattr(const char *path, void *list, size_t size)') as Libc['llistxattr'],
+    lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)') as Libc['lgetxattr'],
     dup: lib.func('int dup(int fd)') as Libc['dup'],
     dup3: lib.func('int dup3(int fd, int to, int flags)') as Libc['dup3'],
     close: lib.func('int close(int fd)') as Libc['close'],
@@ -97,4 +103,35 @@ export async function withStdio<T>(fds: [number, number, number], fn: () => Prom
       c.close(saved[fd]!);
     }
   }
+}
+
+/**
+ * Asks for the size, then reads; again if it grew in between (ERANGE).
+ * `read(null, 0)` returns the size needed, `read(buf, n)` the bytes written.
+ */
+function readSized(read: (buf: Buffer | null, size: number) => number, call: string, path: string): Buffer {
+  for (;;) {
+    const size = read(null, 0);
+    if (size < 0) fail(call, path);
+    const buf = Buffer.alloc(size);
+    const got = size ? read(buf, size) : 0;
+    if (got >= 0) return buf.subarray(0, got);
+    if (load().errno() !== constants.errno.ERANGE) fail(call, path);
+  }
+}
+
+/** The names of a file's extended attributes (not following a symlink); none where the filesystem has none. */
+export function llistxattr(path: string): string[] {
+  const c = load();
+  try {
+    return readSized((buf, size) => c.llistxattr(path, buf, size), 'listxattr', path).toString('utf8').split('\0').filter(Boolean);
+  } catch (err) {
+    if (err instanceof RuntsError && err.errno === constants.errno.ENOTSUP) return [];
+    throw err;
+  }
+}
+
+export function lgetxattr(path: string, name: string): Buffer {
+  const c = load();
+  return readSized((buf, size) => c.lgetxattr(path, name, buf, size), `getxattr ${name}`, path);
 }

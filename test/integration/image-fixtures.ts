@@ -2,27 +2,55 @@
  * image-fixtures.ts - images the image tests build themselves: layer tars
  * (the built-in busybox rootfs, layers with whiteouts and an opaque dir), OCI
  * image layouts (one image, or a multi-platform index) and `docker save`
- * archives. Used by image*.test.ts; not a test file itself.
+ * archives, and a file-by-file summary of a tree to compare unpacks with.
+ * Used by image*.test.ts and the unit tests of images and tar;
+ * not a test file itself.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { TarWriter, type TarHeader } from '../../src/image/tar.ts';
 
 export const BUSYBOX = join(import.meta.dirname, '../../dist/images/busybox/rootfs');
 
 export const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-export type TarEntry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'fifo'; body?: string; linkname?: string; mode?: number };
-export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: 0, gid: 0, mtime: new Date(1e12) }, e.body ?? '');
-  pack.finalize();
+/** A tar archive in memory, written by TarWriter: entries and their bodies (files only). */
+export async function tarBuffer(entries: [TarHeader, Buffer?][]): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
+  const writer = new TarWriter(new Writable({ write(chunk: Buffer, _encoding, done) { chunks.push(chunk); done(); } }));
+  for (const [header, body] of entries) await writer.add(header, body);
+  await writer.finish();
   return Buffer.concat(chunks);
+}
+
+export type TarEntry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo'; body?: string; linkname?: string; mode?: number };
+/** A layer tar of `entries`, owned by `owner` (root unless given), all of mtime 2001-09-09. */
+export function tarOf(entries: TarEntry[], owner = { uid: 0, gid: 0 }): Promise<Buffer> {
+  return tarBuffer(entries.map((e) => {
+    const type = e.type ?? 'file';
+    const header: TarHeader = { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), ...owner, mtime: new Date(1e12) };
+    return [header, type === 'file' ? Buffer.from(e.body ?? '') : undefined];
+  }));
+}
+
+/** Every file under `root`: type, mode, owner, size, content hash, link target, device, file mtime. */
+export function tree(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const path = join(root, rel, name);
+      const st = lstatSync(path);
+      const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? `link->${readlinkSync(path)}` : st.isFile() ? `file ${st.size} ${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)} ${Math.floor(st.mtimeMs / 1000)}` : st.isFIFO() ? 'fifo' : `dev ${st.rdev}`;
+      out.set(join(rel, name), `${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
+      if (st.isDirectory()) walk(join(rel, name));
+    }
+  };
+  walk('');
+  return out;
 }
 
 export const busyboxLayer = () => execFileSync('tar', ['-C', BUSYBOX, '--numeric-owner', '-cf', '-', '.'], { maxBuffer: 1 << 28 });
@@ -56,24 +84,18 @@ export function ociLayout(dir: string, ref: string, layers: Layer[]): { dir: str
 
 /** A `docker save` tar (the classic layout: <id>/layer.tar, <config>.json, manifest.json). */
 export async function dockerSave(file: string, images: { tags: string[]; layers: Buffer[]; extra?: object }[]) {
-  const entries: TarEntry[] = [];
+  const files = new Map<string, Buffer>();
   const manifest = [];
   for (const img of images) {
     const ids = img.layers.map(sha);
-    img.layers.forEach((l, i) => {
-      if (!entries.some((e) => e.name === `${ids[i]}/layer.tar`)) entries.push({ name: `${ids[i]}/layer.tar`, body: l.toString('latin1') });
-    });
+    img.layers.forEach((l, i) => files.set(`${ids[i]}/layer.tar`, l));
     const cfg = config(ids, img.extra);
-    entries.push({ name: `${sha(cfg)}.json`, body: cfg.toString('latin1') });
+    files.set(`${sha(cfg)}.json`, cfg);
     manifest.push({ Config: `${sha(cfg)}.json`, RepoTags: img.tags, Layers: ids.map((d) => `${d}/layer.tar`) });
   }
-  entries.push({ name: 'manifest.json', body: JSON.stringify(manifest) });
-  const pack = tar.pack();
-  for (const e of entries) pack.entry({ name: e.name }, Buffer.from(e.body!, 'latin1'));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  writeFileSync(file, Buffer.concat(chunks));
+  files.set('manifest.json', Buffer.from(JSON.stringify(manifest)));
+  const mtime = new Date();
+  writeFileSync(file, await tarBuffer([...files].map(([name, body]) => [{ name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime }, body])));
 }
 
 

@@ -9,16 +9,16 @@
  * the file's leak check sees anything left behind, even after a failure.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
 import { hasCommand, isRoot } from '../lib/host.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
-import { BUSYBOX, busyboxLayer, dockerSave, middleLayer, ociLayout, sha, tarOf, whiteoutLayer } from './image-fixtures.ts';
+import { BUSYBOX, busyboxLayer, dockerSave, middleLayer, ociLayout, sha, tarOf, tree, whiteoutLayer } from './image-fixtures.ts';
+import { lgetxattr } from '../../src/sys/libc.ts';
 
 const skip = !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)' : false;
 if (skip && process.env.CI === 'true') throw new Error(`image tests: ${skip}`);
@@ -83,22 +83,6 @@ test('an OCI layout loads: whiteouts become 0/0 char devices, layers stack in Ov
   assert.deepEqual(mountsUnder(store), []);
 });
 
-/** Every file under `root`: type, mode, owner, size, content hash, link target, device, file mtime. */
-function tree(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const path = join(root, rel, name);
-      const st = lstatSync(path);
-      const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? `link->${readlinkSync(path)}` : st.isFile() ? `file ${st.size} ${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)} ${Math.floor(st.mtimeMs / 1000)}` : st.isFIFO() ? 'fifo' : `dev ${st.rdev}`;
-      out.set(join(rel, name), `${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
-      if (st.isDirectory()) walk(join(rel, name));
-    }
-  };
-  walk('');
-  return out;
-}
-
 test('the overlay root equals umoci unpack of the same image, file by file', { skip }, async () => {
   if (!hasCommand('umoci')) {
     if (process.env.CI === 'true') assert.fail('umoci is missing (scripts/setup.sh installs it)');
@@ -123,6 +107,36 @@ test('the overlay root equals umoci unpack of the same image, file by file', { s
   } finally {
     ok(['container', 'rm', '-f', name]);
     ok(['rmi', 'test/cmp:1']);
+  }
+});
+
+test('a file capability (a binary xattr) survives load byte for byte, as umoci unpacks it', { skip }, async () => {
+  const missing = ['umoci', 'setcap', 'python3'].filter((c) => !hasCommand(c));
+  if (missing.length) {
+    if (process.env.CI === 'true') assert.fail(`missing ${missing.join(', ')} (scripts/setup.sh installs them)`);
+    return;
+  }
+  const src = join(base, 'caps-src');
+  mkdirSync(join(src, 'bin'), { recursive: true });
+  writeFileSync(join(src, 'bin/capable'), '#!/bin/sh\n', { mode: 0o755 });
+  execFileSync('setcap', ['cap_net_raw,cap_net_bind_service+ep', join(src, 'bin/capable')]);
+  const cap = lgetxattr(join(src, 'bin/capable'), 'security.capability');
+  const capLayer = execFileSync('tar', ['-C', src, '--xattrs', '--xattrs-include=*', '--format=pax', '--numeric-owner', '-cf', '-', 'bin']);
+  assert.ok(capLayer.includes('SCHILY.xattr.security.capability='), 'GNU tar wrote no capability');
+
+  const layout = ociLayout(join(base, 'caps'), 'caps', [{ tar: busyboxLayer(), compress: 'gzip' }, { tar: capLayer, compress: 'gzip' }]);
+  ok(['load', '--name', 'test/caps:1', layout.dir]);
+  try {
+    const ours = join(store, 'layers', sha(capLayer), 'diff');
+    assert.ok(lgetxattr(join(ours, 'bin/capable'), 'security.capability').equals(cap), 'the unpacked layer\'s capability differs');
+
+    const bundle = join(base, 'umoci-caps');
+    const r = spawnSync('umoci', ['unpack', '--image', `${layout.dir}:caps`, bundle], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(lgetxattr(join(bundle, 'rootfs/bin/capable'), 'security.capability').equals(cap), 'umoci unpacked another capability');
+    assert.equal(tree(ours).get('bin/capable'), tree(join(bundle, 'rootfs')).get('bin/capable'));
+  } finally {
+    ok(['rmi', 'test/caps:1']);
   }
 });
 

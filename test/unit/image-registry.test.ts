@@ -13,9 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
+import type { PullEvent } from '../../src/image/progress.ts';
 import { parseReference, pull } from '../../src/image/registry.ts';
 import { ImageStore } from '../../src/image/store.ts';
+import { tarOf } from '../integration/image-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'runts-registry-unit-'));
 const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -26,12 +27,7 @@ let host = '';
 const seen: string[] = [];
 
 before(async () => {
-  const pack = tar.pack();
-  pack.entry({ name: 'hello', uid: process.getuid!(), gid: process.getgid!() }, 'world');
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  const layerTar = Buffer.concat(chunks);
+  const layerTar = await tarOf([{ name: 'hello', body: 'world' }], { uid: process.getuid!(), gid: process.getgid!() });
   const layer = gzipSync(layerTar);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [digest(layerTar)] } }));
   blobs.set(digest(layer), layer);
@@ -83,13 +79,13 @@ test('references parse as Docker parses them', () => {
 
 test('the bearer-token flow: challenge, token with basic credentials, retry', async () => {
   const store = new ImageStore(join(dir, 'token'));
-  const lines: string[] = [];
-  const image = await pull(store, `${host}/token/app:1`, { insecure: true, username: 'alice', password: 'secret', progress: (l) => lines.push(l) });
+  const events: PullEvent[] = [];
+  const image = await pull(store, `${host}/token/app:1`, { insecure: true, username: 'alice', password: 'secret', progress: (e) => events.push(e) });
   assert.deepEqual(image.names, [`${host}/token/app:1`]);
   assert.equal(image.manifest, digest(manifests.get('1')!));
   assert.ok(seen.some((s) => s.startsWith('GET /token?') && s.endsWith('Basic')));
   assert.ok(seen.some((s) => s.startsWith('GET /v2/token/app/blobs/') && s.endsWith('Bearer')));
-  assert.ok(lines.some((l) => /downloaded/.test(l)));
+  assert.ok(events.some((e) => e.type === 'layer' && e.phase === 'downloaded'));
   await assert.rejects(pull(new ImageStore(join(dir, 'token2')), `${host}/token/app:1`, { insecure: true }), /token service .*: 401/);
 });
 

@@ -12,25 +12,19 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { routeRun } from '../../src/cli/image-commands.ts';
 import { capabilitySet, commandOf, DEFAULT_CAPABILITIES, imageSpec, mergeEnv, parseBytes, volumeMount } from '../../src/frontend/spec.ts';
 import { hostPlatform, selectPlatform } from '../../src/image/archive.ts';
 import { ImageStore, normalizeName } from '../../src/image/store.ts';
 import { cleanEntryName, compressionOf, unpackLayer } from '../../src/image/unpack.ts';
+import { tarOf as fixtureTarOf, type TarEntry } from '../integration/image-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'runts-image-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function tarOf(entries: { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string }[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.type === 'directory' ? 0o755 : 0o644, uid: process.getuid!(), gid: process.getgid!() }, e.body ?? '');
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+/** Owned by whoever runs the test: unpacking chowns, and this test runs without root. */
+const tarOf = (entries: TarEntry[]) => fixtureTarOf(entries, { uid: process.getuid!(), gid: process.getgid!() });
 
 test('entry names are cleaned; climbing out of the layer is refused', () => {
   assert.deepEqual(cleanEntryName('./a//b/'), ['a', 'b']);
@@ -78,6 +72,10 @@ test('a wrong diff id and a truncated layer are errors', async () => {
   const dest2 = join(dir, 'out-cut');
   mkdirSync(dest2);
   await assert.rejects(unpackLayer(cut, dest2), /corrupt or truncated/);
+  const cutPlain = join(dir, 'layer-cut.tar');
+  writeFileSync(cutPlain, plain.subarray(0, 2048));
+  mkdirSync(join(dir, 'out-cut-plain'));
+  await assert.rejects(unpackLayer(cutPlain, join(dir, 'out-cut-plain')), /^RuntsError: layer .*layer-cut\.tar: truncated tar: the stream ends inside the data of "f"/);
 });
 
 test('a blob whose digest does not match is not kept', async () => {

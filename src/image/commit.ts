@@ -1,0 +1,186 @@
+/**
+ * `runts commit CONTAINER [IMAGE[:TAG]]`, as `docker commit`: what a
+ * container changed becomes an image. Its upper layer (containers/<name>/
+ * upper) is written as one more layer tar (diff.ts turns OverlayFS's
+ * whiteouts and opaque dirs back into `.wh.` entries), on top of its
+ * image's layers, which the new image shares rather than copies.
+ *
+ * The layer streams through two hashes at once: the diff id (sha256 of the
+ * plain tar, what the config lists) and, after gzip, the blob digest (what
+ * the manifest lists). The new layer is then unpacked from that blob, as a
+ * pull of the image would do, so the store holds exactly what others get.
+ * A running container is paused while its upper layer is read (a file half
+ * written is not committed), and resumed afterwards whatever happens.
+ *
+ * Everything that can be wrong with the arguments is checked before the
+ * first write; a failure later frees the blobs it stored.
+ *
+ * The book: docs/06-overlayfs.md, "Commit: an upper layer becomes a layer".
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { isRuntsError, RuntsError } from '../errors.ts';
+import { containerStatus, info } from '../frontend/run.ts';
+import type { RuntimeContext } from '../runtime/create.ts';
+import { pause, resume } from '../runtime/pause.ts';
+import { commitImage, MEDIA, type ImageConfig, type Manifest } from './archive.ts';
+import { withCleanup, writeTree } from './diff.ts';
+import { parseReference } from './registry.ts';
+import { snapshotPaths } from './snapshot.ts';
+import { Hasher, type ImageRecord, type ImageStore } from './store.ts';
+
+export interface CommitOptions {
+  /** IMAGE[:TAG]; none makes an image known by its id only */
+  ref?: string;
+  message?: string;
+  author?: string;
+  /** Dockerfile instructions applied to the config: `CMD ["sh"]`, `ENV A=1`, ... */
+  changes?: string[];
+  /** pause a running container while its upper layer is read (the default) */
+  pause?: boolean;
+}
+
+interface HistoryEntry { created: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }
+type Config = ImageConfig & { author?: string; history?: HistoryEntry[] };
+type RunConfig = NonNullable<ImageConfig['config']>;
+
+const LAYER_GZIP = `${MEDIA.ociLayer}+gzip`;
+
+/** Docker's media types for the parent's layers, in OCI words (the new manifest is an OCI one). */
+function ociLayerType(mediaType: string): string {
+  if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return LAYER_GZIP;
+  if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar') return MEDIA.ociLayer;
+  return mediaType;
+}
+
+/** A JSON array of strings, or the shell form that `sh -c` runs. */
+function command(value: string, change: string): string[] {
+  if (!value.startsWith('[')) return ['/bin/sh', '-c', value];
+  let parsed: unknown;
+  try { parsed = JSON.parse(value); } catch { parsed = undefined; }
+  if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new RuntsError('EINVAL', `--change ${change}: not a JSON array of strings`);
+  return parsed as string[];
+}
+
+/** `KEY=value` (or `KEY value`, Docker's old form). */
+function keyValue(value: string, change: string): [string, string] {
+  const m = /^([^=\s]+)(?:=|\s+)(.*)$/s.exec(value);
+  if (!m) throw new RuntsError('EINVAL', `--change ${change}: expected KEY=value`);
+  return [m[1]!, m[2]!];
+}
+
+/** Applies `docker commit --change` instructions to a copy of the image's run config. */
+export function applyChanges(config: RunConfig, changes: string[]): RunConfig {
+  const out: RunConfig = { ...config };
+  for (const change of changes) {
+    const m = /^\s*(\w+)\s+(.*?)\s*$/s.exec(change);
+    const [instruction, value] = m ? [m[1]!.toUpperCase(), m[2]!] : ['', ''];
+    switch (instruction) {
+      case 'CMD': out.Cmd = command(value, change); break;
+      case 'ENTRYPOINT': out.Entrypoint = command(value, change); break;
+      case 'WORKDIR': out.WorkingDir = value; break;
+      case 'USER': out.User = value; break;
+      case 'ENV': {
+        const [key, v] = keyValue(value, change);
+        out.Env = [...(out.Env ?? []).filter((e) => e.split('=')[0] !== key), `${key}=${v}`];
+        break;
+      }
+      case 'LABEL': {
+        const [key, v] = keyValue(value, change);
+        out.Labels = { ...out.Labels, [key]: v.replace(/^"(.*)"$/s, '$1') };
+        break;
+      }
+      case 'EXPOSE':
+        for (const port of value.split(/\s+/)) {
+          if (!/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new RuntsError('EINVAL', `--change ${change}: ${port} is not PORT[/tcp|udp|sctp]`);
+          out.ExposedPorts = { ...out.ExposedPorts, [port.includes('/') ? port : `${port}/tcp`]: {} };
+        }
+        break;
+      default:
+        throw new RuntsError('EINVAL', `--change ${change}: expected CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER or WORKDIR`);
+    }
+  }
+  return out;
+}
+
+/** The command the container ran, from its bundle's config.json, for the history entry. */
+function commandOf(store: ImageStore, name: string): string | undefined {
+  try {
+    const spec = JSON.parse(readFileSync(join(store.containerDir(name), 'config.json'), 'utf8')) as { process?: { args?: string[] } };
+    return spec.process?.args?.join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the upper layer as a gzip blob; returns its diff id, digest and size. */
+async function storeLayer(store: ImageStore, upper: string, what: string): Promise<{ diffId: string; digest: string; size: number }> {
+  const diff = new Hasher();
+  const gzip = createGzip();
+  const storing = store.putBlob(gzip, undefined, what);
+  const compressing = pipeline(diff, gzip);
+  const writing = writeTree(upper, diff, { upper: true }).catch((err: Error) => {
+    diff.destroy(err); // the gzip stream and putBlob then fail too, and keep nothing
+    throw err;
+  });
+  const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
+  return { diffId: diff.digest(), digest, size };
+}
+
+/** Removes blobs this commit stored that no image names. */
+function forget(store: ImageStore, digests: string[]): void {
+  const named = new Set(store.images().flatMap((i) => i.blobs));
+  for (const d of digests) if (!named.has(d)) rmSync(store.blobPath(d), { force: true });
+}
+
+export async function commitContainer(ctx: RuntimeContext, store: ImageStore, name: string, opts: CommitOptions = {}): Promise<ImageRecord> {
+  const container = info(store, name);
+  if (opts.ref?.includes('@')) throw new RuntsError('EINVAL', `invalid image reference: ${opts.ref} (a commit is named by a tag, not a digest)`);
+  const names = opts.ref ? [parseReference(opts.ref).name] : [];
+  const image = store.images().find((i) => i.id === container.image);
+  if (!image) throw new RuntsError('ENOTFOUND', `container ${name}: its image ${container.image} was removed (rmi --force), so it has no config to build on`);
+  const parent = store.readJson<Config>(image.id);
+  const parentManifest = store.readJson<Manifest>(image.manifest);
+  const runConfig = applyChanges(parent.config ?? {}, opts.changes ?? []);
+
+  const paused = opts.pause !== false && containerStatus(ctx, name).status === 'running';
+  if (paused) await pause(ctx, name);
+  const layer = await withCleanup(
+    // ESTATE: it exited meanwhile, and there is nothing to resume
+    () => paused && resume(ctx, name).catch((err: unknown) => { if (!isRuntsError(err, 'ESTATE')) throw err; }),
+    () => storeLayer(store, snapshotPaths(store, name).upper, `layer of container ${name}`),
+  );
+
+  const stored = [layer.digest];
+  try {
+    const created = new Date().toISOString();
+    const config: Config = {
+      ...parent,
+      created,
+      author: opts.author ?? parent.author,
+      config: runConfig,
+      rootfs: { type: 'layers', diff_ids: [...image.layers, layer.diffId] },
+      history: [...(parent.history ?? []), { created, created_by: commandOf(store, name), author: opts.author, comment: opts.message }],
+    };
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const configDigest = store.putBlobBytes(configBytes);
+    stored.push(configDigest);
+    const manifestJson: Manifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA.ociManifest,
+      config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
+      layers: [
+        ...parentManifest.layers.map((l) => ({ mediaType: ociLayerType(l.mediaType), digest: l.digest, size: l.size })),
+        { mediaType: LAYER_GZIP, digest: layer.digest, size: layer.size },
+      ],
+    };
+    const manifest = store.putBlobBytes(Buffer.from(JSON.stringify(manifestJson)));
+    stored.push(manifest);
+    return await commitImage(store, { manifest, manifestJson, config: configDigest, names });
+  } catch (err) {
+    forget(store, stored);
+    throw err;
+  }
+}
