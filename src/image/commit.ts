@@ -3,7 +3,10 @@
  * container changed becomes an image. Its upper layer (containers/<name>/
  * upper) is written as one more layer tar (diff.ts turns OverlayFS's
  * whiteouts and opaque dirs back into `.wh.` entries), on top of its
- * image's layers, which the new image shares rather than copies.
+ * image's layers, which the new image shares rather than copies. The empty
+ * mount points runts-init made in it (for the bind-mounted /etc/hosts,
+ * /etc/hostname, /etc/resolv.conf, a `-v` target), found from the mounts of
+ * the container's bundle config.json, are left out, as Docker leaves them.
  *
  * The layer streams through two hashes at once: the diff id (sha256 of the
  * plain tar, what the config lists) and, after gzip, the blob digest (what
@@ -18,11 +21,12 @@
  * The book: docs/06-overlayfs.md, "Commit: an upper layer becomes a layer".
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import { containerStatus, info } from '../frontend/run.ts';
+import type { Spec } from '../oci/types.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { pause, resume } from '../runtime/pause.ts';
 import { commitImage, MEDIA, type ImageConfig, type Manifest } from './archive.ts';
@@ -105,23 +109,27 @@ export function applyChanges(config: RunConfig, changes: string[]): RunConfig {
   return out;
 }
 
-/** The command the container ran, from its bundle's config.json, for the history entry. */
-function commandOf(store: ImageStore, name: string): string | undefined {
+/** The container's bundle config.json: its command for the history entry, its mounts; none if unreadable. */
+function bundleSpec(store: ImageStore, name: string): Partial<Spec> {
   try {
-    const spec = JSON.parse(readFileSync(join(store.containerDir(name), 'config.json'), 'utf8')) as { process?: { args?: string[] } };
-    return spec.process?.args?.join(' ');
+    return JSON.parse(readFileSync(join(store.containerDir(name), 'config.json'), 'utf8')) as Partial<Spec>;
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-/** Writes the upper layer as a gzip blob; returns its diff id, digest and size. */
-async function storeLayer(store: ImageStore, upper: string, what: string): Promise<{ diffId: string; digest: string; size: number }> {
+/** Where the container had something mounted, relative to its root: `etc/hosts`, a `-v` target. */
+function mountPoints(spec: Partial<Spec>): Set<string> {
+  return new Set((spec.mounts ?? []).map((m) => posix.normalize(m.destination).replace(/^\/+|\/+$/g, '')).filter(Boolean));
+}
+
+/** Writes the upper layer as a gzip blob, without runts's mount points; returns its diff id, digest and size. */
+async function storeLayer(store: ImageStore, upper: string, mounts: Set<string>, what: string): Promise<{ diffId: string; digest: string; size: number }> {
   const diff = new Hasher();
   const gzip = createGzip();
   const storing = store.putBlob(gzip, undefined, what);
   const compressing = pipeline(diff, gzip);
-  const writing = writeTree(upper, diff, { upper: true }).catch((err: Error) => {
+  const writing = writeTree(upper, diff, { upper: true, mountPoints: mounts }).catch((err: Error) => {
     diff.destroy(err); // the gzip stream and putBlob then fail too, and keep nothing
     throw err;
   });
@@ -144,13 +152,14 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   const parent = store.readJson<Config>(image.id);
   const parentManifest = store.readJson<Manifest>(image.manifest);
   const runConfig = applyChanges(parent.config ?? {}, opts.changes ?? []);
+  const spec = bundleSpec(store, name);
 
   const paused = opts.pause !== false && containerStatus(ctx, name).status === 'running';
   if (paused) await pause(ctx, name);
   const layer = await withCleanup(
     // ESTATE: it exited meanwhile, and there is nothing to resume
     () => paused && resume(ctx, name).catch((err: unknown) => { if (!isRuntsError(err, 'ESTATE')) throw err; }),
-    () => storeLayer(store, snapshotPaths(store, name).upper, `layer of container ${name}`),
+    () => storeLayer(store, snapshotPaths(store, name).upper, mountPoints(spec), `layer of container ${name}`),
   );
 
   const stored = [layer.digest];
@@ -162,7 +171,7 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
       author: opts.author ?? parent.author,
       config: runConfig,
       rootfs: { type: 'layers', diff_ids: [...image.layers, layer.diffId] },
-      history: [...(parent.history ?? []), { created, created_by: commandOf(store, name), author: opts.author, comment: opts.message }],
+      history: [...(parent.history ?? []), { created, created_by: spec.process?.args?.join(' '), author: opts.author, comment: opts.message }],
     };
     const configBytes = Buffer.from(JSON.stringify(config));
     const configDigest = store.putBlobBytes(configBytes);

@@ -9,7 +9,9 @@
  *   - a directory with `trusted.overlay.opaque=y` (lower contents hidden)
  *     becomes the directory plus `dir/.wh..wh..opq`;
  *   - the other `trusted.overlay.*` attributes (origin, impure, nlink, ...)
- *     are OverlayFS's bookkeeping, not the container's data: never written.
+ *     are OverlayFS's bookkeeping, not the container's data: never written;
+ *   - the empty files and directories runts-init made as mount points (the
+ *     bind-mounted /etc/hosts of an image without one) are left out.
  * `export` writes a merged view as it is, with no conversion.
  *
  * Everything else is kept: owners, modes, mtimes, symlinks, devices, fifos,
@@ -41,6 +43,19 @@ export interface TreeEntry {
 export interface WalkOptions {
   /** `root` is an OverlayFS upper layer: convert whiteouts and opaque dirs (see the header) */
   upper: boolean;
+  /** where the container had something mounted, relative to `root`: see isMountPlaceholder */
+  mountPoints?: ReadonlySet<string>;
+}
+
+/**
+ * An empty file or directory where the container had something mounted is
+ * the mount point runts-init made for it (the generated /etc/hosts, a `-v`
+ * target the image lacked), not the container's data: commit leaves it out,
+ * as Docker does. A mount point that held data before is not empty, and an
+ * opaque directory hides the layers below: both are kept.
+ */
+function isMountPlaceholder(path: string, st: Stats, opaque: boolean): boolean {
+  return st.isFile() ? st.size === 0 : st.isDirectory() && !opaque && readdirSync(path).length === 0;
 }
 
 /** glibc's major/minor of a dev_t. */
@@ -107,6 +122,7 @@ export function* walkTree(root: string, opts: WalkOptions): Generator<TreeEntry>
       }
       if (st.isSocket()) continue;
       const { xattrs, opaque } = xattrsOf(path, name, opts.upper);
+      if (opts.mountPoints?.has(name) && isMountPlaceholder(path, st, opaque)) continue;
       if (st.isDirectory()) {
         yield { header: { ...common, type: 'directory', xattrs } };
         if (opaque) yield marker(`${name}/${OPAQUE}`, st);

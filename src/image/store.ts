@@ -19,17 +19,21 @@
  * tmp/ entry behind: the entry's name says whose it is (pid and start time,
  * so a reused pid is not mistaken for it), and removeStaleWork() - run by
  * every pull and prune, under the store's lock - removes the entries of
- * processes that are gone and never those of one still running.
+ * processes that are gone (unmounting what one left mounted there, such as
+ * export's overlay) and never those of one still running. The lock is
+ * sys/lock.ts's flock on `lock`, which the kernel drops when its holder dies.
  *
  * The book: docs/06-overlayfs.md, "Where images live".
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
+import { withFileLock } from '../sys/lock.ts';
+import { MNT_DETACH, umount } from '../sys/libc.ts';
 
 export { DEFAULT_STORE } from './location.ts';
 import { storeRoot } from './location.ts';
@@ -118,7 +122,7 @@ export class ImageStore {
   private sweepTmp(): void {
     const dir = join(this.root, 'tmp');
     if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir)) if (!ownerRunning(name)) rmSync(join(dir, name), { recursive: true, force: true });
+    for (const name of readdirSync(dir)) if (!ownerRunning(name)) removeStale(join(dir, name));
   }
 
   /** A failed write, as one message: what, in which store, why (a full disk is named as such). */
@@ -314,33 +318,10 @@ export class ImageStore {
     return freed;
   }
 
-  /** Holds the store's lock file while `fn` changes images.json or frees data. */
+  /** Holds the store's lock (sys/lock.ts: not re-entrant) while `fn` changes images.json or frees data. */
   locked<T>(fn: () => T): T {
     mkdirSync(this.root, { recursive: true });
-    const lock = join(this.root, 'lock');
-    let fd = -1;
-    for (let tries = 0; fd < 0; tries++) {
-      try {
-        fd = openSync(lock, 'wx');
-        writeFileSync(fd, String(process.pid));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw wrap(err, 'lock the image store');
-        const holder = Number(readFileSafe(lock));
-        if (!holder || !alive(holder)) {
-          try { unlinkSync(lock); } catch { /* another process took it */ }
-        } else if (tries > 2000) {
-          throw new RuntsError('ESTATE', `image store ${this.root} is locked by pid ${holder}`, { path: lock });
-        } else {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        }
-      }
-    }
-    try {
-      return fn();
-    } finally {
-      closeSync(fd);
-      unlinkSync(lock);
-    }
+    return withFileLock(join(this.root, 'lock'), fn, { what: 'image store' });
   }
 
   /** Bytes on disk of an image's unpacked layers. */
@@ -349,18 +330,34 @@ export class ImageStore {
   }
 }
 
-function readFileSafe(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
-}
-
 /** Is the process that made this tmp/ entry (`<kind>-<pid>-<start>-<random>`) still running? */
 function ownerRunning(name: string): boolean {
   const m = /^[a-z]+-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
   return m !== null && processStartTime(Number(m[1])) === m[2];
 }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+/** Mount points at or below `dir` in this process's mount table, outermost first. */
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    // field 5, with the kernel's octal escapes of space, tab, newline and backslash undone
+    .map((line) => line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((m): m is string => m !== undefined && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => a.length - b.length);
+}
+
+/**
+ * Removes a dead process's tmp/ entry. A mount it left there (the read-only
+ * overlay of an export killed midway) is detached first, and nothing is
+ * deleted while anything is still mounted below the entry: the removal never
+ * reaches into another filesystem.
+ */
+function removeStale(entry: string): void {
+  try {
+    for (let mounts = mountsUnder(entry); mounts.length; mounts = mountsUnder(entry)) umount(mounts[0]!, MNT_DETACH);
+    rmSync(entry, { recursive: true, force: true });
+  } catch (err) {
+    throw wrap(err, `remove stale work ${entry}`);
+  }
 }
 
 function duSync(dir: string): number {

@@ -17,7 +17,8 @@ import { hostsFile } from './files.ts';
 import { basename, join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { deleteLink, ipBatch, linkExists, nft, setInterfaceSysctl } from './exec.ts';
-import { formatIp, inSubnet, isAlive, nextFree, parseIp, parseSubnet, portTaken, processStartTime, readTable, withLock, writeTable, type Allocation, type NetworkTable, type PortMapping } from './ipam.ts';
+import { processStartTime } from '../runtime/process.ts';
+import { formatIp, inSubnet, isAlive, nextFree, parseIp, parseSubnet, portTaken, readTable, withLock, writeTable, type Allocation, type NetworkTable, type PortMapping } from './ipam.ts';
 import { applyNat, publishScript, tableExists, tableScript, unpublishScript } from './nat.ts';
 import { formatPublish } from './ports.ts';
 

@@ -1,19 +1,19 @@
 /**
  * Address management: IPv4 subnets as numbers, and the allocation table of
- * one network, kept as JSON next to a lock file.
- *
- * The lock is an O_EXCL-created file holding the owner's pid: creating it is
- * atomic, so fifty `runts run` at once take turns; a lock whose owner died is
- * broken. Each allocation names its container and the process that keeps it
+ * one network, kept as JSON next to its lock file (sys/lock.ts: flock, which
+ * the kernel drops when its holder dies), so fifty `runts run` at once take
+ * turns. Each allocation names its container and the process that keeps it
  * alive (the container's init, with its start time against pid reuse); an
  * allocation whose process is gone is reclaimed by the next allocator, so a
  * crash never leaks an address for good.
  *
  * The book: docs/07-networking.md.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RuntsError } from '../errors.ts';
+import { processStartTime } from '../runtime/process.ts';
+import { withFileLock } from '../sys/lock.ts';
 
 export interface Subnet { base: number; prefix: number }
 
@@ -79,73 +79,12 @@ export function portTaken(table: NetworkTable, p: PortMapping): string | undefin
   return undefined;
 }
 
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
 export const isAlive = (a: Allocation) => processStartTime(a.pid) === a.startTime;
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
-const me = () => `${process.pid} ${processStartTime(process.pid)}\n`;
-const ownerDead = (content: string) => {
-  const [pid, start] = content.trim().split(' ');
-  return !!pid && processStartTime(Number(pid)) !== start;
-};
-const readOr = (path: string, or: string) => { try { return readFileSync(path, 'utf8'); } catch { return or; } };
-
-/**
- * Breaks a lock whose owner died holding it. Judging and unlinking are two
- * steps, so a breaker first takes `<lock>.break` (O_EXCL) and judges again:
- * no one else breaks meanwhile, and an owner that released normally left no
- * dead owner's content behind to be judged. A break lock is held for
- * microseconds; one older than ten seconds belonged to a crashed breaker.
- */
-function breakStale(lock: string): void {
-  const guard = `${lock}.break`;
-  try {
-    closeSync(openSync(guard, 'wx', 0o600));
-  } catch {
-    try { if (Date.now() - statSync(guard).mtimeMs > 10_000) unlinkSync(guard); } catch { /* gone */ }
-    return;
-  }
-  try {
-    const content = readOr(lock, '');
-    if (content && ownerDead(content)) unlinkSync(lock);
-  } finally {
-    unlinkSync(guard);
-  }
-}
-
-/** Runs `fn` holding `<file>.lock`; at most ~30 s of waiting, then a clear error. */
+/** Runs `fn` holding `<file>.lock`: at most 30 s of waiting, then a clear error. Not re-entrant. */
 export function withLock<T>(file: string, fn: () => T): T {
-  const lock = `${file}.lock`;
-  mkdirSync(dirname(lock), { recursive: true, mode: 0o700 });
-  for (let i = 0; ; i++) {
-    try {
-      const fd = openSync(lock, 'wx', 0o600);
-      writeSync(fd, me());
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // An empty file is an owner between open and write: wait for it.
-      const content = readOr(lock, '');
-      if (content && ownerDead(content)) { breakStale(lock); continue; }
-      if (i >= 3000) throw new RuntsError('ENETWORK', `${lock}: held by process ${content.split(' ')[0]} for too long`, { path: lock });
-      sleep(10);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    unlinkSync(lock);
-  }
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  return withFileLock(`${file}.lock`, fn, { what: 'network state' });
 }
 
 export function readTable(file: string): NetworkTable | undefined {

@@ -5,18 +5,18 @@
  *                (write a temp file, rename), so a crash leaves the old or
  *                the new state, never half of one
  *   exec.fifo    exists from create until start: its presence is "created"
- *   lock         held (O_EXCL, holds the holder's pid) while a verb changes
- *                the container
+ *   lock         flock'ed while a verb changes the container
  *
  * The status is never stored: it is read off the kernel each time (is the
  * pid alive, and is it still the same process?), as runtime.md requires.
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Hook, State } from '../oci/types.ts';
+import { withFileLockAsync } from '../sys/lock.ts';
 import { processStartTime } from './process.ts';
 
 export const DEFAULT_ROOT = '/run/runts';
@@ -125,48 +125,10 @@ export class Store {
     };
   }
 
-  /**
-   * Hold the container's lock while fn runs. The lock file names its holder,
-   * so a lock left by a crashed runts is taken over instead of blocking forever.
-   */
+  /** Runs `fn` holding the container's lock (flock, src/sys/lock.ts): one verb changes a container at a time. */
   async locked<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
-    const lock = join(this.dir(id), 'lock');
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = openSync(lock, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw new RuntsError('ENOTFOUND', `container ${id} not found (it does not exist)`, { path: this.dir(id) });
-        if (code !== 'EEXIST') throw err;
-        const holder = Number(readFileSafe(lock));
-        if (!holder || !existsSync(`/proc/${holder}`)) {
-          rmSync(lock, { force: true });
-          continue;
-        }
-        if (attempt > 2000) throw new RuntsError('ESTATE', `container ${id} is locked by process ${holder}`, { path: lock });
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      try {
-        unlinkSync(lock);
-      } catch {
-        /* the verb may have removed the whole directory */
-      }
-    }
-  }
-}
-
-function readFileSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
+    if (!existsSync(this.dir(id))) throw new RuntsError('ENOTFOUND', `container ${id} not found (it does not exist)`, { path: this.dir(id) });
+    return withFileLockAsync(join(this.dir(id), 'lock'), async () => fn(), { what: `container ${id}` });
   }
 }
 

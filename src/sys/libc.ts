@@ -3,8 +3,10 @@
  * Node lacks: mount/umount2 (a container's OverlayFS root), mknod (device
  * nodes and the 0/0 character devices OverlayFS uses as whiteouts), the
  * xattr calls (file capabilities and `trusted.overlay.opaque` set by unpack,
- * read back by commit and export) and the bind mount that pins a CNI
- * container's network namespace. Everything else in
+ * read back by commit and export), the bind mount that pins a CNI
+ * container's network namespace, and flock (the lock of the image store and
+ * of each network's allocation table, which the kernel drops when its holder
+ * dies). Everything else in
  * runts uses Node's own APIs; no other module loads libc.
  *
  * koffi (FFI, prebuilt inside its npm package) is loaded on first use, so the
@@ -26,6 +28,7 @@ interface Libc {
   dup: (fd: number) => number;
   dup3: (fd: number, to: number, flags: number) => number;
   close: (fd: number) => number;
+  flock: (fd: number, operation: number) => number;
   errno: () => number;
 }
 
@@ -49,6 +52,7 @@ function load(): Libc {
     dup: lib.func('int dup(int fd)') as Libc['dup'],
     dup3: lib.func('int dup3(int fd, int to, int flags)') as Libc['dup3'],
     close: lib.func('int close(int fd)') as Libc['close'],
+    flock: lib.func('int flock(int fd, int operation)') as Libc['flock'],
     errno: () => koffi.errno(),
   };
   return libc;
@@ -80,6 +84,20 @@ export function mknod(path: string, mode: number, major: number, minor: number):
 
 export function lsetxattr(path: string, name: string, value: Buffer): void {
   if (load().lsetxattr(path, name, value, value.length, 0) !== 0) fail(`setxattr ${name}`, path);
+}
+
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+/**
+ * flock(2) on an open descriptor: false when LOCK_NB was given and another
+ * open file holds a conflicting lock (EWOULDBLOCK), true once held.
+ */
+export function flock(fd: number, operation: number, path: string): boolean {
+  const c = load();
+  if (c.flock(fd, operation) === 0) return true;
+  if (c.errno() === constants.errno.EWOULDBLOCK) return false;
+  fail('flock', path);
 }
 
 /**

@@ -5,7 +5,10 @@
  * deleted one, a directory replaced by an opaque one, a fifo, a symlink, a
  * hard link, chmod and chown, an xattr and a file capability set from the
  * host side - and is committed; a container of the new image sees exactly
- * those changes, and umoci unpacks the saved image to the same files.
+ * those changes, and umoci unpacks the saved image to the same files. The
+ * empty mount points runts made (/etc/hosts of an image without one, a -v
+ * target) stay out of the layer. A read-only mount that a killed export left
+ * in the store's tmp/ is unmounted and removed by the next prune.
  *
  * A store and state root of the test's own; containers run with
  * `--network none` (network.test.ts tests networking), named with this
@@ -13,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, test } from 'node:test';
@@ -76,7 +79,7 @@ function topLayerBlob(name: string): string {
 const CHANGES = [
   'echo hi > /newfile', 'rm /etc/motd', 'rm -rf /opq && mkdir /opq && echo x > /opq/new', 'mkfifo /fifo',
   'ln -s /newfile /symlink', 'ln /newfile /hardlink', 'chmod 741 /newfile', 'chown 12:34 /newfile', 'chown -h 5:6 /symlink',
-  'mkdir /data && echo attr > /data/attr && echo cap > /data/capable',
+  'mkdir /data && echo attr > /data/attr && echo cap > /data/capable', 'echo mine > /etc/mine',
 ].join('; ');
 /** What a container of the committed image reports on them. */
 const CHECKS = [
@@ -91,7 +94,9 @@ const [first, second] = [cname('first'), cname('second')];
 test('commit: a container\'s changes become one layer, and a new container sees exactly them', { skip }, async () => {
   const layout = ociLayout(join(base, 'layout'), 'test/base:1', [{ tar: busyboxLayer(), compress: 'gzip' }, { tar: await middleLayer(), compress: 'gzip' }]);
   await ok(['load', layout.dir]);
-  await run(['--name', first, 'test/base:1', 'sh', '-c', CHANGES]);
+  const volume = join(base, 'volume');
+  mkdirSync(volume);
+  await run(['--name', first, '-v', `${volume}:/vol`, 'test/base:1', 'sh', '-c', CHANGES]);
   // an xattr and a file capability, from the host side (busybox sets neither)
   const upper = join(store, 'containers', first, 'upper');
   lsetxattr(join(upper, 'data/attr'), 'user.note', Buffer.from('kept'));
@@ -108,6 +113,11 @@ test('commit: a container\'s changes become one layer, and a new container sees 
     assert.match(listing, line);
   }
   assert.doesNotMatch(listing, /opq\/old|bin\//, 'only what changed is in the layer');
+  // busybox has no /etc/hosts nor /etc/resolv.conf: runts-init made them, empty, to mount the generated ones on
+  const upperEtc = readdirSync(join(upper, 'etc'));
+  assert.ok(upperEtc.includes('hosts') && upperEtc.includes('resolv.conf') && existsSync(join(upper, 'vol')), `the mount points are in the upper layer: ${upperEtc.join(' ')}`);
+  assert.doesNotMatch(listing, / (etc\/hosts|etc\/resolv\.conf|vol\/?)$/m, 'runts\'s mount points are not the container\'s changes');
+  assert.match(listing, / etc\/mine$/m, 'a file the container wrote in /etc is');
   const raw = gunzipSync(readFileSync(layer));
   assert.ok(raw.includes('SCHILY.xattr.user.note=kept'));
   assert.ok(!raw.includes('trusted.overlay'), 'OverlayFS\'s own xattrs stay out of the layer');
@@ -182,6 +192,23 @@ test('export: the whole root filesystem as a plain tar, of a stopped and of a ru
   const r = await rt(['export', `${RUN_PREFIX}-nothing`, '-o', join(base, 'nothing.tar')]);
   assert.match(r.stderr, /no such container/);
   assert.ok(!readdirSync(base).some((f) => f.includes('nothing')), 'no file, not even a temporary one');
+});
+
+test('a mount a killed export left in tmp/ is unmounted, and its entry removed, by the next prune', { skip }, async () => {
+  // named as a process that cannot exist (pid 2^22+1 is above the kernel's pid_max limit)
+  const entry = join(store, 'tmp', 'export-4194305-1-0123456789ab');
+  const root = join(entry, 'root');
+  mkdirSync(root, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', `${RUN_PREFIX}-stale`, root]);
+  try {
+    writeFileSync(join(root, 'file'), 'in the mount');
+    execFileSync('mount', ['-o', 'remount,ro', root]); // as export's overlay: removing its files fails with EROFS
+    await ok(['prune']);
+    assert.deepEqual(mountsUnder(entry), [], 'the mount is gone');
+    assert.ok(!existsSync(entry), 'and so is the entry');
+  } finally {
+    if (mountsUnder(entry).length) execFileSync('umount', ['-R', '-l', root]);
+  }
 });
 
 test('logs -f prints what a detached container writes until it exits', { skip }, async () => {

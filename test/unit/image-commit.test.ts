@@ -3,7 +3,8 @@
  * OverlayFS upper layer made by hand (a 0/0 whiteout shared by two names as
  * the kernel shares it, an opaque dir, OverlayFS's own xattrs, hard links, a
  * fifo) is walked into tar entries, written, and unpacked again by the
- * image unpacker into the same tree; `--change` instructions; `--tail`.
+ * image unpacker into the same tree; the empty mount points runts made are
+ * left out; `--change` instructions; `--tail`.
  *
  * Whiteouts (mknod) and trusted.* xattrs need root: those checks skip
  * without it, and fail in CI, which runs as root.
@@ -92,6 +93,21 @@ test('written and unpacked again, the layer is the same tree; the same tree give
     const [a, b] = [lstatSync(join(upper, p)), lstatSync(at(p))];
     assert.deepEqual([b.mode, b.uid, b.gid, b.mtime.getTime()], [a.mode, a.uid, a.gid, a.mtime.getTime()], p);
   }
+});
+
+test('the empty files and directories where the container had mounts are left out; anything else there is kept', () => {
+  const upper = join(dir, 'upper-mounts');
+  mkdirSync(join(upper, 'etc'), { recursive: true });
+  writeFileSync(join(upper, 'etc/hosts'), ''); // runts-init's mount point
+  writeFileSync(join(upper, 'etc/resolv.conf'), 'nameserver 10.0.0.1\n'); // not empty: data
+  writeFileSync(join(upper, 'etc/empty'), ''); // empty, but nothing was mounted there
+  mkdirSync(join(upper, 'vol'));
+  mkdirSync(join(upper, 'full'));
+  writeFileSync(join(upper, 'full/kept'), 'x');
+  const mountPoints = new Set(['etc/hosts', 'etc/resolv.conf', 'vol', 'full', 'proc']);
+  const names = (opts: { upper: boolean; mountPoints?: Set<string> }) => [...walkTree(upper, opts)].map((e) => e.header.name);
+  assert.deepEqual(names({ upper: true, mountPoints }), ['etc', 'etc/empty', 'etc/resolv.conf', 'full', 'full/kept']);
+  assert.deepEqual(names({ upper: true }), ['etc', 'etc/empty', 'etc/hosts', 'etc/resolv.conf', 'full', 'full/kept', 'vol'], 'no mounts: all of it');
 });
 
 test('an upper layer OverlayFS wrote with redirect_dir on is refused, not misread', { skip: rootSkip }, () => {
