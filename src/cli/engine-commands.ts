@@ -18,6 +18,7 @@ interface ExecFlags {
   pidFile?: string;
   env: string[];
   cwd?: string;
+  workdir?: string;
   user?: string;
   additionalGids: number[];
   cap: string[];
@@ -49,6 +50,8 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('--pid-file <file>', 'write the process\'s pid to this file')
     .option('-e, --env <KEY=value>', 'set an environment variable (repeatable)', collect, [])
     .option('--cwd <dir>', 'working directory inside the container')
+    .option('-w, --workdir <dir>', 'the same as --cwd (docker exec\'s spelling)')
+    .option('-i, --interactive', 'keep stdin open: it always is (accepted for docker exec -it habits)')
     .option('-u, --user <uid[:gid]>', 'run as this user')
     .option('-g, --additional-gids <gid>', 'an additional group (repeatable)', (v: string, all: number[]) => [...all, count('--additional-gids')(v)], [])
     .option('-c, --cap <capability>', 'add a capability (repeatable)', collect, [])
@@ -60,7 +63,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
       const { exec } = await import('../runtime/exec.ts');
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
-        pidFile: f.pidFile, env: f.env, cwd: f.cwd, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
+        pidFile: f.pidFile, env: f.env, cwd: f.cwd ?? f.workdir, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
         noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds,
       });
     });
