@@ -1,8 +1,13 @@
 /**
- * The image and front-end commands: load/import, images, inspect, rmi,
- * prune, `run IMAGE [CMD...]`, stop, logs, commit, export and
+ * The image and front-end commands: load, import, pull, save, images,
+ * inspect, rmi, prune, `run IMAGE [CMD...]`, stop, logs, commit, export and
  * `container ls|rm`. Argument parsing only; each command makes one library
  * call.
+ *
+ * `load` reads image archives (OCI layout, `docker save`) from a path, `-i`
+ * or stdin; `import` also makes an image of a root filesystem, as `docker
+ * import` does. `run` pulls an image the store lacks, with the flags `pull`
+ * takes (`--pull missing|always|never` says when).
  *
  * `run` has two faces. runc's is `run [-b DIR] ID` (runc's own tests call
  * `runc run ID` from inside the bundle); the front end's is `run IMAGE
@@ -21,13 +26,14 @@ import { isatty } from 'node:tty';
 import { RuntsError, wrap } from '../errors.ts';
 import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
+import type { PullOptions } from '../image/registry.ts';
 import type { ImageStore, ImageRecord } from '../image/store.ts';
 import { storeRoot } from '../image/location.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 
 // Loaded on use: tar parsing and the registry client cost start-up time
 // that the OCI verbs, which engines call many times a second, must not pay.
-const importArchive = async (...a: Parameters<typeof import('../image/archive.ts').importArchive>) => (await import('../image/archive.ts')).importArchive(...a);
+const importing = () => import('../image/import.ts');
 const pull = async (...a: Parameters<typeof import('../image/registry.ts').pull>) => (await import('../image/registry.ts')).pull(...a);
 const saveImage = async (...a: Parameters<typeof import('../image/save.ts').saveImage>) => (await import('../image/save.ts')).saveImage(...a);
 const commitContainer = async (...a: Parameters<typeof import('../image/commit.ts').commitContainer>) => (await import('../image/commit.ts')).commitContainer(...a);
@@ -41,7 +47,7 @@ const imageStore = async (f: { store?: string }) => new (await import('../image/
 const frontend = () => import('../frontend/run.ts');
 
 const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format']);
-const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store', '--network', '-p', '--publish']);
+const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store', '--network', '-p', '--publish', '--pull', '--creds', '--tls-verify']);
 
 /** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
 export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
@@ -104,6 +110,43 @@ function securityOpts(opts: string[]): { noNewPrivileges?: boolean; seccomp?: 'u
 
 const short = (digest: string) => digest.slice(7, 19);
 
+interface RegistryFlags { insecure?: boolean; tlsVerify?: string; creds?: string }
+
+/** The flags of `pull`, and of `run` for the pull it may make. */
+function addRegistryOptions(cmd: Command): Command {
+  return cmd
+    .option('--insecure', 'plain HTTP, whatever the registry (one on this machine needs no flag: HTTPS is tried first, then HTTP)')
+    .addOption(new Option('--tls-verify <bool>', 'false: the same as --insecure; true: HTTPS only, even to a registry on this machine (podman\'s spelling)').choices(['true', 'false']))
+    .option('--creds <user:password>', 'credentials for basic auth or the token service');
+}
+
+/** PullOptions from the flags; progress drawn on stderr unless `quiet`. */
+async function pullOptions(f: RegistryFlags, quiet = false): Promise<PullOptions> {
+  if (f.insecure && f.tlsVerify === 'true') throw new RuntsError('EINVAL', '--insecure with --tls-verify=true: choose one');
+  const colon = f.creds?.indexOf(':') ?? -1;
+  return {
+    insecure: f.insecure || f.tlsVerify === 'false' ? true : f.tlsVerify === 'true' ? false : undefined,
+    username: f.creds === undefined ? undefined : colon < 0 ? f.creds : f.creds.slice(0, colon),
+    password: f.creds === undefined || colon < 0 ? undefined : f.creds.slice(colon + 1),
+    progress: quiet ? undefined : (await import('../image/progress.ts')).renderProgress(process.stderr),
+  };
+}
+
+/** What `load` reads: its operand, `-i FILE`, or stdin when that is no terminal (`runts load < x.tar`). */
+function loadSource(operand: string | undefined, input: string | undefined): string {
+  if (operand !== undefined && input !== undefined && operand !== input) throw new RuntsError('EINVAL', `load ${operand} -i ${input}: name the archive once`);
+  const source = operand ?? input;
+  if (source !== undefined) return source;
+  if (isatty(0)) throw new RuntsError('EINVAL', 'load: name the archive (load FILE or load -i FILE), or pipe it into stdin');
+  return '-';
+}
+
+/** One line per image: the name it was given, else the names it has (an image already stored may have more). */
+async function printLoaded(verb: string, images: ImageRecord[], name: string | undefined): Promise<void> {
+  const given = name === undefined ? undefined : (await import('../image/store.ts')).normalizeName(name);
+  for (const image of images) print(`${verb} image: ${given ?? (image.names.join(', ') || '<none>')} (${image.id})`);
+}
+
 function imageInfo(store: ImageStore, image: ImageRecord) {
   const config = store.readJson<ImageConfig>(image.id);
   return {
@@ -124,30 +167,35 @@ interface RunImageFlags {
   tty?: boolean; capAdd: string[]; capDrop: string[]; securityOpt: string[]; memory?: string; cpus?: string; pidsLimit?: string;
   rm?: boolean; detach?: boolean; name?: string; env: string[]; envFile: string[]; volume: string[];
   workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string; network: string; publish: string[];
+  pull: 'missing' | 'always' | 'never';
 }
 
 export function registerImageCommands(program: Command, ctx: () => RuntimeContext): void {
-  for (const verb of ['load', 'import']) {
-    program.command(verb).description('import images from an OCI image layout or a docker save archive (directory or tar)')
-      .argument('<source>').option('--name <name>', 'name the image (default: the names the archive gives)').addOption(storeOption())
-      .action(async (source: string, f: { name?: string; store?: string }) => {
-        for (const image of await importArchive((await imageStore(f)), source, f)) print(`Loaded image: ${f.name ? (await import('../image/store.ts')).normalizeName(f.name) : image.names.join(', ') || '<none>'} (${image.id})`);
-      });
-  }
+  program.command('load').description('load images from an OCI image layout or a docker save archive (a directory, or a tar: plain, gzip or zstd)')
+    .argument('[source]', 'the archive (or -i FILE; with neither, stdin)')
+    .option('-i, --input <file>', 'the archive (Docker\'s and podman\'s spelling); - is stdin')
+    .option('--name <name>', 'name the image (default: the names the archive gives)').addOption(storeOption())
+    .action(async (source: string | undefined, f: { input?: string; name?: string; store?: string }) => {
+      await printLoaded('Loaded', await (await importing()).loadImages(await imageStore(f), loadSource(source, f.input), f), f.name);
+    });
 
-  program.command('pull').description('pull an image from a registry (OCI Distribution API v2)').argument('<image>')
-    .option('--insecure', 'plain HTTP: a local registry')
-    .addOption(new Option('--tls-verify <bool>', 'false: the same as --insecure (podman\'s spelling)').choices(['true', 'false']))
-    .option('--creds <user:password>', 'credentials for basic auth or the token service')
+  program.command('import')
+    .description('make an image of a root filesystem (a tar such as `runts export` writes, plain, gzip or zstd; - for stdin; or a directory) with that tree as its one layer, as `docker import` does. '
+      + 'An OCI image layout or docker save archive is imported as `load` does. `runts import RUNTS/dist/images/busybox/rootfs busybox` (RUNTS: where runts is installed) puts the built-in busybox image in the store')
+    .argument('<source>', 'a tar file, - (stdin) or a directory').argument('[reference]', 'name it REPOSITORY[:TAG] (default: no name, only the id)')
+    .option('-c, --change <instruction>', 'apply CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER or WORKDIR to the config (repeatable)', collect, [])
+    .option('-m, --message <text>', 'a comment for the image\'s history')
+    .option('--name <name>', 'the same as the reference operand').addOption(storeOption())
+    .action(async (source: string, ref: string | undefined, f: { change: string[]; message?: string; name?: string; store?: string }) => {
+      if (ref !== undefined && f.name !== undefined && ref !== f.name) throw new RuntsError('EINVAL', `import ${ref} --name ${f.name}: name the image once`);
+      const name = ref ?? f.name;
+      await printLoaded('Imported', await (await importing()).importImages(await imageStore(f), source, { ref: name, changes: f.change, message: f.message }), name);
+    });
+
+  addRegistryOptions(program.command('pull').description('pull an image from a registry (OCI Distribution API v2)').argument('<image>'))
     .option('-q, --quiet', 'print only the image id').addOption(storeOption())
-    .action(async (ref: string, f: { insecure?: boolean; tlsVerify?: string; creds?: string; quiet?: boolean; store?: string }) => {
-      const colon = f.creds?.indexOf(':') ?? -1;
-      const image = await pull((await imageStore(f)), ref, {
-        insecure: f.insecure || f.tlsVerify === 'false',
-        username: f.creds === undefined ? undefined : colon < 0 ? f.creds : f.creds.slice(0, colon),
-        password: f.creds === undefined || colon < 0 ? undefined : f.creds.slice(colon + 1),
-        progress: f.quiet ? undefined : (await import('../image/progress.ts')).renderProgress(process.stderr),
-      });
+    .action(async (ref: string, f: RegistryFlags & { quiet?: boolean; store?: string }) => {
+      const image = await pull((await imageStore(f)), ref, await pullOptions(f, f.quiet));
       print(f.quiet ? image.id : `Pulled ${image.names[0]} (${image.id})`);
     });
 
@@ -227,7 +275,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
   program.command('prune').description('free layers and blobs no image uses').addOption(storeOption())
     .action(async (f: { store?: string }) => (await imageStore(f)).prune().forEach((d) => print(`Deleted: ${d}`)));
 
-  program.command('run-image', { hidden: true }).passThroughOptions()
+  addRegistryOptions(program.command('run-image', { hidden: true }).passThroughOptions())
     .description('run a command in a new container from an image (what `runts run IMAGE` means outside a bundle)')
     .argument('<image>').argument('[command...]', 'replaces the image\'s Cmd')
     .option('--rm', 'remove the container and its upper layer when it exits')
@@ -250,11 +298,13 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('--pids-limit <n>', 'the most processes the container may have')
     .option('--network <mode>', 'bridge (the default), none, host, container:NAME, cni:NAME (a CNI configuration list in $RUNTS_CNI_CONFIG_DIR, default /etc/cni/net.d) or a network made with `runts network create`', 'bridge')
     .option('-p, --publish <[hostip:]hostport:containerport[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
+    .addOption(new Option('--pull <when>', 'pull the image: when the store lacks it, every time, or never').choices(['missing', 'always', 'never']).default('missing'))
     .addOption(storeOption())
-    .action(async (image: string, cmd: string[], f: RunImageFlags) => {
+    .action(async (image: string, cmd: string[], f: RunImageFlags & RegistryFlags) => {
       const { name, exitCode } = await (await frontend()).runImage(ctx(), (await imageStore(f)), {
         image, cmd, name: f.name, env: [...f.envFile.flatMap(readEnvFile), ...f.env], volumes: f.volume, workdir: f.workdir, user: f.user,
         hostname: f.hostname, readOnly: f.readOnly, rm: f.rm, detach: f.detach, tty: f.tty, network: f.network, publish: f.publish,
+        pull: f.pull, registry: await pullOptions(f),
         capAdd: f.capAdd, capDrop: f.capDrop, ...securityOpts(f.securityOpt),
         memory: f.memory === undefined ? undefined : (await import('../frontend/spec.ts')).parseBytes('--memory', f.memory),
         cpus: f.cpus === undefined ? undefined : number('--cpus', f.cpus),

@@ -7,15 +7,22 @@
  * is: `runts run` here is what a learner writes in chapter 9 on top of
  * chapters 4 to 8.
  *
+ * An image not in the store is pulled first (`--pull missing`, Docker's
+ * default; `always` pulls every time, `never` never). What a run made is
+ * undone step by step, every step even when one fails; the user hears of
+ * the error that stopped the run (or gets the container's exit status), and
+ * of what could not be undone as a warning beside it.
+ *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRuntsError, RuntsError } from '../errors.ts';
+import { isRuntsError, RuntsError, wrap } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
+import type { PullOptions } from '../image/registry.ts';
 import { mountSnapshot, snapshotPaths, unmountSnapshot } from '../image/snapshot.ts';
-import type { ImageStore } from '../image/store.ts';
+import type { ImageRecord, ImageStore } from '../image/store.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { remove } from '../runtime/delete.ts';
 import { kill } from '../runtime/kill.ts';
@@ -36,7 +43,13 @@ export interface RunImageOptions extends Omit<RunFlags, 'user'> {
   network?: string;
   /** `-p [hostip:]hostport:containerport[/tcp|udp]` */
   publish?: string[];
+  /** when to pull the image: `missing` (the default), `always`, `never` */
+  pull?: PullPolicy;
+  /** how to pull it: scheme, credentials, progress */
+  registry?: PullOptions;
 }
+
+export type PullPolicy = 'missing' | 'always' | 'never';
 
 export interface ContainerInfo {
   name: string;
@@ -50,19 +63,50 @@ export interface ContainerInfo {
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
+/** The image to run: from the store, or pulled into it as `opts.pull` says. */
+async function imageFor(images: ImageStore, opts: RunImageOptions): Promise<ImageRecord> {
+  const policy = opts.pull ?? 'missing';
+  const found = policy === 'always' ? undefined : images.find(opts.image);
+  if (found) return found;
+  if (policy === 'never') {
+    throw new RuntsError('ENOTFOUND', `no such image: ${opts.image} (--pull never: bring it in first with \`runts pull\`, \`runts load\` or \`runts import\`)`);
+  }
+  if (policy === 'missing') opts.registry?.progress?.({ type: 'note', text: `no image ${opts.image} in the store: pulling it` });
+  const { pull } = await import('../image/registry.ts');
+  return pull(images, opts.image, opts.registry);
+}
+
+/**
+ * Undoes what runImage made (the network, the mount and, when `remove`, the
+ * container directory), every step even when one fails. What fails here is
+ * a warning: the error the user hears of is the one that stopped the run,
+ * or, when it ran, its exit status. A network that could not be released
+ * keeps the container directory (its record, its pinned namespace), so
+ * `runts rm` can try again.
+ */
+function undo(ctx: RuntimeContext, images: ImageStore, name: string, opts: { remove: boolean; failed?: boolean }): void {
+  const errors: unknown[] = [];
+  try { releaseNetwork(images.containerDir(name), name); } catch (err) { errors.push(err); }
+  const keep = opts.remove && errors.length > 0;
+  try { unmountSnapshot(images, name, { remove: opts.remove && !keep }); } catch (err) { errors.push(err); }
+  const what = opts.failed ? `container ${name}: undoing the failed run failed too` : `container ${name}`;
+  const kept = keep ? `; the container is kept: \`runts rm ${name}\` tries again` : '';
+  for (const err of errors) ctx.warn(`${wrap(err, what).message}${kept}`);
+}
+
 /** Returns runts's exit code: the container's in the foreground, 0 detached. */
 export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: RunImageOptions): Promise<{ name: string; exitCode: number }> {
-  const image = images.get(opts.image);
   const name = opts.name ?? `runts-${randomBytes(6).toString('hex')}`;
+  // Everything wrong with the flags fails before any change; what needs no image, before a pull too.
   if (!NAME.test(name)) throw new RuntsError('EINVAL', `--name ${name}: use letters, digits, '_', '.', '-' (128 at most)`);
-  const config = images.readJson<ImageConfig>(image.id);
   if (opts.tty && opts.detach) throw new RuntsError('EINVAL', '--tty with --detach: a detached container has no terminal to talk to');
-  const flags: RunFlags = { ...opts, user: undefined };
-  // Everything that can be wrong with the flags fails here, before any change.
-  imageSpec(config, opts.cmd, flags, name);
   parseNetworkFlags(opts.network, opts.publish);
   const taken = () => new RuntsError('EEXIST', `the container name ${name} is already in use`);
   try { state(ctx, name); throw taken(); } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; }
+  const image = await imageFor(images, opts);
+  const config = images.readJson<ImageConfig>(image.id);
+  const flags: RunFlags = { ...opts, user: undefined };
+  imageSpec(config, opts.cmd, flags, name);
   const { dir } = snapshotPaths(images, name);
   mkdirSync(join(dir, '..'), { recursive: true });
   try {
@@ -87,8 +131,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     net.editSpec(spec);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
   } catch (err) {
-    releaseNetwork(dir, name);
-    unmountSnapshot(images, name, { remove: true });
+    undo(ctx, images, name, { remove: true, failed: true });
     throw err;
   }
   let exitCode: number;
@@ -96,12 +139,10 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     const launch = () => run(ctx, { id: name, bundle: dir, detach: opts.detach, beforeStart: (pid) => net.attach(pid) });
     exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();
   } catch (err) {
-    releaseNetwork(dir, name);
-    unmountSnapshot(images, name, { remove: !!opts.rm });
+    undo(ctx, images, name, { remove: !!opts.rm, failed: true });
     throw err;
   }
-  if (!opts.detach) releaseNetwork(dir, name);
-  if (!opts.detach) unmountSnapshot(images, name, { remove: !!opts.rm });
+  if (!opts.detach) undo(ctx, images, name, { remove: !!opts.rm });
   return { name, exitCode };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Import an image from disk: an OCI image layout (directory or tar) or a
- * `docker save` archive (`runts load` / `runts import`).
+ * `docker save` archive (`runts load`, and `runts import` of an archive; a
+ * tar may be gzip or zstd compressed).
  *
  * Both carry the same three things a registry serves: a manifest, a config
  * (with the diff ids of the layers) and the layer tars. Every blob is copied
@@ -15,8 +16,8 @@ import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
-import { readTar } from './tar.ts';
-import { cleanEntryName, unpackLayer } from './unpack.ts';
+import { readTar, type TarEntry } from './tar.ts';
+import { cleanEntryName, decompressorFor, unpackLayer } from './unpack.ts';
 import { checkDigest, type ImageRecord, type ImageStore } from './store.ts';
 
 export interface Descriptor {
@@ -51,6 +52,7 @@ export const MEDIA = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociConfig: 'application/vnd.oci.image.config.v1+json',
   ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 };
@@ -121,24 +123,36 @@ export async function commitImage(store: ImageStore, args: { manifest: string; m
   });
 }
 
-/** Imports every image of an OCI layout or `docker save` archive (a directory or a tar). */
-export async function importArchive(store: ImageStore, source: string, opts: { name?: string } = {}): Promise<ImageRecord[]> {
+/**
+ * Imports every image of an OCI layout or `docker save` archive (a directory
+ * or a tar). `what` names the source in messages (default: its path).
+ */
+export async function importArchive(store: ImageStore, source: string, opts: { name?: string; what?: string } = {}): Promise<ImageRecord[]> {
+  const what = opts.what ?? source;
   let st;
-  try { st = statSync(source); } catch (err) { throw wrap(err, `import ${source}`); }
-  if (st.isDirectory()) return importDirectory(store, source, opts);
+  try { st = statSync(source); } catch (err) { throw wrap(err, `import ${what}`); }
+  if (st.isDirectory()) return importDirectory(store, source, opts, what);
   const tmp = store.tempDir('archive');
   try {
-    await extractArchive(source, tmp);
-    return await importDirectory(store, tmp, opts);
+    await extractArchive(source, tmp, what);
+    return await importDirectory(store, tmp, opts, what);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-async function importDirectory(store: ImageStore, dir: string, opts: { name?: string }): Promise<ImageRecord[]> {
-  if (existsSync(join(dir, 'index.json')) && existsSync(join(dir, 'oci-layout'))) return importOciLayout(store, dir, opts);
-  if (existsSync(join(dir, 'manifest.json'))) return importDockerSave(store, dir, opts);
-  throw new RuntsError('EIMAGE', `${dir}: neither an OCI image layout (index.json, oci-layout) nor a docker save archive (manifest.json)`);
+/** Which archive the top-level names of a directory or tar make: an OCI layout, `docker save`'s, or neither. */
+export function archiveKind(has: (name: string) => boolean): 'oci' | 'docker' | undefined {
+  if (has('index.json') && has('oci-layout')) return 'oci';
+  if (has('manifest.json')) return 'docker';
+  return undefined;
+}
+
+async function importDirectory(store: ImageStore, dir: string, opts: { name?: string }, what: string): Promise<ImageRecord[]> {
+  const kind = archiveKind((name) => existsSync(join(dir, name)));
+  if (kind === 'oci') return importOciLayout(store, dir, opts, what);
+  if (kind === 'docker') return importDockerSave(store, dir, opts);
+  throw new RuntsError('EIMAGE', `${what}: neither an OCI image layout (index.json, oci-layout) nor a docker save archive (manifest.json); a root filesystem becomes an image with \`runts import\``);
 }
 
 const readJsonFile = <T>(file: string, what: string): T => {
@@ -147,7 +161,7 @@ const readJsonFile = <T>(file: string, what: string): T => {
 
 const layoutBlob = (dir: string, digest: string) => join(dir, 'blobs', 'sha256', checkDigest(digest).slice(7));
 
-async function importOciLayout(store: ImageStore, dir: string, opts: { name?: string }): Promise<ImageRecord[]> {
+async function importOciLayout(store: ImageStore, dir: string, opts: { name?: string }, what: string): Promise<ImageRecord[]> {
   const index = readJsonFile<Index>(join(dir, 'index.json'), 'index.json');
   const out: ImageRecord[] = [];
   for (const desc of index.manifests ?? []) {
@@ -166,7 +180,7 @@ async function importOciLayout(store: ImageStore, dir: string, opts: { name?: st
     const names = opts.name ? [opts.name] : ref ? [ref] : [];
     out.push(await commitImage(store, { manifest, manifestJson, config, names }));
   }
-  if (!out.length) throw new RuntsError('ENOTFOUND', `${dir}: no image for ${hostPlatform().os}/${hostPlatform().architecture}`);
+  if (!out.length) throw new RuntsError('ENOTFOUND', `${what}: no image for ${hostPlatform().os}/${hostPlatform().architecture}`);
   return out;
 }
 
@@ -198,21 +212,31 @@ async function importDockerSave(store: ImageStore, dir: string, opts: { name?: s
   return out;
 }
 
-/** Unpacks an archive's regular files and directories only; names are cleaned. */
-async function extractArchive(file: string, dest: string): Promise<void> {
+/**
+ * Gives each entry of a tar file (plain, gzip or zstd) to `fn`, in order. A
+ * failure, of the tar, the decompression or `fn`, is one error naming `what`.
+ */
+export async function readTarFile(file: string, fn: (entry: TarEntry) => Promise<void> | void, what = file): Promise<void> {
   try {
-    for await (const entry of readTar(createReadStream(file))) {
-      const parts = cleanEntryName(entry.name);
-      if (!parts.length) continue;
-      const path = join(dest, ...parts);
-      if (entry.type === 'directory') mkdirSync(path, { recursive: true });
-      if (entry.type !== 'file') continue; // the body, if any, is skipped
-      mkdirSync(join(path, '..'), { recursive: true });
-      if (lstatSync(join(path, '..')).isSymbolicLink()) throw new RuntsError('EIMAGE', `${file}: entry ${entry.name} through a symlink`);
-      await pipeline(entry.body, createWriteStream(path)); // a later entry replaces an earlier one
-    }
+    await pipeline(createReadStream(file), decompressorFor(file), async (tar: AsyncIterable<Buffer>) => {
+      for await (const entry of readTar(tar)) await fn(entry);
+    });
   } catch (err) {
-    if (err instanceof RuntsError) throw wrap(err, file);
-    throw new RuntsError('EIMAGE', `${file}: not a readable tar archive: ${(err as Error).message}`, { cause: err });
+    if (err instanceof RuntsError) throw wrap(err, what);
+    throw new RuntsError('EIMAGE', `${what}: not a readable tar archive: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Unpacks an archive's regular files and directories only; names are cleaned. */
+function extractArchive(file: string, dest: string, what: string): Promise<void> {
+  return readTarFile(file, async (entry) => {
+    const parts = cleanEntryName(entry.name);
+    if (!parts.length) return;
+    const path = join(dest, ...parts);
+    if (entry.type === 'directory') mkdirSync(path, { recursive: true });
+    if (entry.type !== 'file') return; // the body, if any, is skipped
+    mkdirSync(join(path, '..'), { recursive: true });
+    if (lstatSync(join(path, '..')).isSymbolicLink()) throw new RuntsError('EIMAGE', `entry ${entry.name} through a symlink`);
+    await pipeline(entry.body, createWriteStream(path)); // a later entry replaces an earlier one
+  }, what);
 }

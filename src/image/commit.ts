@@ -20,10 +20,8 @@
  *
  * The book: docs/06-overlayfs.md, "Commit: an upper layer becomes a layer".
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import { containerStatus, info } from '../frontend/run.ts';
 import type { Spec } from '../oci/types.ts';
@@ -33,7 +31,7 @@ import { commitImage, MEDIA, type ImageConfig, type Manifest } from './archive.t
 import { withCleanup, writeTree } from './diff.ts';
 import { parseReference } from './registry.ts';
 import { snapshotPaths } from './snapshot.ts';
-import { Hasher, type ImageRecord, type ImageStore } from './store.ts';
+import type { ImageRecord, ImageStore } from './store.ts';
 
 export interface CommitOptions {
   /** IMAGE[:TAG]; none makes an image known by its id only */
@@ -50,11 +48,9 @@ interface HistoryEntry { created: string; created_by?: string; author?: string; 
 type Config = ImageConfig & { author?: string; history?: HistoryEntry[] };
 type RunConfig = NonNullable<ImageConfig['config']>;
 
-const LAYER_GZIP = `${MEDIA.ociLayer}+gzip`;
-
 /** Docker's media types for the parent's layers, in OCI words (the new manifest is an OCI one). */
 function ociLayerType(mediaType: string): string {
-  if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return LAYER_GZIP;
+  if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return MEDIA.ociLayerGzip;
   if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar') return MEDIA.ociLayer;
   return mediaType;
 }
@@ -123,26 +119,6 @@ function mountPoints(spec: Partial<Spec>): Set<string> {
   return new Set((spec.mounts ?? []).map((m) => posix.normalize(m.destination).replace(/^\/+|\/+$/g, '')).filter(Boolean));
 }
 
-/** Writes the upper layer as a gzip blob, without runts's mount points; returns its diff id, digest and size. */
-async function storeLayer(store: ImageStore, upper: string, mounts: Set<string>, what: string): Promise<{ diffId: string; digest: string; size: number }> {
-  const diff = new Hasher();
-  const gzip = createGzip();
-  const storing = store.putBlob(gzip, undefined, what);
-  const compressing = pipeline(diff, gzip);
-  const writing = writeTree(upper, diff, { upper: true, mountPoints: mounts }).catch((err: Error) => {
-    diff.destroy(err); // the gzip stream and putBlob then fail too, and keep nothing
-    throw err;
-  });
-  const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
-  return { diffId: diff.digest(), digest, size };
-}
-
-/** Removes blobs this commit stored that no image names. */
-function forget(store: ImageStore, digests: string[]): void {
-  const named = new Set(store.images().flatMap((i) => i.blobs));
-  for (const d of digests) if (!named.has(d)) rmSync(store.blobPath(d), { force: true });
-}
-
 export async function commitContainer(ctx: RuntimeContext, store: ImageStore, name: string, opts: CommitOptions = {}): Promise<ImageRecord> {
   const container = info(store, name);
   if (opts.ref?.includes('@')) throw new RuntsError('EINVAL', `invalid image reference: ${opts.ref} (a commit is named by a tag, not a digest)`);
@@ -159,7 +135,7 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   const layer = await withCleanup(
     // ESTATE: it exited meanwhile, and there is nothing to resume
     () => paused && resume(ctx, name).catch((err: unknown) => { if (!isRuntsError(err, 'ESTATE')) throw err; }),
-    () => storeLayer(store, snapshotPaths(store, name).upper, mountPoints(spec), `layer of container ${name}`),
+    () => store.putLayer((out) => writeTree(snapshotPaths(store, name).upper, out, { upper: true, mountPoints: mountPoints(spec) }), `layer of container ${name}`),
   );
 
   const stored = [layer.digest];
@@ -182,14 +158,14 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
       config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
       layers: [
         ...parentManifest.layers.map((l) => ({ mediaType: ociLayerType(l.mediaType), digest: l.digest, size: l.size })),
-        { mediaType: LAYER_GZIP, digest: layer.digest, size: layer.size },
+        { mediaType: MEDIA.ociLayerGzip, digest: layer.digest, size: layer.size },
       ],
     };
     const manifest = store.putBlobBytes(Buffer.from(JSON.stringify(manifestJson)));
     stored.push(manifest);
     return await commitImage(store, { manifest, manifestJson, config: configDigest, names });
   } catch (err) {
-    forget(store, stored);
+    store.forgetBlobs(stored);
     throw err;
   }
 }

@@ -16,6 +16,12 @@
  * removed by the next). What happens is reported as events - a layer's phase
  * and bytes - that progress.ts draws.
  *
+ * HTTPS, always, but for a registry on this machine (localhost, 127.0.0.0/8,
+ * [::1]): there, as Docker does, HTTPS is tried first and plain HTTP used
+ * when the TLS connection itself fails, so `runts pull 127.0.0.1:5000/x`
+ * works with the usual local registry and no flag. `--insecure` forces HTTP
+ * for any host, `--tls-verify=true` HTTPS even on loopback.
+ *
  * The book: docs/06-overlayfs.md, "Pulling an image by hand".
  */
 import { createHash } from 'node:crypto';
@@ -60,7 +66,7 @@ export function parseReference(ref: string): Reference {
 }
 
 export interface PullOptions {
-  /** plain HTTP (a local registry) */
+  /** true: plain HTTP; false: HTTPS only; unset: HTTPS, or HTTP for a loopback registry without TLS */
   insecure?: boolean;
   username?: string;
   password?: string;
@@ -68,6 +74,42 @@ export interface PullOptions {
   parallel?: number;
   /** what the pull is doing: renderProgress() (progress.ts) draws it */
   progress?: (event: PullEvent) => void;
+}
+
+/**
+ * Is `registry` (host[:port]) this machine: localhost, 127.0.0.0/8 or [::1]?
+ * Docker counts those among its insecure registries without being told.
+ * The URL parser writes the host in one form (`127.1` is `127.0.0.1`,
+ * `[0::1]` is `[::1]`, upper case is lower case).
+ */
+export function isLoopbackRegistry(registry: string): boolean {
+  if (!/^[\w.:[\]-]+$/.test(registry)) return false; // no userinfo or path to fool the parser
+  let host: string;
+  try { host = new URL(`http://${registry}`).hostname; } catch { return false; }
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The scheme a client starts with. On loopback with no flag it starts with
+ * HTTPS and may fall back to HTTP (see tlsRefused): HTTPS first, so a local
+ * registry that serves TLS keeps it and credentials never travel in clear
+ * to it; the fallback only on loopback, where no one on the network stands
+ * between runts and the registry to force a downgrade.
+ */
+function schemeFor(ref: Reference, insecure: boolean | undefined): { scheme: 'http' | 'https'; fallback: boolean } {
+  if (insecure) return { scheme: 'http', fallback: false };
+  return { scheme: 'https', fallback: insecure === undefined && isLoopbackRegistry(ref.registry) };
+}
+
+/**
+ * A failed HTTPS request that says "no TLS here": the server answered in
+ * plain HTTP (OpenSSL's wrong version number, EPROTO), hung up on the
+ * handshake (ECONNRESET, a closed socket), or nothing listens on 443 for a
+ * registry named without a port (ECONNREFUSED). A certificate refused is no
+ * such failure: the server speaks TLS, and HTTP would not help.
+ */
+function tlsRefused(code: string | undefined): boolean {
+  return !!code && (code.startsWith('ERR_SSL_') || ['EPROTO', 'ECONNRESET', 'ECONNREFUSED', 'UND_ERR_SOCKET'].includes(code));
 }
 
 const MANIFEST_TYPES = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(', ');
@@ -91,7 +133,11 @@ export class RegistryClient {
   private auth: string | undefined;
   /** how `auth` was obtained, for the message when access is still denied */
   private authWith = 'no credentials';
-  private readonly base: string;
+  private scheme: 'http' | 'https';
+  /** HTTP may still replace HTTPS: until the first answer (see schemeFor) */
+  private fallback: boolean;
+  /** why HTTPS failed, once HTTP replaced it: for the message should HTTP fail too */
+  private httpsFailure = '';
   private readonly ref: Reference;
   private readonly opts: PullOptions;
   private readonly signal: AbortSignal | undefined;
@@ -100,11 +146,11 @@ export class RegistryClient {
     this.ref = ref;
     this.opts = opts;
     this.signal = signal;
-    this.base = `${opts.insecure ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
+    ({ scheme: this.scheme, fallback: this.fallback } = schemeFor(ref, opts.insecure));
   }
 
   private async get(path: string, accept?: string, retried = false): Promise<Response> {
-    const url = `${this.base}${path}`;
+    const url = `${this.scheme}://${this.ref.registry}/v2/${this.ref.repository}${path}`;
     const headers: Record<string, string> = {};
     if (accept) headers.accept = accept;
     if (this.auth) headers.authorization = this.auth;
@@ -113,8 +159,17 @@ export class RegistryClient {
       res = await fetch(url, { headers, redirect: 'follow', signal: this.signal });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new RuntsError('EIMAGE', `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err });
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      if (this.fallback && tlsRefused(cause?.code)) {
+        this.fallback = false;
+        this.scheme = 'http';
+        this.httpsFailure = why;
+        return this.get(path, accept, retried);
+      }
+      const https = this.httpsFailure && ` (and over HTTPS: ${this.httpsFailure})`;
+      throw new RuntsError('EIMAGE', `cannot reach ${url}: ${why}${https}`, { cause: err });
     }
+    this.fallback = false; // an answer: this scheme works
     if (res.status === 401 && !retried) {
       await res.body?.cancel();
       await this.authenticate(res.headers.get('www-authenticate') ?? '', url);

@@ -30,6 +30,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { RuntsError, wrap } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { withFileLock } from '../sys/lock.ts';
@@ -157,6 +158,30 @@ export class ImageStore {
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Stores the tar that `write` writes (and ends) as a gzip layer blob: the
+   * diff id (of the tar) and the digest (of the blob) are computed as it
+   * streams. A failure of `write` keeps nothing.
+   */
+  async putLayer(write: (out: NodeJS.WritableStream) => Promise<void>, what: string): Promise<{ diffId: string; digest: string; size: number }> {
+    const diff = new Hasher();
+    const gzip = createGzip();
+    const storing = this.putBlob(gzip, undefined, what);
+    const compressing = pipeline(diff, gzip);
+    const writing = write(diff).catch((err: Error) => {
+      diff.destroy(err); // the gzip stream and putBlob then fail too, and keep nothing
+      throw err;
+    });
+    const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
+    return { diffId: diff.digest(), digest, size };
+  }
+
+  /** Removes blobs that no image names: those a failed import or commit stored. */
+  forgetBlobs(digests: string[]): void {
+    const named = new Set(this.images().flatMap((i) => i.blobs));
+    for (const d of digests) if (!named.has(d)) rmSync(this.blobPath(d), { force: true });
   }
 
   /** Small blobs (manifests, configs) from memory. */

@@ -23,7 +23,7 @@
 import { chmodSync, closeSync, createReadStream, createWriteStream, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
@@ -45,6 +45,11 @@ export function compressionOf(file: string): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   return 'none';
+}
+
+/** A stream that decompresses what `file` holds, whichever compression it is. */
+export function decompressorFor(file: string): Transform {
+  return { gzip: createGunzip, zstd: createZstdDecompress, none: () => new PassThrough() }[compressionOf(file)]();
 }
 
 /**
@@ -88,7 +93,7 @@ export interface UnpackResult { diffId: string; entries: number }
  */
 export async function unpackLayer(file: string, dest: string, diffId?: string): Promise<UnpackResult> {
   const compression = compressionOf(file);
-  const decompress = { gzip: createGunzip, zstd: createZstdDecompress, none: () => new PassThrough() }[compression]();
+  const decompress = decompressorFor(file);
   const hasher = new Hasher();
   const dirTimes: { path: string; mtime: Date }[] = [];
   let entries = 0;

@@ -174,12 +174,25 @@ function execPlugin(net: CniNetwork, plugin: PluginConf, command: CniCommand, c:
   if (r.status !== 0) throw new RuntsError('ENETWORK', `${what}: ${pluginError(r.stdout ?? '', r.stderr ?? '', r.status, r.signal)}`);
   if (command !== 'ADD') return undefined;
   try {
-    const result = JSON.parse(r.stdout) as CniResult;
-    if (typeof result !== 'object' || result === null || Array.isArray(result)) throw new Error('not a JSON object');
-    return result;
+    return checkResult(JSON.parse(r.stdout));
   } catch (err) {
     throw new RuntsError('ENETWORK', `${what}: no valid result on stdout: ${(err as Error).message}`);
   }
+}
+
+/** A plugin's result, checked as far as runts reads it (addresses, interfaces, dns), so a malformed one is an error, not a crash. */
+function checkResult(r: unknown): CniResult {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const listOf = (v: unknown, ok: (x: unknown) => boolean) => v === undefined || (Array.isArray(v) && v.every(ok));
+  const isString = (x: unknown) => typeof x === 'string';
+  if (!isObject(r)) throw new Error('not a JSON object');
+  if (!listOf(r.ips, (ip) => isObject(ip) && isString(ip.address) && (ip.interface === undefined || Number.isInteger(ip.interface)))) throw new Error('"ips" is not a list of {address, interface?}');
+  if (!listOf(r.interfaces, (i) => isObject(i) && isString(i.name))) throw new Error('"interfaces" is not a list of {name, ...}');
+  const dns = r.dns;
+  if (dns !== undefined && !(isObject(dns) && ['nameservers', 'search', 'options'].every((k) => listOf(dns[k], isString)) && (dns.domain === undefined || isString(dns.domain)))) {
+    throw new Error('"dns" is not {nameservers, domain, search, options} of strings');
+  }
+  return r as unknown as CniResult;
 }
 
 /** ADD, in order; on failure every plugin is DELeted, last first, and the error says what failed. */

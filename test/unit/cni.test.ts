@@ -47,6 +47,7 @@ plugin('second', { result: resultOf(3) });
 plugin('ipamish');
 plugin('broken', { error: '{"cniVersion":"1.0.0","code":11,"msg":"busy","details":"lock held"}' });
 plugin('stubborn', { error: 'not json at all', failDel: true });
+plugin('sloppy', { result: { cniVersion: '1.0.0', ips: [{ address: '10.9.0.9/24' }], dns: { nameservers: '10.9.0.1' } } });
 
 const list = (name: string, plugins: object[], extra: object = {}) => ({ cniVersion: '1.0.0', name, plugins, ...extra });
 conf('10-a.conflist', list('a', [{ type: 'first', ipam: { type: 'ipamish' } }, { type: 'second', capabilities: { portMappings: true }, runtimeConfig: { stale: 1 } }]));
@@ -54,6 +55,7 @@ conf('20-a-again.conflist', list('a', [{ type: 'second' }]));
 conf('30-legacy.conf', { cniVersion: '0.4.0', name: 'legacy', type: 'first' });
 conf('40-bad.conflist', list('bad', [{ type: 'first' }, { type: 'broken' }, { type: 'second' }]));
 conf('50-worse.conflist', list('worse', [{ type: 'first' }, { type: 'stubborn' }]));
+conf('51-sloppy.conflist', list('sloppy', [{ type: 'sloppy' }]));
 conf('60-nocheck.conflist', list('nocheck', [{ type: 'first' }], { disableCheck: true }));
 conf('61-old.conflist', { ...list('old', [{ type: 'first' }]), cniVersion: '0.3.1' });
 conf('70-future.conflist', { ...list('future', [{ type: 'first' }]), cniVersion: '9.9.9' });
@@ -78,7 +80,7 @@ test('lookup: the first file by name wins; a legacy .conf is a list of one; the 
 });
 
 test('lookup errors name the network, the file and why', () => {
-  fails(() => load('nosuch'), new RegExp(`no CNI network nosuch in ${confDir} \\(the networks there: a, bad, escape, future, legacy, nobin, nocheck, noipam, old, worse\\); not valid JSON: ${join(confDir, '80-broken.conflist')}: .*JSON`));
+  fails(() => load('nosuch'), new RegExp(`no CNI network nosuch in ${confDir} \\(the networks there: a, bad, escape, future, legacy, nobin, nocheck, noipam, old, sloppy, worse\\); not valid JSON: ${join(confDir, '80-broken.conflist')}: .*JSON`));
   fails(() => load('future'), /CNI network future \(.*70-future\.conflist\): cniVersion "9\.9\.9" is not supported \(runts speaks 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0\)/);
   fails(() => load('nobin'), new RegExp(`71-nobin\\.conflist\\): plugin nosuch not found in ${join(dir, 'empty')}:${bin}`));
   fails(() => load('noipam'), /plugin host-nowhere not found in/);
@@ -135,6 +137,13 @@ test('an ADD failing halfway DELs the whole list, last first, with the last resu
   rmSync(log, { force: true });
   fails(() => cniAdd(load('worse'), { id: 'web3', netns: '/n', ports: [] }),
     /^CNI network worse: plugin stubborn ADD: not json at all \(exit status 1\); undoing it failed too: CNI network worse: plugin stubborn DEL: cannot undo \(exit status 2\)$/);
+});
+
+test('a malformed result is the plugin\'s error, and is undone like any failed ADD', () => {
+  rmSync(log, { force: true });
+  fails(() => cniAdd(load('sloppy'), { id: 'web4', netns: '/n', ports: [] }),
+    /^CNI network sloppy: plugin sloppy ADD: no valid result on stdout: "dns" is not \{nameservers, domain, search, options\} of strings$/);
+  assert.deepEqual(calls(), ['sloppy ADD', 'sloppy DEL']);
 });
 
 test('plugin errors: the spec\'s JSON, else stderr, else how it ended', () => {

@@ -3,18 +3,21 @@
  * served by this test on loopback: the bearer-token flow (401 with a
  * challenge, a token from the realm with basic credentials, the retry),
  * plain basic auth, and registries that answer 401, 404 or 500. References
- * are parsed as Docker parses them.
+ * are parsed as Docker parses them; a registry on this machine is reached
+ * over HTTPS first, then plain HTTP, with no flag, and the host is told
+ * apart from others as Docker does.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { PullEvent } from '../../src/image/progress.ts';
-import { parseReference, pull } from '../../src/image/registry.ts';
+import { isLoopbackRegistry, parseReference, pull } from '../../src/image/registry.ts';
 import { ImageStore } from '../../src/image/store.ts';
 import { tarOf } from '../integration/image-fixtures.ts';
 
@@ -96,4 +99,35 @@ test('basic auth; 401, 404 and 500 are clear errors', async () => {
   await assert.rejects(pull(store, `${host}/basic/app:1`, { insecure: true, username: 'bob', password: 'wrong' }), (e: Error & { code?: string }) => e.code === 'EPERM' && /401/.test(e.message));
   await assert.rejects(pull(store, `${host}/token/app:2`, { insecure: true, username: 'alice', password: 'secret' }), (e: Error & { code?: string }) => e.code === 'ENOTFOUND' && /404/.test(e.message));
   await assert.rejects(pull(store, `${host}/broken/app:1`, { insecure: true }), /500 Internal Server Error \(internal trouble\)/);
+});
+
+test('a registry on this machine: localhost, 127.0.0.0/8 and [::1], with any port, and nothing else', () => {
+  for (const host of ['localhost', 'localhost:5000', 'LOCALHOST:5000', '127.0.0.1', '127.0.0.1:5000', '127.1.2.3:80', '127.1:5000', '[::1]', '[::1]:5000', '[0:0::1]:5000']) {
+    assert.equal(isLoopbackRegistry(host), true, host);
+  }
+  for (const host of ['registry-1.docker.io', 'quay.io:443', '10.0.0.1:5000', '128.0.0.1', '127.0.0.1.example.com', 'localhost.example.com',
+    'example.com@127.0.0.1', '127.0.0.1@example.com', '[::2]:5000', '[::ffff:10.0.0.1]', '0.0.0.0:5000', '']) {
+    assert.equal(isLoopbackRegistry(host), false, host);
+  }
+});
+
+test('a loopback registry without TLS is reached over plain HTTP with no flag; --tls-verify=true (insecure: false) insists on HTTPS', async () => {
+  const port = host.split(':')[1];
+  for (const [name, registry] of [['ip', host], ['localhost', `localhost:${port}`]] as const) {
+    const image = await pull(new ImageStore(join(dir, `fallback-${name}`)), `${registry}/plain/app:1`);
+    assert.deepEqual(image.names, [`${registry}/plain/app:1`]);
+  }
+  await assert.rejects(pull(new ImageStore(join(dir, 'https-only')), `${host}/plain/app:1`, { insecure: false }),
+    /cannot reach https:\/\/127\.0\.0\.1:\d+\/v2\/plain\/app\/manifests\/1: ERR_SSL_WRONG_VERSION_NUMBER$/);
+});
+
+test('a loopback registry that answers neither way: one error naming both attempts', async () => {
+  const closed = await new Promise<number>((resolve) => {
+    const srv = createTcpServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+  await assert.rejects(pull(new ImageStore(join(dir, 'closed')), `127.0.0.1:${closed}/plain/app:1`),
+    new RegExp(`cannot reach http://127\\.0\\.0\\.1:${closed}/v2/plain/app/manifests/1: ECONNREFUSED \\(and over HTTPS: ECONNREFUSED\\)`));
 });
