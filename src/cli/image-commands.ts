@@ -38,9 +38,10 @@ const pull = async (...a: Parameters<typeof import('../image/registry.ts').pull>
 const saveImage = async (...a: Parameters<typeof import('../image/save.ts').saveImage>) => (await import('../image/save.ts')).saveImage(...a);
 const commitContainer = async (...a: Parameters<typeof import('../image/commit.ts').commitContainer>) => (await import('../image/commit.ts')).commitContainer(...a);
 const exporting = () => import('../image/export.ts');
-import { print, printJson, table } from './output.ts';
+import { formatTemplate, print, printFormatted, printJson } from './output.ts';
 
 const collect = (v: string, all: string[]) => [...all, v];
+const FORMAT_HELP = 'table, json, or a Go template per row: {{.ID}} {{.Status}}';
 const storeOption = () => new Option('--store <dir>', 'image store (default: $RUNTS_STORE or /var/lib/runts)');
 // The image code (and node:crypto with it) loads only when a command needs it.
 const imageStore = async (f: { store?: string }) => new (await import('../image/store.ts')).ImageStore(f.store);
@@ -48,6 +49,11 @@ const frontend = () => import('../frontend/run.ts');
 
 const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format']);
 const RUN_WITH_VALUE = new Set(['--cap-add', '--cap-drop', '--security-opt', '-m', '--memory', '--cpus', '--pids-limit', '--env-file', '-b', '--bundle', '--pid-file', '--console-socket', '--preserve-fds', '--name', '-e', '--env', '-v', '--volume', '-w', '--workdir', '-u', '--user', '--hostname', '--store', '--network', '-p', '--publish', '--pull', '--creds', '--tls-verify']);
+
+const PS_WITH_VALUE = new Set(['-f', '--format', '--store']);
+
+/** The arguments that are neither flags nor a flag's value (`--flag=value` is one argument). */
+const operands = (args: string[], withValue: Set<string>) => args.filter((a, i) => !a.startsWith('-') && !withValue.has(args[i - 1] ?? ''));
 
 /** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
 export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
@@ -57,7 +63,7 @@ export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string
   const rest = argv.slice(i + 1);
   const to = (...words: string[]) => [...argv.slice(0, i), ...words, ...rest];
   // `ps` with no container id: the front end's listing (`ps -a` as in Docker)
-  if (verb === 'ps' && rest.every((a) => a.startsWith('-') || a === 'table' || a === 'json')) return to('container', 'ls');
+  if (verb === 'ps' && operands(rest, PS_WITH_VALUE).length === 0) return to('container', 'ls');
   // `rm NAME...` of front-end containers: their snapshots go too
   if ((verb === 'rm' || verb === 'delete') && rest.some((a) => !a.startsWith('-')) && rest.filter((a) => !a.startsWith('-')).every(env.isFrontEndContainer)) return to('container', 'rm');
   if (verb !== 'run' || env.cwdHasConfig) return argv;
@@ -151,7 +157,8 @@ function imageInfo(store: ImageStore, image: ImageRecord) {
   const config = store.readJson<ImageConfig>(image.id);
   return {
     Id: image.id,
-    RepoTags: image.names,
+    RepoTags: image.names.filter((n) => !n.includes('@')),
+    RepoDigests: [...new Set(image.names.map((n) => `${n.includes('@') ? n.slice(0, n.indexOf('@')) : n.slice(0, n.lastIndexOf(':'))}@${image.manifest}`))],
     Digest: image.manifest,
     Created: config.created,
     Architecture: config.architecture,
@@ -205,28 +212,36 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .action(async (ref: string, f: { output: string; format?: 'dir' | 'tar'; store?: string }) => saveImage((await imageStore(f)), ref, f.output, f));
 
   program.command('images').description('list the images in the store')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--format <format>', FORMAT_HELP, 'table')
     .option('-q, --quiet', 'print only the image ids').addOption(storeOption())
     .action(async (f: { format: string; quiet?: boolean; store?: string }) => {
       const store = (await imageStore(f));
       const all = store.images();
       if (f.quiet) return all.forEach((i) => print(short(i.id)));
       if (f.format === 'json') return print(JSON.stringify(all.map((i) => imageInfo(store, i))));
+      // one row per name, with the fields `docker images --format` knows
       const rows = all.flatMap((i) => (i.names.length ? i.names : ['<none>:<none>']).map((n) => {
-        const at = n.lastIndexOf(':');
         const info = imageInfo(store, i);
-        return [n.slice(0, at), n.slice(at + 1), short(i.id), info.Created ?? '', `${(info.Size / 1e6).toFixed(1)}MB`];
+        const at = n.lastIndexOf(':');
+        return { ...info, Repository: n.slice(0, at), Tag: n.slice(at + 1), ID: short(i.id), CreatedAt: info.Created ?? '', Size: `${(info.Size / 1e6).toFixed(1)}MB` };
       }));
-      print(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows]));
+      printFormatted(f.format, rows, (r) => [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...r.map((x) => [x.Repository, x.Tag, x.ID, x.CreatedAt, x.Size])]);
     });
 
-  program.command('inspect').description('print an image (or a front-end container) as JSON').argument('<name>').addOption(storeOption())
-    .action(async (ref: string, f: { store?: string }) => {
+  program.command('inspect').description('print images or front-end containers as JSON, as Docker and podman do').argument('<name...>')
+    .option('-f, --format <template>', 'a Go template per object: {{.State.Status}}, {{json .Config}}')
+    .addOption(storeOption())
+    .action(async (refs: string[], f: { format?: string; store?: string }) => {
       const store = (await imageStore(f));
-      const image = store.find(ref);
-      if (image || !existsSync(store.containerDir(ref))) return printJson([imageInfo(store, store.get(ref))]);
-      const c = (await frontend()).listContainers(ctx(), store).find((x) => x.name === ref) ?? { ...(await frontend()).info(store, ref), status: 'unknown', pid: 0 };
-      printJson([{ ...c, Rootfs: join(store.containerDir(ref), 'merged'), Bundle: store.containerDir(ref) }]);
+      const { inspectContainer } = await import('../frontend/inspect.ts');
+      const all = refs.map((ref) => {
+        const image = store.find(ref);
+        if (image) return imageInfo(store, image);
+        if (existsSync(join(store.containerDir(ref), 'container.json'))) return inspectContainer(ctx(), store, ref);
+        throw new RuntsError('ENOTFOUND', `no such image or container: ${ref}`);
+      });
+      if (!f.format) return printJson(all);
+      for (const x of all) print(formatTemplate(f.format, x));
     });
 
   program.command('logs').description('print what a detached front-end container wrote').argument('<name>')
@@ -322,13 +337,15 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
 
   const container = program.command('container').description('front-end containers (made by `runts run IMAGE`)');
   container.command('ls').alias('ps').description('list front-end containers').option('-a, --all', 'include exited ones')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')).addOption(storeOption())
+    .option('--format <format>', FORMAT_HELP, 'table').addOption(storeOption())
     .option('-q, --quiet', 'print only the names')
     .action(async (f: { all?: boolean; format: string; quiet?: boolean; store?: string }) => {
       const all = (await frontend()).listContainers(ctx(), (await imageStore(f))).filter((c) => f.all || c.status !== 'exited');
       if (f.quiet) return all.forEach((c) => print(c.name));
       if (f.format === 'json') return print(JSON.stringify(all));
-      print(table([['NAME', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'], ...all.map((c) => [c.name, c.imageName, c.command.join(' '), c.created, c.status])]));
+      // with the fields `docker ps --format` knows
+      const rows = all.map((c) => ({ ...c, ID: c.name, Names: c.name, Image: c.imageName, Command: c.command.join(' '), CreatedAt: c.created, Status: c.status }));
+      printFormatted(f.format, rows, (r) => [['NAME', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'], ...r.map((c) => [c.Names, c.Image, c.Command, c.CreatedAt, c.Status])]);
     });
   container.command('rm').description('remove front-end containers and their upper layers').argument('<name...>')
     .option('-f, --force', 'kill a running container first').addOption(storeOption())

@@ -177,6 +177,41 @@ test('load -i, --input and stdin read an archive, the operand still does; a root
   for (const n of ['load-i', 'load-input', 'load-stdin', 'load-gz', 'load-operand', 'import-archive']) ok(['rmi', `test/${n}:1`]);
 });
 
+test('inspect and --format as Docker users script them: State, Config, Mounts, GraphDriver; images and ps by template', { skip }, () => {
+  const name = cname('insp');
+  const vol = join(base, 'vol');
+  mkdirSync(vol, { recursive: true });
+  ok(['run', '-d', '--network', 'none', '--name', name, '--hostname', 'box', '-e', 'COLOR=blue', '-v', `${vol}:/data:ro`, 'test/bb:1', 'sleep', '60']);
+  try {
+    const [c] = JSON.parse(ok(['inspect', name])) as [{
+      Id: string; Path: string; Args: string[]; State: { Status: string; Running: boolean; Pid: number }; Config: { Hostname: string; Env: string[]; Image: string };
+      Mounts: { Source: string; Destination: string; RW: boolean }[]; GraphDriver: { Name: string; Data: { MergedDir: string; UpperDir: string } };
+    }];
+    assert.equal(c.Id, name);
+    assert.deepEqual([c.Path, c.Args], ['sleep', ['60']]);
+    assert.equal(c.State.Status, 'running');
+    assert.equal(c.State.Running, true);
+    assert.ok(existsSync(`/proc/${c.State.Pid}`), 'State.Pid is a live process');
+    assert.equal(c.Config.Hostname, 'box');
+    assert.ok(c.Config.Env.includes('COLOR=blue'));
+    assert.equal(c.Config.Image, 'test/bb:1');
+    assert.deepEqual(c.Mounts, [{ Type: 'bind', Source: vol, Destination: '/data', RW: false }], 'the -v bind, not the /etc files runts writes');
+    assert.equal(c.GraphDriver.Name, 'overlay');
+    assert.ok(mountsUnder(c.GraphDriver.Data.MergedDir).length > 0, 'MergedDir is the mounted overlay');
+    assert.equal(ok(['inspect', '--format', '{{.State.Status}} {{.Config.Hostname}} {{json .Args}}', name]), 'running box ["60"]\n');
+    assert.match(ok(['inspect', '-f', '{{.Id}}', name, 'test/bb:1']), new RegExp(`^${name}\nsha256:[0-9a-f]{64}\n$`));
+    const [image] = JSON.parse(ok(['inspect', 'test/bb:1'])) as [{ RepoTags: string[]; RepoDigests: string[]; Digest: string }];
+    assert.deepEqual(image.RepoTags, ['test/bb:1']);
+    assert.deepEqual(image.RepoDigests, [`test/bb@${image.Digest}`]);
+    assert.match(ok(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']), /^test\/bb:1 [0-9a-f]{12}$/m);
+    assert.match(ok(['ps', '--format', '{{.Names}} {{.Status}} {{.Command}}']), new RegExp(`^${name} running sleep 60$`, 'm'));
+    fails(['inspect', '--format', '{{range .Args}}{{.}}{{end}}', name], /only \{\{\.Field\.Path\}\}/);
+    fails(['inspect', `${RUN_PREFIX}-nosuch`], /no such image or container: /);
+  } finally {
+    runts(['container', 'rm', '-f', name]);
+  }
+});
+
 test('run --pull never: the clear error with a hint, nothing made', { skip }, () => {
   fails(['run', '--rm', '--pull', 'never', '--network', 'none', 'test/nothing:1', 'true'],
     /^runts: no such image: test\/nothing:1 \(--pull never: bring it in first with `runts pull`, `runts load` or `runts import`\)\n$/);

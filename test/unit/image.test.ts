@@ -132,6 +132,8 @@ test('run is the OCI verb with --bundle or ./config.json, the front end otherwis
   assert.deepEqual(routeRun(argv('state', 'run'), env(false)), argv('state', 'run'));
   assert.deepEqual(routeRun(argv('ps', '-a'), env(false)), argv('container', 'ls', '-a'));
   assert.deepEqual(routeRun(argv('ps', 'oci-id'), env(false)), argv('ps', 'oci-id'));
+  assert.deepEqual(routeRun(argv('ps', '--format', '{{.Names}}'), env(false)), argv('container', 'ls', '--format', '{{.Names}}'));
+  assert.deepEqual(routeRun(argv('ps', '-f', 'json', 'oci-id'), env(false)), argv('ps', '-f', 'json', 'oci-id'));
   assert.deepEqual(routeRun(argv('rm', '-f', 'fe-web'), env(false)), argv('container', 'rm', '-f', 'fe-web'));
   assert.deepEqual(routeRun(argv('rm', 'fe-web', 'oci-id'), env(false)), argv('rm', 'fe-web', 'oci-id'));
   assert.deepEqual(routeRun(argv('delete', 'oci-id'), env(false)), argv('delete', 'oci-id'));
