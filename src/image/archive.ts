@@ -84,6 +84,30 @@ async function putFile(store: ImageStore, file: string, expected: string | undef
 }
 
 /**
+ * Unpacks the layer blob `digest` into layers/<diffId>/, unless it is there
+ * already: in tmp/ first, then renamed, so a layer dir is whole or absent.
+ */
+export async function ensureLayer(store: ImageStore, digest: string, diffId: string): Promise<void> {
+  if (store.hasLayer(diffId)) return;
+  const tmp = store.tempDir('layer');
+  try {
+    mkdirSync(join(tmp, 'diff'), { mode: 0o755 });
+    await unpackLayer(store.blobPath(digest), join(tmp, 'diff'), diffId);
+    mkdirSync(join(store.layerDir(diffId), '..', '..'), { recursive: true });
+    try {
+      renameSync(tmp, join(store.layerDir(diffId), '..'));
+    } catch (err) {
+      // another import unpacked the same layer meanwhile: keep theirs
+      if (!store.hasLayer(diffId)) throw err;
+    }
+  } catch (err) {
+    throw err instanceof RuntsError ? err : wrap(err, `unpack layer ${diffId}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
  * Stores the layers named by `config` (blobs already in the store), unpacking
  * the ones no image has yet, then records the image.
  */
@@ -93,26 +117,7 @@ export async function commitImage(store: ImageStore, args: { manifest: string; m
   if (diffIds.length !== args.manifestJson.layers.length) {
     throw new RuntsError('EIMAGE', `image ${args.config}: the config names ${diffIds.length} layers, the manifest ${args.manifestJson.layers.length}`);
   }
-  for (const [i, layer] of args.manifestJson.layers.entries()) {
-    const diffId = checkDigest(diffIds[i]!, `rootfs.diff_ids[${i}]`);
-    if (store.hasLayer(diffId)) continue;
-    const tmp = store.tempDir('layer');
-    try {
-      mkdirSync(join(tmp, 'diff'), { mode: 0o755 });
-      await unpackLayer(store.blobPath(layer.digest), join(tmp, 'diff'), diffId);
-      mkdirSync(join(store.layerDir(diffId), '..', '..'), { recursive: true });
-      try {
-        renameSync(tmp, join(store.layerDir(diffId), '..'));
-      } catch (err) {
-        // another import unpacked the same layer meanwhile: keep theirs
-        if (!store.hasLayer(diffId)) throw err;
-      }
-    } catch (err) {
-      throw err instanceof RuntsError ? err : wrap(err, `unpack layer ${diffId}`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  }
+  for (const [i, layer] of args.manifestJson.layers.entries()) await ensureLayer(store, layer.digest, checkDigest(diffIds[i]!, `rootfs.diff_ids[${i}]`));
   return store.addImage({
     id: args.config,
     names: args.names,

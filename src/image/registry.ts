@@ -9,8 +9,9 @@
  * a token, with the credentials if any, then retry with it) - the flow
  * Docker Hub and most registries use. Every blob is verified against its
  * digest while it streams into the store, a manifest named by digest too,
- * and layers download in parallel; the first failure stops the others, and
- * each removes its partial blob. Blobs already stored are not fetched again,
+ * and layers download in parallel, each unpacked as soon as it is down while
+ * the others still download (as containerd does); the first failure stops
+ * the others, and each removes its partial blob. Blobs already stored are not fetched again,
  * so an interrupted pull resumes at the first missing blob (a blob that was
  * cut short starts again from zero; tmp/ leftovers of a killed pull are
  * removed by the next). What happens is reported as events - a layer's phase
@@ -28,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { RuntsError } from '../errors.ts';
-import { commitImage, isIndex, MEDIA, selectPlatform, type ImageConfig, type Index, type Manifest } from './archive.ts';
+import { commitImage, ensureLayer, isIndex, MEDIA, selectPlatform, type ImageConfig, type Index, type Manifest } from './archive.ts';
 import type { LayerPhase, PullEvent } from './progress.ts';
 import { checkDigest, normalizeName, type ImageRecord, type ImageStore } from './store.ts';
 
@@ -260,7 +261,7 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
   }
 }
 
-interface LayerJob { digest: string; total: number }
+interface LayerJob { digest: string; diffId: string; total: number }
 
 async function pullImage(store: ImageStore, refText: string, opts: PullOptions, say: (e: PullEvent) => void): Promise<ImageRecord> {
   const ref = parseReference(refText);
@@ -278,32 +279,31 @@ async function pullImage(store: ImageStore, refText: string, opts: PullOptions, 
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new RuntsError('EIMAGE', `${refText}: manifest ${top.digest} has no config or layers (schema 1 manifests are not supported)`);
   const config = checkDigest(manifest.config.digest, 'config');
   await client.blob(store, config, `config ${config}`);
-  const layers: LayerJob[] = manifest.layers.map((l, i) => ({ digest: checkDigest(l.digest, `layers[${i}]`), total: Number(l.size) || 0 }));
+  const diffIds = store.readJson<ImageConfig>(config).rootfs?.diff_ids ?? [];
+  if (diffIds.length !== manifest.layers.length) throw new RuntsError('EIMAGE', `${refText}: the config names ${diffIds.length} layers, the manifest ${manifest.layers.length}`);
+  const layers: LayerJob[] = manifest.layers.map((l, i) => ({
+    digest: checkDigest(l.digest, `layers[${i}]`), diffId: checkDigest(diffIds[i]!, `rootfs.diff_ids[${i}]`), total: Number(l.size) || 0,
+  }));
   const report = (l: LayerJob, phase: LayerPhase, bytes = 0) => say({ type: 'layer', digest: l.digest, phase, bytes, total: l.total });
-  const missing = layers.filter((l) => !store.hasBlob(l.digest));
-  for (const l of layers) report(l, missing.includes(l) ? 'waiting' : 'exists');
-  await inParallel(missing, opts.parallel ?? 3, aborter, async (l) => {
-    let bytes = 0;
-    report(l, 'downloading');
-    await client.blob(store, l.digest, `layer ${l.digest}`, (n) => {
-      bytes += n;
-      report(l, l.total && bytes >= l.total ? 'verifying' : 'downloading', bytes);
-    });
-    report(l, 'downloaded', bytes);
+  const todo = layers.filter((l) => !store.hasLayer(l.diffId));
+  for (const l of layers) report(l, todo.includes(l) ? 'waiting' : 'exists');
+  // Each layer is unpacked as soon as it is down, while the others download.
+  await inParallel(todo, opts.parallel ?? 3, aborter, async (l) => {
+    if (!store.hasBlob(l.digest)) {
+      let bytes = 0;
+      report(l, 'downloading');
+      await client.blob(store, l.digest, `layer ${l.digest}`, (n) => {
+        bytes += n;
+        report(l, l.total && bytes >= l.total ? 'verifying' : 'downloading', bytes);
+      });
+      report(l, 'downloaded', bytes);
+    }
+    report(l, 'unpacking', l.total);
+    await ensureLayer(store, l.digest, l.diffId);
+    report(l, 'done', l.total);
   });
   const manifestDigest = store.putBlobBytes(top.bytes, top.digest, `manifest ${top.digest}`);
-  const unpacking = toUnpack(store, config, layers);
-  for (const l of unpacking) report(l, 'unpacking');
-  const image = await commitImage(store, { manifest: manifestDigest, manifestJson: manifest, config, names: [ref.name] });
-  for (const l of new Set([...missing, ...unpacking])) report(l, 'done', l.total);
-  return image;
-}
-
-/** The layers commitImage will unpack: those whose diff id is not in layers/ yet (commitImage checks the config). */
-function toUnpack(store: ImageStore, config: string, layers: LayerJob[]): LayerJob[] {
-  const diffIds = store.readJson<ImageConfig>(config).rootfs?.diff_ids ?? [];
-  if (diffIds.length !== layers.length) return [];
-  return layers.filter((_, i) => !store.hasLayer(checkDigest(diffIds[i]!, `rootfs.diff_ids[${i}]`)));
+  return commitImage(store, { manifest: manifestDigest, manifestJson: manifest, config, names: [ref.name] });
 }
 
 /**
