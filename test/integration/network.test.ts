@@ -12,12 +12,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
 import { hasCommand, isRoot } from '../lib/host.ts';
+import { probeBinary } from '../lib/probe.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
 import { hostVeth, type BridgeNetwork } from '../../src/network/bridge.ts';
 import { BUSYBOX, busyboxLayer, ociLayout } from './image-fixtures.ts';
@@ -94,6 +96,24 @@ function webServer(name: string, text: string, publish: string[]): void {
   ok(['run', '-d', '--name', name, ...publish.flatMap((p) => ['-p', p]), 'test/bb:1', 'sh', '-c',
     `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`]);
 }
+/** One UDP datagram to host:port, and the first answer ('' if none comes within `ms`). */
+async function udpAsk(host: string, port: number, text: string, ms = 3000): Promise<string> {
+  const socket = createSocket('udp4');
+  try {
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve(''), ms);
+      socket.on('message', (m) => { clearTimeout(timer); resolve(m.toString()); });
+      // resent while the container starts: UDP has no connection to wait for
+      const send = () => socket.send(text, port, host);
+      send();
+      const again = setInterval(send, 200);
+      timer.unref(); again.unref();
+      socket.on('close', () => clearInterval(again));
+    });
+  } finally {
+    socket.close();
+  }
+}
 async function until(what: string, fn: () => boolean): Promise<void> {
   for (let i = 0; i < 100; i++) { if (fn()) return; await new Promise((r) => setTimeout(r, 50)); }
   assert.fail(`timed out waiting for ${what}`);
@@ -163,6 +183,20 @@ test('-p publishes to the host, via localhost, from another namespace and from a
   assert.equal(table().allocations[web], undefined);
   assert.equal(httpGet('127.0.0.1', PORT), '');
   ok(['rm', web]);
+});
+
+test('-p .../udp publishes a UDP port: from the host\'s address and via localhost; gone with the container', { skip }, async () => {
+  const probe = probeBinary();
+  const echo = cname('udp');
+  const port = PORT + 2;
+  ok(['run', '-d', '--name', echo, '-v', `${dirname(probe)}:/p:ro`, '-p', `${port}:5353/udp`, '-p', `127.0.0.1:${port + 1}:5353/udp`,
+    'test/bb:1', `/p/${basename(probe)}`, 'udp-echo', '5353']);
+  assert.equal(await udpAsk(GATEWAY, port, 'one'), 'echo:one', 'the host\'s own address');
+  assert.equal(await udpAsk('127.0.0.1', port + 1, 'two'), 'echo:two', 'a port published on 127.0.0.1');
+  assert.equal(await udpAsk('127.0.0.1', port, 'tcp?'), 'echo:tcp?', 'localhost, for a port published on every address');
+  assert.equal(httpGet('127.0.0.1', port), '', 'the UDP port is not a TCP one');
+  ok(['container', 'rm', '-f', echo]);
+  assert.equal(await udpAsk(GATEWAY, port, 'gone', 500), '', 'removed with the container');
 });
 
 test('--network container:<name> joins another container\'s namespace and its /etc files', { skip }, async () => {

@@ -16,6 +16,9 @@
  *                           receives signals it has a handler for: signal it only
  *                           after "sleeping" appeared, or the signal is lost)
  *   probe exit N            exit status N, prints nothing
+ *   probe udp-echo PORT     binds UDP PORT on every address, prints {"listening":PORT},
+ *                           then answers every datagram with "echo:" and its bytes,
+ *                           until killed (busybox has no UDP server)
  *
  * Conventions: a value the probe could not read is JSON null, with the errno
  * name in a sibling "<field>Error" where that helps. "unlimited" rlimits are -1.
@@ -32,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -321,9 +326,25 @@ static void on_signal(int sig) {
   _exit(0);
 }
 
+static int udp_echo(int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port), .sin_addr = {htonl(INADDR_ANY)}};
+  if (fd < 0 || bind(fd, (struct sockaddr *)&at, sizeof at) != 0) return 98;
+  char b[48];
+  int n = snprintf(b, sizeof b, "{\"listening\":%d}\n", port);
+  if (write(1, b, (size_t)n) < 0) return 97;
+  for (;;) {
+    char msg[1024] = "echo:";
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t got = recvfrom(fd, msg + 5, sizeof msg - 5, 0, (struct sockaddr *)&from, &len);
+    if (got >= 0) sendto(fd, msg, (size_t)got + 5, 0, (struct sockaddr *)&from, len);
+  }
+}
+
 static int usage(void) {
   static const char msg[] = "usage: probe [-- ARG...] | stat PATH... | write PATH [DATA] | "
-                            "read PATH [MAX] | ls DIR | sleep N | exit N\n";
+                            "read PATH [MAX] | ls DIR | sleep N | exit N | udp-echo PORT\n";
   if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
   return 2;
 }
@@ -368,6 +389,8 @@ int main(int argc, char **argv) {
     if (write(1, b, (size_t)n) < 0) return 97;
     while (left) left = sleep(left);
     return 0;
+  } else if (strcmp(cmd, "udp-echo") == 0 && argc == 3) {
+    return udp_echo(atoi(argv[2]));
   } else if (strcmp(cmd, "exit") == 0 && argc == 3) {
     return atoi(argv[2]);
   } else {
