@@ -3,7 +3,8 @@
  * a bridge, veths and an nft table of the test's own (RUNTS_NET_BRIDGE,
  * RUNTS_NET_SUBNET: never the user's runts0), a busybox httpd published with
  * -p and reached from the host (its address and localhost), from a namespace
- * the test made and from another container; egress NAT proven against a
+ * the test made and from another container; a UDP echo (the probe) published
+ * with -p .../udp; egress NAT proven against a
  * "fake internet" host in a namespace of the test's own. Traffic never
  * leaves the machine: loopback, the test's bridge and the test's namespace.
  *
