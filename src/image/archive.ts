@@ -45,7 +45,12 @@ export interface ImageConfig {
     Labels?: Record<string, string>;
   };
   rootfs: { type: string; diff_ids: string[] };
+  author?: string;
+  history?: HistoryEntry[];
 }
+
+export interface HistoryEntry { created: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }
+export type RunConfig = NonNullable<ImageConfig['config']>;
 
 export const MEDIA = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -81,6 +86,26 @@ async function putFile(store: ImageStore, file: string, expected: string | undef
   if (expected && store.hasBlob(expected)) return expected;
   if (!existsSync(file)) throw new RuntsError('EIMAGE', `${what}: missing from the archive`, { path: file });
   return (await store.putBlob(createReadStream(file), expected, what)).digest;
+}
+
+/**
+ * A new image from its config and layer descriptors (blobs already stored):
+ * writes the config and an OCI manifest as blobs and records the image.
+ * `stored` collects the digests written, for the caller to undo on failure.
+ */
+export async function storeImage(store: ImageStore, config: ImageConfig, layers: Descriptor[], names: string[], stored: string[]): Promise<ImageRecord> {
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = store.putBlobBytes(configBytes);
+  stored.push(configDigest);
+  const manifestJson: Manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
+    layers,
+  };
+  const manifest = store.putBlobBytes(Buffer.from(JSON.stringify(manifestJson)));
+  stored.push(manifest);
+  return commitImage(store, { manifest, manifestJson, config: configDigest, names });
 }
 
 /**

@@ -27,7 +27,7 @@ import { containerStatus, info } from '../frontend/run.ts';
 import type { Spec } from '../oci/types.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { pause, resume } from '../runtime/pause.ts';
-import { commitImage, MEDIA, type ImageConfig, type Manifest } from './archive.ts';
+import { MEDIA, storeImage, type ImageConfig, type Manifest, type RunConfig } from './archive.ts';
 import { withCleanup, writeTree } from './diff.ts';
 import { parseReference } from './registry.ts';
 import { snapshotPaths } from './snapshot.ts';
@@ -44,9 +44,6 @@ export interface CommitOptions {
   pause?: boolean;
 }
 
-interface HistoryEntry { created: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }
-type Config = ImageConfig & { author?: string; history?: HistoryEntry[] };
-type RunConfig = NonNullable<ImageConfig['config']>;
 
 /** Docker's media types for the parent's layers, in OCI words (the new manifest is an OCI one). */
 function ociLayerType(mediaType: string): string {
@@ -125,7 +122,7 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   const names = opts.ref ? [parseReference(opts.ref).name] : [];
   const image = store.images().find((i) => i.id === container.image);
   if (!image) throw new RuntsError('ENOTFOUND', `container ${name}: its image ${container.image} was removed (rmi --force), so it has no config to build on`);
-  const parent = store.readJson<Config>(image.id);
+  const parent = store.readJson<ImageConfig>(image.id);
   const parentManifest = store.readJson<Manifest>(image.manifest);
   const runConfig = applyChanges(parent.config ?? {}, opts.changes ?? []);
   const spec = bundleSpec(store, name);
@@ -141,7 +138,7 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   const stored = [layer.digest];
   try {
     const created = new Date().toISOString();
-    const config: Config = {
+    const config: ImageConfig = {
       ...parent,
       created,
       author: opts.author ?? parent.author,
@@ -149,21 +146,10 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
       rootfs: { type: 'layers', diff_ids: [...image.layers, layer.diffId] },
       history: [...(parent.history ?? []), { created, created_by: spec.process?.args?.join(' '), author: opts.author, comment: opts.message }],
     };
-    const configBytes = Buffer.from(JSON.stringify(config));
-    const configDigest = store.putBlobBytes(configBytes);
-    stored.push(configDigest);
-    const manifestJson: Manifest = {
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
-      layers: [
-        ...parentManifest.layers.map((l) => ({ mediaType: ociLayerType(l.mediaType), digest: l.digest, size: l.size })),
-        { mediaType: MEDIA.ociLayerGzip, digest: layer.digest, size: layer.size },
-      ],
-    };
-    const manifest = store.putBlobBytes(Buffer.from(JSON.stringify(manifestJson)));
-    stored.push(manifest);
-    return await commitImage(store, { manifest, manifestJson, config: configDigest, names });
+    return await storeImage(store, config, [
+      ...parentManifest.layers.map((l) => ({ mediaType: ociLayerType(l.mediaType), digest: l.digest, size: l.size })),
+      { mediaType: MEDIA.ociLayerGzip, digest: layer.digest, size: layer.size },
+    ], names, stored);
   } catch (err) {
     store.forgetBlobs(stored);
     throw err;

@@ -26,7 +26,7 @@ import { createReadStream, createWriteStream, existsSync, rmSync, statSync } fro
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
-import { archiveKind, commitImage, hostPlatform, importArchive, MEDIA, readTarFile, type ImageConfig, type Manifest } from './archive.ts';
+import { archiveKind, hostPlatform, importArchive, MEDIA, readTarFile, storeImage, type ImageConfig, type RunConfig } from './archive.ts';
 import { applyChanges } from './commit.ts';
 import { writeTree } from './diff.ts';
 import { parseReference } from './registry.ts';
@@ -42,8 +42,6 @@ export interface ImportOptions {
   message?: string;
 }
 
-type RunConfig = NonNullable<ImageConfig['config']>;
-interface HistoryEntry { created: string; comment: string }
 
 /**
  * Runs `fn` on a path holding `source`: the path itself when it is a file or
@@ -127,22 +125,11 @@ async function importRootfs(store: ImageStore, write: (out: NodeJS.WritableStrea
     const layer = await store.putLayer(write, 'layer');
     stored.push(layer.digest);
     const created = new Date().toISOString();
-    const history: HistoryEntry[] = [{ created, comment: opts.message ?? `imported from ${opts.what}` }];
-    const config: ImageConfig & { history: HistoryEntry[] } = {
-      ...hostPlatform(), created, config: opts.runConfig, rootfs: { type: 'layers', diff_ids: [layer.diffId] }, history,
+    const config: ImageConfig = {
+      ...hostPlatform(), created, config: opts.runConfig, rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+      history: [{ created, comment: opts.message ?? `imported from ${opts.what}` }],
     };
-    const configBytes = Buffer.from(JSON.stringify(config));
-    const configDigest = store.putBlobBytes(configBytes);
-    stored.push(configDigest);
-    const manifestJson: Manifest = {
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: configBytes.length },
-      layers: [{ mediaType: MEDIA.ociLayerGzip, digest: layer.digest, size: layer.size }],
-    };
-    const manifest = store.putBlobBytes(Buffer.from(JSON.stringify(manifestJson)));
-    stored.push(manifest);
-    return await commitImage(store, { manifest, manifestJson, config: configDigest, names: opts.names });
+    return await storeImage(store, config, [{ mediaType: MEDIA.ociLayerGzip, digest: layer.digest, size: layer.size }], opts.names, stored);
   } catch (err) {
     store.forgetBlobs(stored);
     throw wrap(err, `import ${opts.what}`);

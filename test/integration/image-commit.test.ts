@@ -163,8 +163,8 @@ test('commit of a running container: it keeps running, and two commits share the
   await run(['-d', '--name', second, 'test/base:1', 'sh', '-c', 'echo running > /run-file; sleep 60']);
   for (let i = 0; i < 100 && !existsSync(join(store, 'containers', second, 'upper/run-file')); i++) await new Promise((r) => setTimeout(r, 50));
   await ok(['commit', second, 'test/running:1']);
-  const [c] = JSON.parse(await ok(['inspect', second])) as { status: string }[];
-  assert.equal(c!.status, 'running', 'resumed after the commit');
+  const [c] = JSON.parse(await ok(['inspect', second])) as { State: { Status: string } }[];
+  assert.equal(c!.State.Status, 'running', 'resumed after the commit');
   assert.equal(await run(['--rm', 'test/running:1', 'cat', '/run-file']), 'running\n');
   const after = layerDirs();
   assert.equal(after.length, before.length + 1, 'one new layer; the base layers are not copied');

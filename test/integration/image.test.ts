@@ -203,8 +203,8 @@ test('two containers of one image share its layers', { skip }, async () => {
   assert.match(busy.stderr, /is used by container/);
   ok(['stop', '-t', '1', a]);
   assert.match(ok(['container', 'ls', '-a']), new RegExp(`${a}.*exited`));
-  const [inspected] = JSON.parse(ok(['inspect', b])) as { status: string; image: string }[];
-  assert.equal(inspected!.status, 'running');
+  const [inspected] = JSON.parse(ok(['inspect', b])) as { State: { Status: string } }[];
+  assert.equal(inspected!.State.Status, 'running');
   // rmi --force takes the name away, never the layers a container stands on
   ok(['run', '-d', '--name', cname('logger'), 'test/stack:1', 'sh', '-c', 'echo to-the-log; echo err >&2']);
   ok(['load', '--name', 'test/doomed:1', layout.dir]);
