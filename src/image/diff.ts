@@ -83,11 +83,10 @@ function xattrsOf(path: string, rel: string, upper: boolean): { xattrs?: Map<str
     if (!upper) continue;
     const what = name.slice(OVERLAY_XATTR.length);
     if (what === 'opaque') opaque = lgetxattr(path, name).toString() === 'y';
-    // snapshot.ts mounts with the kernel's defaults, and redirect_dir and
-    // metacopy are off by default: a renamed directory is copied, a chmod
-    // copies the data. Should a kernel have them on, the upper layer alone
-    // no longer says what the container sees, and a layer made from it
-    // would be wrong: refuse instead.
+    // snapshot.ts mounts with redirect_dir=off and metacopy=off: a renamed
+    // directory is copied, a chmod copies the data. An upper layer made
+    // otherwise no longer says alone what the container sees, and a layer
+    // made from it would be wrong: refuse instead.
     if (what === 'redirect' || what === 'metacopy') {
       throw new RuntsError('ENOTSUP', `${rel}: OverlayFS ${what} (the kernel's ${what === 'redirect' ? 'redirect_dir' : 'metacopy'} feature) cannot be written as a layer`, { path });
     }

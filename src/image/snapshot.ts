@@ -35,7 +35,9 @@ export function overlayOptions(store: ImageStore, image: ImageRecord, upper: str
   for (const l of [...lower, upper, work]) {
     if (/[:,\\]/.test(l)) throw new RuntsError('EINVAL', `${l}: OverlayFS options cannot hold ':', ',' or '\\' (move the image store)`);
   }
-  const data = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
+  // Off whatever the kernel's defaults: with either on, the upper layer alone
+  // no longer says what the container sees, and `commit` could not make a layer of it.
+  const data = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work},redirect_dir=off,metacopy=off`;
   if (data.length >= PAGE) throw new RuntsError('ENOTSUP', `image ${image.id}: ${image.layers.length} layers make OverlayFS options longer than a page`);
   return data;
 }
