@@ -127,7 +127,9 @@ async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; m
     return;
   }
   if (base.startsWith(WHITEOUT)) {
-    const hidden = join(dir, base.slice(WHITEOUT.length));
+    const name = base.slice(WHITEOUT.length);
+    if (name === '' || name === '.' || name === '..') throw new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: a whiteout of no file`);
+    const hidden = join(dir, name);
     rmSync(hidden, { recursive: true, force: true });
     mknod(hidden, S_IFCHR, 0, 0);
     return;

@@ -12,7 +12,7 @@
  * koffi (FFI, prebuilt inside its npm package) is loaded on first use, so the
  * commands that never need it pay nothing at start-up.
  *
- * The book: docs/06-overlayfs.md, "Stacking layers".
+ * The book: docs/06-overlayfs.md, "From layer tar to lowerdir".
  */
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';

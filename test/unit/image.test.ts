@@ -46,6 +46,18 @@ test('a layer entry through a symlink is refused and writes nothing outside', as
   assert.deepEqual(readdirSync(outside), []);
 });
 
+test('a whiteout of no file (.wh.., .wh..., a/.wh.) is refused before it removes anything', async () => {
+  for (const [i, name] of ['.wh..', '.wh...', 'a/.wh.'].entries()) {
+    const dest = join(dir, `dest-wh-${i}`);
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(join(dest, 'a'), { recursive: true });
+    const file = join(dir, `wh-${i}.tar`);
+    writeFileSync(file, await tarOf([{ name: 'a/keep', body: 'x' }, { name }]));
+    await assert.rejects(unpackLayer(file, dest), /a whiteout of no file/, name);
+    assert.deepEqual(readdirSync(join(dest, 'a')), ['keep'], name);
+  }
+});
+
 test('gzip, zstd and plain layers unpack to the same files and the same diff id', async () => {
   const plain = await tarOf([{ name: 'd', type: 'directory' }, { name: 'd/f', body: 'hello' }, { name: 'd/h', type: 'link', linkname: 'd/f' }]);
   for (const [kind, data] of [['none', plain], ['gzip', gzipSync(plain)], ['zstd', zstdCompressSync(plain)]] as const) {
