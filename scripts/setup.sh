@@ -8,7 +8,7 @@
 set -euo pipefail
 
 # Debian packages the build and the tests need. One list; add to it here.
-APT_PACKAGES="gcc make libc6-dev busybox-static iproute2 qemu-system-x86 linux-image-amd64 cpio podman conmon containerd python3 libseccomp-dev golang-github-containers-common chromium debootstrap jq libcap2-bin file apparmor docker-registry skopeo umoci nftables containernetworking-plugins"
+APT_PACKAGES="gcc make libc6-dev busybox-static iproute2 qemu-system-x86 linux-image-amd64 cpio podman conmon containerd python3 libseccomp-dev golang-github-containers-common chromium debootstrap jq libcap2-bin file apparmor docker-registry skopeo umoci nftables curl containernetworking-plugins"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log=$(mktemp)
