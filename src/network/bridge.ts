@@ -12,11 +12,11 @@
  * The book: docs/07-networking.md.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { hostsFile } from './files.ts';
-import { basename, join } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
-import { deleteLink, ipBatch, linkExists, nft, setInterfaceSysctl } from './exec.ts';
+import { deleteLink, ipBatch, linkExists, linkInfo, nft, setInterfaceSysctl } from './exec.ts';
+import { hostsFile } from './files.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { formatIp, inSubnet, isAlive, nextFree, parseIp, parseSubnet, portTaken, readTable, withLock, writeTable, type Allocation, type NetworkTable, type PortMapping } from './ipam.ts';
 import { applyNat, publishScript, tableExists, tableScript, unpublishScript } from './nat.ts';
@@ -57,8 +57,8 @@ export function defaultNetwork(): BridgeNetwork {
 /** The host end's name: stable per container and network, 15 characters at most. */
 export const hostVeth = (net: BridgeNetwork, id: string) => `rv${createHash('sha256').update(`${net.bridge}/${id}`).digest('hex').slice(0, 11)}`;
 
-const portOf = (link: string) => { try { return basename(readlinkSync(`/sys/class/net/${link}/master`)); } catch { return undefined; } };
-const isBridge = (name: string) => existsSync(`/sys/class/net/${name}/bridge`);
+const portOf = (link: string) => linkInfo(link)?.master;
+const isBridge = (name: string) => linkInfo(name)?.kind === 'bridge';
 
 function ensureInfrastructure(net: BridgeNetwork): void {
   if (linkExists(net.bridge) && !isBridge(net.bridge)) throw new RuntsError('ENETWORK', `${net.bridge} exists and is not a bridge: choose another bridge name`);

@@ -45,9 +45,20 @@ export function deleteLink(name: string): void {
   if (r.status !== 0 && linkExists(name)) throw new RuntsError('ENETWORK', `delete ${name}: ${(r.stderr ?? '').trim()}`);
 }
 
-export function linkExists(name: string): boolean {
-  return spawnSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' }).status === 0;
+/**
+ * What `ip` says of a link: its kind (bridge, veth, ...) and the bridge it is
+ * a port of; undefined if there is no such link. Asked of `ip`, not read from
+ * /sys/class/net: sysfs shows the namespace that mounted it, which need not
+ * be the one runts runs in.
+ */
+export function linkInfo(name: string): { kind?: string; master?: string } | undefined {
+  const r = spawnSync('ip', ['-d', '-j', 'link', 'show', 'dev', name], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) return undefined;
+  const [link] = JSON.parse(r.stdout) as { master?: string; linkinfo?: { info_kind?: string } }[];
+  return { kind: link?.linkinfo?.info_kind, master: link?.master };
 }
+
+export const linkExists = (name: string): boolean => linkInfo(name) !== undefined;
 
 /** A per-interface sysctl (net.ipv4.conf.<dev>.<key>): scoped to our bridge, never global. */
 export function setInterfaceSysctl(dev: string, key: string, value: string): void {

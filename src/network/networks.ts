@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { defaultNetwork, listAllocations, prune, STATE_DIR, type BridgeNetwork } from './bridge.ts';
+import { linkExists } from './exec.ts';
 import { hostResolvConf } from './files.ts';
 import { formatIp, formatSubnet, inSubnet, overlaps, parseIp, parseSubnet, subnetSize, withLock, type Subnet } from './ipam.ts';
 
@@ -84,7 +85,7 @@ export function createNetwork(name: string, opts: NetworkCreateOptions): BridgeN
     if (all.some((n) => n.name === name)) throw new RuntsError('EEXIST', `network ${name} already exists`);
     const sameBridge = all.find((n) => n.bridge === bridge);
     if (sameBridge) throw new RuntsError('EEXIST', `bridge ${bridge} is already network ${sameBridge.name}'s`);
-    if (existsSync(`/sys/class/net/${bridge}`)) throw new RuntsError('EEXIST', `an interface named ${bridge} already exists on the host`);
+    if (linkExists(bridge)) throw new RuntsError('EEXIST', `an interface named ${bridge} already exists on the host`);
     const taken = [...all.map((n) => ({ what: `network ${n.name}`, subnet: parseSubnet(n.subnet) })),
       ...hostSubnets(new Set(all.map((n) => n.bridge))).map((h) => ({ what: `the host's ${h.dev}`, subnet: h.subnet })),
       ...hostRoutes(new Set(all.map((n) => n.bridge))), ...hostResolvers()];
