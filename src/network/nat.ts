@@ -5,6 +5,12 @@
  * for one). A container's ports are map elements, so they are added and
  * removed exactly, atomically, in one `nft -f -`, without touching the rules.
  *
+ * Into the bridge from elsewhere comes only what answers its containers
+ * (established), what a published port let in (DNAT), and what its own
+ * members send each other: a container of another network, or another host
+ * routing to a container's address, is dropped, as Docker isolates its
+ * networks.
+ *
  * Reaching a published port from the host itself works through the output
  * hook; from 127.0.0.1 it needs route_localnet on our bridge (never on the
  * host's own interfaces) and a masquerade so the reply comes back to us.
@@ -53,6 +59,7 @@ export function tableScript({ table, bridge, subnet }: NatTarget): string {
     iifname ${br} accept
     oifname ${br} ct state established,related accept
     oifname ${br} ct status dnat accept
+    oifname ${br} iifname != ${br} drop
   }
 }
 `;

@@ -316,7 +316,7 @@ test('an allocation whose container died unannounced is reclaimed by the next ru
   ok(['container', 'rm', '-f', name]);
 });
 
-test('a user network: create with subnet and gateway, members resolve each other by name, rm refuses while in use', { skip }, async () => {
+test('a user network: create with subnet and gateway, members resolve each other by name, other networks cannot reach them, rm refuses while in use', { skip }, async () => {
   const USER_BRIDGE = `${RUN_PREFIX}u`;
   const netName = `${RUN_PREFIX}-net`;
   const subnet = `10.235.${octet}.0/24`;
@@ -343,6 +343,10 @@ test('a user network: create with subnet and gateway, members resolve each other
       `ip route; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${a} 80`]);
     assert.match(got, new RegExp(`default via ${gw.replace(/\./g, '\\.')}`));
     assert.match(got, /i-am-a/, 'reached by name');
+    // another network reaches a only through a published port: the networks are isolated
+    const outsider = ok(['run', '--rm', '--name', cname('outsider'), 'test/bb:1', 'sh', '-c',
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${inspect.containers[a].ip} 80; echo end`]);
+    assert.equal(outsider, 'end\n', 'a container of another network reached a member directly');
     const busy = runts(['network', 'rm', netName]);
     assert.notEqual(busy.code, 0);
     assert.match(busy.stderr, /is in use by/);
