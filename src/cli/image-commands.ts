@@ -203,7 +203,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-q, --quiet', 'print only the image id').addOption(storeOption())
     .action(async (ref: string, f: RegistryFlags & { quiet?: boolean; store?: string }) => {
       const image = await pull((await imageStore(f)), ref, await pullOptions(f, f.quiet));
-      print(f.quiet ? image.id : `Pulled ${image.names[0]} (${image.id})`);
+      print(f.quiet ? image.id : `Pulled ${(await import('../image/store.ts')).normalizeName(ref)} (${image.id})`);
     });
 
   program.command('save').description('write an image as an OCI image layout (a directory, or a tar with -o x.tar)')
