@@ -33,7 +33,11 @@ const count = (flag: string) => (v: string) => {
   return Number(v);
 };
 
-export function registerEngineCommands(program: Command, ctx: () => RuntimeContext): void {
+/**
+ * What the whole command line needs, whichever commands are registered:
+ * positional options, and the verb that exitCodeOf reads.
+ */
+export function configureEngineProgram(program: Command): void {
   // As in runc, everything after exec's <id> belongs to the command (its own
   // -c or -e are not ours); commander allows that only when global options
   // come before the verb, which is also runc's rule.
@@ -41,6 +45,9 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
   program.hook('preAction', (_program, action) => {
     verb = action.name();
   });
+}
+
+export function registerEngineCommands(program: Command, ctx: () => RuntimeContext): void {
   program.command('exec').passThroughOptions().description('run a new process inside a created or running container')
     .argument('<id>').argument('[command...]', 'the command and its arguments (unless --process)')
     .option('-p, --process <file>', 'the process to run, as a runtime-spec process.json')

@@ -22,7 +22,6 @@
 import { Command, Option } from 'commander';
 import { createWriteStream, existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { isatty } from 'node:tty';
 import { RuntsError, wrap } from '../errors.ts';
 import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
@@ -38,6 +37,8 @@ const pull = async (...a: Parameters<typeof import('../image/registry.ts').pull>
 const saveImage = async (...a: Parameters<typeof import('../image/save.ts').saveImage>) => (await import('../image/save.ts')).saveImage(...a);
 const commitContainer = async (...a: Parameters<typeof import('../image/commit.ts').commitContainer>) => (await import('../image/commit.ts')).commitContainer(...a);
 const exporting = () => import('../image/export.ts');
+// node:tty brings Node's stream and socket stack: only load and export ask it.
+const isatty = async (fd: number) => (await import('node:tty')).isatty(fd);
 import { formatTemplate, print, printFormatted, printJson } from './output.ts';
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -55,10 +56,16 @@ const PS_WITH_VALUE = new Set(['-f', '--format', '--store']);
 /** The arguments that are neither flags nor a flag's value (`--flag=value` is one argument). */
 const operands = (args: string[], withValue: Set<string>) => args.filter((a, i) => !a.startsWith('-') && !withValue.has(args[i - 1] ?? ''));
 
-/** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
-export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
+/** Where the verb is in `argv` (node, script, global options, verb): argv.length when there is none. */
+export function verbIndex(argv: string[]): number {
   let i = 2;
   while (i < argv.length && argv[i]!.startsWith('-')) i += GLOBAL_WITH_VALUE.has(argv[i]!) ? 2 : 1;
+  return i;
+}
+
+/** Rewrites `run IMAGE ...` to the front end's `run-image IMAGE ...`; see the header. */
+export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string[] {
+  const i = verbIndex(argv);
   const verb = argv[i];
   const rest = argv.slice(i + 1);
   const to = (...words: string[]) => [...argv.slice(0, i), ...words, ...rest];
@@ -139,11 +146,11 @@ async function pullOptions(f: RegistryFlags, quiet = false): Promise<PullOptions
 }
 
 /** What `load` reads: its operand, `-i FILE`, or stdin when that is no terminal (`runts load < x.tar`). */
-function loadSource(operand: string | undefined, input: string | undefined): string {
+async function loadSource(operand: string | undefined, input: string | undefined): Promise<string> {
   if (operand !== undefined && input !== undefined && operand !== input) throw new RuntsError('EINVAL', `load ${operand} -i ${input}: name the archive once`);
   const source = operand ?? input;
   if (source !== undefined) return source;
-  if (isatty(0)) throw new RuntsError('EINVAL', 'load: name the archive (load FILE or load -i FILE), or pipe it into stdin');
+  if (await isatty(0)) throw new RuntsError('EINVAL', 'load: name the archive (load FILE or load -i FILE), or pipe it into stdin');
   return '-';
 }
 
@@ -183,7 +190,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-i, --input <file>', 'the archive (Docker\'s and podman\'s spelling); - is stdin')
     .option('--name <name>', 'name the image (default: the names the archive gives)').addOption(storeOption())
     .action(async (source: string | undefined, f: { input?: string; name?: string; store?: string }) => {
-      await printLoaded('Loaded', await (await importing()).loadImages(await imageStore(f), loadSource(source, f.input), f), f.name);
+      await printLoaded('Loaded', await (await importing()).loadImages(await imageStore(f), await loadSource(source, f.input), f), f.name);
     });
 
   program.command('import')
@@ -272,7 +279,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .argument('<container>').option('-o, --output <file>', 'write to a file (default: stdout, unless it is a terminal)').addOption(storeOption())
     .action(async (name: string, f: { output?: string; store?: string }) => {
       if (f.output) return (await exporting()).exportToFile((await imageStore(f)), name, f.output);
-      if (isatty(1)) throw new RuntsError('EINVAL', `export ${name}: refusing to write a tar to a terminal: use -o FILE or redirect stdout`);
+      if (await isatty(1)) throw new RuntsError('EINVAL', `export ${name}: refusing to write a tar to a terminal: use -o FILE or redirect stdout`);
       await (await exporting()).exportContainer((await imageStore(f)), name, createWriteStream('', { fd: 1, autoClose: false }));
     });
 

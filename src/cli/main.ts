@@ -13,10 +13,10 @@ import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
 import { print, printJson, table } from './output.ts';
-import { exitCodeOf, registerEngineCommands } from './engine-commands.ts';
+import { configureEngineProgram, exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerCgroupCommands } from './cgroup-commands.ts';
-import { registerImageCommands, routeRun } from './image-commands.ts';
+import { registerImageCommands, routeRun, verbIndex } from './image-commands.ts';
 import { registerNetworkCommands } from './network-commands.ts';
 
 const VERSION = '0.1.0';
@@ -87,19 +87,10 @@ const createArgs = (id: string, f: CreateFlags) => ({
   preserveFds: f.preserveFds,
 });
 
-export function buildProgram(): Command {
-  const program = new Command('runts')
-    .description('a small, real OCI container runtime (runc-compatible)')
-    .version(VERSION, '-v, --version')
-    .option('--root <dir>', 'state directory', DEFAULT_ROOT)
-    .option('--log <file>', 'append errors and warnings to this file')
-    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
-    .option('--debug', 'print debug output')
-    .option('--systemd-cgroup', 'accepted for runc compatibility; runts drives cgroupfs directly')
-    .showHelpAfterError(false)
-    .configureOutput({ writeOut: (s) => writeSync(1, s), writeErr: (s) => writeSync(2, s) });
-  const ctx = () => context(program);
+type Register = (program: Command, ctx: () => RuntimeContext) => void;
 
+// The OCI verbs of this file, one registration each.
+const registerSpec: Register = (program) => {
   program.command('spec').description('write a default config.json into the bundle')
     .addOption(bundleOption())
     .option('--rootless', 'a spec for an unprivileged user')
@@ -109,27 +100,37 @@ export function buildProgram(): Command {
       const { defaultSpec } = await import('../oci/spec.ts');
       writeFileSync(file, JSON.stringify(defaultSpec({ rootless: f.rootless }), null, 2) + '\n');
     });
+};
 
+const registerCreate: Register = (program, ctx) => {
   createOptions(program.command('create').description('create a container (it waits for start)').argument('<id>'))
     .action(async (id: string, f: CreateFlags) => {
       const { create } = await import('../runtime/create.ts');
       const { launched } = await create(ctx(), createArgs(id, f));
       await launched.release();
     });
+};
 
+const registerStart: Register = (program, ctx) => {
   program.command('start').description('start a created container').argument('<id>')
     .action(async (id: string) => (await import('../runtime/start.ts')).start(ctx(), id));
+};
 
+const registerRun: Register = (program, ctx) => {
   createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .action(async (id: string, f: CreateFlags) => {
       const { run } = await import('../runtime/run.ts');
       process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach });
     });
+};
 
+const registerState: Register = (program, ctx) => {
   program.command('state').description('print the state of a container as JSON').argument('<id>')
     .action(async (id: string) => printJson((await import('../runtime/state.ts')).state(ctx(), id)));
+};
 
+const registerList: Register = (program, ctx) => {
   program.command('list').alias('ls').description('list containers')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-q, --quiet', 'print only the ids')
@@ -139,18 +140,26 @@ export function buildProgram(): Command {
       else if (f.format === 'json') print(JSON.stringify(all));
       else print(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, String(s.created), 'root'])]));
     });
+};
 
+const registerKill: Register = (program, ctx) => {
   program.command('kill').description('send a signal (default SIGTERM) to a container').argument('<id>').argument('[signal]', 'name or number', 'SIGTERM')
     .option('-a, --all', 'signal every process of the container')
     .action(async (id: string, signal: string, f: { all?: boolean }) => (await import('../runtime/kill.ts')).kill(ctx(), id, signal, f));
+};
 
+const registerDelete: Register = (program, ctx) => {
   program.command('delete').alias('rm').description('delete a container').argument('<id>')
     .option('-f, --force', 'kill the container first if it is running')
     .action(async (id: string, f: { force?: boolean }) => (await import('../runtime/delete.ts')).remove(ctx(), id, f));
+};
 
+const registerFeatures: Register = (program) => {
   program.command('features').description('print what this runtime supports, as JSON')
     .action(async () => printJson((await import('../runtime/features.ts')).features()));
+};
 
+const registerPlan: Register = (program, ctx) => {
   program.command('plan').description('show the plan runts-init would execute for a bundle')
     .addOption(bundleOption())
     .option('--id <id>', 'container id to plan for', 'example')
@@ -161,23 +170,61 @@ export function buildProgram(): Command {
       const { plan } = await prepare(ctx(), { id: f.id, bundle: f.bundle, consoleSocket: undefined });
       print(explainPlan(plan));
     });
+};
 
-  // Commands of other concerns register here, one line each:
-  // register<Concern>Commands(program, ctx);
-  registerEngineCommands(program, ctx);
-  registerDoctorCommand(program, ctx);
-  registerCgroupCommands(program, ctx);
-  registerImageCommands(program, ctx);
-  registerNetworkCommands(program, ctx);
+/**
+ * Every command, in --help order, under the verbs (names and aliases) it
+ * registers. Engines call the OCI verbs many times a second, and building
+ * all ~50 commands costs each call milliseconds: a known verb registers only
+ * its own group. --help, `help`, no verb and unknown verbs get the whole
+ * tree (and commander's suggestions). A verb missing here still works, via
+ * the whole tree; test/unit/cli-verbs.test.ts checks that each verb listed
+ * is one its group defines.
+ */
+const COMMAND_GROUPS: readonly (readonly [verbs: readonly string[], register: Register])[] = [
+  [['spec'], registerSpec],
+  [['create'], registerCreate],
+  [['start'], registerStart],
+  [['run'], registerRun],
+  [['state'], registerState],
+  [['list', 'ls'], registerList],
+  [['kill'], registerKill],
+  [['delete', 'rm'], registerDelete],
+  [['features'], registerFeatures],
+  [['plan'], registerPlan],
+  // Commands of other concerns register here, one line each.
+  [['exec', 'ps'], registerEngineCommands],
+  [['doctor'], registerDoctorCommand],
+  [['update', 'pause', 'resume', 'events'], registerCgroupCommands],
+  [['load', 'import', 'pull', 'save', 'images', 'inspect', 'logs', 'commit', 'export', 'rmi', 'prune', 'run-image', 'stop', 'container'], registerImageCommands],
+  [['network'], registerNetworkCommands],
+];
 
+/** The command line: with `verb`, only that verb's group of commands; without, all of them. */
+export function buildProgram(verb?: string): Command {
+  const program = new Command('runts')
+    .description('a small, real OCI container runtime (runc-compatible)')
+    .version(VERSION, '-v, --version')
+    .option('--root <dir>', 'state directory', DEFAULT_ROOT)
+    .option('--log <file>', 'append errors and warnings to this file')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
+    .option('--debug', 'print debug output')
+    .option('--systemd-cgroup', 'accepted for runc compatibility; runts drives cgroupfs directly')
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => writeSync(1, s), writeErr: (s) => writeSync(2, s) });
+  configureEngineProgram(program);
+  const ctx = () => context(program);
+  const known = verb !== undefined && COMMAND_GROUPS.some(([verbs]) => verbs.includes(verb));
+  for (const [verbs, register] of COMMAND_GROUPS) if (!known || verbs.includes(verb!)) register(program, ctx);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const routed = routeRun(argv);
+  const program = buildProgram(routed[verbIndex(routed)]);
   program.exitOverride();
   try {
-    await program.parseAsync(routeRun(argv));
+    await program.parseAsync(routed);
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {

@@ -14,7 +14,7 @@
  */
 import { resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
-import { procsFile } from '../cgroups/cgroup.ts';
+import { primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
 import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
@@ -78,6 +78,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
 }
 
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
+  primeCgroupMove(); // first, for INIT's move into its cgroups: see there
   const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
   const encoded = encodePlan(plan);
   const { store } = ctx;

@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
+import { primeCgroupMove } from '../cgroups/cgroup.ts';
 import { execProcsFiles } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
@@ -57,6 +58,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   if (status !== 'running' && status !== 'created') {
     throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it is ${status}, not running`);
   }
+  primeCgroupMove(); // runts-init moves the process into the container's cgroups: see there
   const spec = configOf(ctx, record.bundle);
   const proc = execProcess(spec?.process, opts);
   if (proc.terminal && !opts.consoleSocket && opts.detach) {

@@ -37,10 +37,16 @@ let libc: Libc | undefined;
 function load(): Libc {
   if (libc) return libc;
   const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as {
-    load: (name: string) => { func: (sig: string) => (...a: unknown[]) => number };
-    errno: () => number;
-  };
+  type Koffi = { load: (name: string) => { func: (sig: string) => (...a: unknown[]) => number }; errno: () => number };
+  let koffi: Koffi;
+  try {
+    // koffi's own entry point probes the platform and costs ~10 ms; the
+    // prebuilt package for this machine, which it would pick, costs ~3.
+    // Container verbs take a lock through flock() here: engines feel it.
+    koffi = require(`@koromix/koffi-${process.platform}-${process.arch}`) as Koffi;
+  } catch {
+    koffi = require('koffi') as Koffi;
+  }
   const lib = koffi.load('libc.so.6');
   libc = {
     mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
