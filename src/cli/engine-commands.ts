@@ -59,7 +59,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('--cwd <dir>', 'working directory inside the container')
     .option('-w, --workdir <dir>', 'the same as --cwd (docker exec\'s spelling)')
     .option('-i, --interactive', 'keep stdin open: it always is (accepted for docker exec -it habits)')
-    .option('-u, --user <uid[:gid]>', 'run as this user')
+    .option('-u, --user <uid[:gid]>', 'run as this user (a name: as the container\'s /etc/passwd says)')
     .option('-g, --additional-gids <gid>', 'an additional group (repeatable)', (v: string, all: number[]) => [...all, count('--additional-gids')(v)], [])
     .option('-c, --cap <capability>', 'add a capability (repeatable)', collect, [])
     .option('--no-new-privs', 'set no_new_privs for the process')

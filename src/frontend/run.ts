@@ -16,7 +16,7 @@
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRuntsError, RuntsError, wrap } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
@@ -25,6 +25,7 @@ import { mountSnapshot, snapshotPaths, unmountSnapshot } from '../image/snapshot
 import type { ImageRecord, ImageStore } from '../image/store.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { remove } from '../runtime/delete.ts';
+import { resolveUser } from '../rootfs/users.ts';
 import { kill } from '../runtime/kill.ts';
 import { withStdio } from '../sys/libc.ts';
 import { run } from '../runtime/run.ts';
@@ -144,47 +145,6 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   }
   if (!opts.detach) undo(ctx, images, name, { remove: !!opts.rm });
   return { name, exitCode };
-}
-
-/** `uid[:gid]` or `name[:group]`, names looked up in the image's own files. */
-export function resolveUser(rootfs: string, user: string): { uid: number; gid: number } {
-  if (!user) return { uid: 0, gid: 0 };
-  const [u, g] = user.split(':');
-  const passwd = readImageFile(rootfs, 'etc/passwd');
-  let uid: number, gid: number | undefined;
-  if (/^\d+$/.test(u!)) {
-    uid = Number(u);
-    const entry = passwd.find((f) => Number(f[2]) === uid);
-    gid = entry ? Number(entry[3]) : undefined;
-  } else {
-    const entry = passwd.find((f) => f[0] === u);
-    if (!entry) throw new RuntsError('EINVAL', `--user ${user}: no user ${u} in the image's /etc/passwd`);
-    uid = Number(entry[2]);
-    gid = Number(entry[3]);
-  }
-  if (g !== undefined) {
-    if (/^\d+$/.test(g)) gid = Number(g);
-    else {
-      const entry = readImageFile(rootfs, 'etc/group').find((f) => f[0] === g);
-      if (!entry) throw new RuntsError('EINVAL', `--user ${user}: no group ${g} in the image's /etc/group`);
-      gid = Number(entry[2]);
-    }
-  }
-  return { uid, gid: gid ?? 0 };
-}
-
-/** A colon file of the image; a symlink on the way is refused (it could point at the host's). */
-function readImageFile(rootfs: string, rel: string): string[][] {
-  let path = rootfs;
-  for (const part of rel.split('/')) {
-    path = join(path, part);
-    try {
-      if (lstatSync(path).isSymbolicLink()) return [];
-    } catch {
-      return [];
-    }
-  }
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
 }
 
 export function listContainers(ctx: RuntimeContext, images: ImageStore): (ContainerInfo & { status: string; pid: number })[] {

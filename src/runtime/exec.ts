@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { primeCgroupMove } from '../cgroups/cgroup.ts';
+import { resolveUser } from '../rootfs/users.ts';
 import { execProcsFiles } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
@@ -60,7 +61,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   }
   primeCgroupMove(); // runts-init moves the process into the container's cgroups: see there
   const spec = configOf(ctx, record.bundle);
-  const proc = execProcess(spec?.process, opts);
+  const proc = execProcess(spec?.process, opts, record.rootfs);
   if (proc.terminal && !opts.consoleSocket && opts.detach) {
     throw new RuntsError('EINVAL', 'exec --tty --detach: a detached terminal needs --console-socket');
   }
@@ -116,7 +117,8 @@ function configOf(ctx: RuntimeContext, bundle: string): Spec | undefined {
 }
 
 /** The process to run: process.json, or the container's process changed by the flags. */
-export function execProcess(base: Process | undefined, opts: ExecOptions): Process {
+/** The process to exec; `rootfs` (the container's, host side) resolves a user given by name. */
+export function execProcess(base: Process | undefined, opts: ExecOptions, rootfs?: string): Process {
   if (opts.processFile) {
     const proc = readProcessFile(resolve(opts.processFile));
     if (opts.tty) proc.terminal = true;
@@ -129,7 +131,7 @@ export function execProcess(base: Process | undefined, opts: ExecOptions): Proce
   delete proc.consoleSize;
   if (opts.env?.length) proc.env = mergeEnv(proc.env ?? [], opts.env);
   if (opts.cwd) proc.cwd = opts.cwd;
-  if (opts.user) proc.user = { ...parseUser(opts.user), additionalGids: opts.additionalGids ?? [] };
+  if (opts.user) proc.user = { ...parseUser(opts.user, rootfs), additionalGids: opts.additionalGids ?? [] };
   else if (opts.additionalGids?.length) proc.user = { ...proc.user, additionalGids: opts.additionalGids };
   if (opts.noNewPrivs) proc.noNewPrivileges = true;
   if (opts.caps?.length) {
@@ -171,10 +173,12 @@ function mergeEnv(base: string[], extra: string[]): string[] {
   return [...env.values()];
 }
 
-function parseUser(user: string): { uid: number; gid: number } {
+/** runc's `uid[:gid]` (gid 0 if not given); a name (`nobody`, `www:adm`) as the container's /etc/passwd and /etc/group say. */
+function parseUser(user: string, rootfs?: string): { uid: number; gid: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
-  if (!m) throw new RuntsError('EINVAL', `--user ${JSON.stringify(user)}: expected uid[:gid] (numbers)`);
-  return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  if (m) return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  if (!rootfs) throw new RuntsError('EINVAL', `--user ${JSON.stringify(user)}: expected uid[:gid] (numbers)`);
+  return resolveUser(rootfs, user);
 }
 
 function capName(cap: string): CapabilityName {

@@ -177,7 +177,7 @@ test('load -i, --input and stdin read an archive, the operand still does; a root
   for (const n of ['load-i', 'load-input', 'load-stdin', 'load-gz', 'load-operand', 'import-archive']) ok(['rmi', `test/${n}:1`]);
 });
 
-test('inspect and --format as Docker users script them: State, Config, Mounts, GraphDriver; images and ps by template', { skip }, () => {
+test('inspect and --format as Docker users script them: State, Config, Mounts, GraphDriver; images and ps by template; exec -u NAME', { skip }, () => {
   const name = cname('insp');
   const vol = join(base, 'vol');
   mkdirSync(vol, { recursive: true });
@@ -205,6 +205,9 @@ test('inspect and --format as Docker users script them: State, Config, Mounts, G
     assert.deepEqual(image.RepoDigests, [`test/bb@${image.Digest}`]);
     assert.match(ok(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']), /^test\/bb:1 [0-9a-f]{12}$/m);
     assert.match(ok(['ps', '--format', '{{.Names}} {{.Status}} {{.Command}}']), new RegExp(`^${name} running sleep 60$`, 'm'));
+    assert.equal(ok(['exec', '-u', 'nobody', name, 'id']), 'uid=65534(nobody) gid=65534(nogroup)\n', 'exec -u NAME: the container\'s /etc/passwd');
+    assert.equal(ok(['exec', '-u', '65534:0', name, 'id', '-g']), '0\n');
+    fails(['exec', '-u', 'nosuchuser', name, 'id'], /--user nosuchuser: no user nosuchuser in the image's \/etc\/passwd/);
     fails(['inspect', '--format', '{{range .Args}}{{.}}{{end}}', name], /only \{\{\.Field\.Path\}\}/);
     fails(['inspect', `${RUN_PREFIX}-nosuch`], /no such image or container: /);
   } finally {
