@@ -37,6 +37,13 @@ export function tarOf(entries: TarEntry[], owner = { uid: 0, gid: 0 }): Promise<
   }));
 }
 
+/** Where two tree() summaries differ, as `path: runts X / umoci Y`; the network's files are left out (bind-mounted over /etc, their mount points are the container's, not the image's). */
+export function treeDiff(ours: Map<string, string>, theirs: Map<string, string>): string[] {
+  const networkFiles = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf']);
+  return [...new Set([...ours.keys(), ...theirs.keys()])].filter((k) => !networkFiles.has(k) && ours.get(k) !== theirs.get(k))
+    .map((k) => `${k}: runts ${ours.get(k)} / umoci ${theirs.get(k)}`);
+}
+
 /** Every file under `root`: type, mode, owner, size, content hash, link target, device, file mtime. */
 export function tree(root: string): Map<string, string> {
   const out = new Map<string, string>();
