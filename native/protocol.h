@@ -26,6 +26,8 @@
  *   ----------                  ----------------              --------------
  *             <-- MSG_HELLO(version)
  *   MSG_PLAN(plan) -->
+ *                               (EXIT_FILE without SUPERVISE:
+ *                               setsid, see STEP_EXIT_FILE)
  *                               parent steps (mkfifo, join ns)
  *                               CLONE ---------------------->  (born, waits for GO)
  *                               parent-post steps (id maps,
@@ -33,7 +35,8 @@
  *             <-- MSG_PID(host pid of INIT)
  *                               GO -------------------------->
  *                               exits, or with STEP_SUPERVISE  init steps ...
- *                               waits for INIT                 HOOKS_SYNC:
+ *                               or STEP_EXIT_FILE waits for    HOOKS_SYNC:
+ *                               INIT
  *             <------------------------------------------------ MSG_HOOKS
  *   runs createRuntime hooks
  *   MSG_HOOKS_DONE(state json) ---------------------------------->
@@ -42,6 +45,7 @@
  *             <------------------------------------------------ MSG_CREATED
  *                                                              WAIT_START (fifo)
  *   `runts start` writes one byte to the fifo ------------------->  EXEC
+ *                               INIT exits: writes the exit file (STEP_EXIT_FILE)
  *             <-- MSG_EXIT(wait status)    (STEP_SUPERVISE only)
  *
  *   Any failing step sends MSG_ERROR and the process exits 1. Reading EOF on
@@ -53,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 3
+#define RUNTS_PROTOCOL_VERSION 4
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -108,6 +112,19 @@
 /* Q: stay alive after GO, wait for INIT, send MSG_EXIT(status), exit 0.
  *    Without this step PARENT exits 0 right after GO.          (no values) */
 #define STEP_SUPERVISE 7
+/* Q: record INIT's end: when INIT exits, PARENT reaps it and writes one line
+ *    "<wait status> <seconds> <nanoseconds>\n" (the wait status in decimal,
+ *    CLOCK_REALTIME at the reap) to path.tmp, then renames it over path, so
+ *    a reader sees the whole line or no file. With STEP_SUPERVISE: written
+ *    before MSG_EXIT. Without it PARENT becomes a detached supervisor that
+ *    outlives runts: it calls setsid() before the P steps (INIT is born in
+ *    that session too, so a closing terminal signals neither), opens
+ *    /dev/null and moves to "/" before GO, and after GO closes the channel
+ *    and puts /dev/null on 0, 1 and 2, so it holds nothing of runts's and
+ *    none of the container's output; it ignores SIGPIPE, waits for INIT,
+ *    writes the file and exits. Killed first, it leaves no file: INIT goes
+ *    on, adopted by whoever reaps orphans.                     STR path  */
+#define STEP_EXIT_FILE 8
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a new user namespace.  */
 #define STEP_BECOME_ROOT 20

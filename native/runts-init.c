@@ -17,7 +17,9 @@
  *               Greets, reads the plan, runs the P steps, clones INIT into
  *               the new namespaces, runs the Q steps (they need INIT to
  *               exist but not yet run: id maps, cgroup placement), reports
- *               INIT's pid, then releases INIT with GO.
+ *               INIT's pid, then releases INIT with GO. With
+ *               STEP_SUPERVISE or STEP_EXIT_FILE it stays INIT's parent
+ *               until INIT exits; with EXIT_FILE alone, detached from runts.
  *   runts:[1:INIT]
  *               born in the new namespaces, blocked until GO. Runs the I
  *               steps in plan order and finally becomes the container
@@ -28,6 +30,7 @@
  * and told runts its pid.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -44,6 +47,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runts-init.h"
@@ -187,6 +191,7 @@ static const struct op {
 	[STEP_WRITE_ID_MAP] = {'Q', "is", step_write_id_map},
 	[STEP_CGROUP_ADD] = {'Q', "s", step_cgroup_add},
 	[STEP_SUPERVISE] = {'Q', "", NULL},
+	[STEP_EXIT_FILE] = {'Q', "s", NULL},
 	[STEP_BECOME_ROOT] = {'I', "", step_become_root},
 	[STEP_UNSHARE] = {'I', "i", step_unshare},
 	[STEP_SET_PROPAGATION] = {'I', "si", step_set_propagation},
@@ -233,6 +238,7 @@ struct plan {
 	struct step *steps;
 	const struct step *clone;
 	int supervise;
+	const struct step *exit_file;
 };
 
 struct reader {
@@ -343,6 +349,8 @@ static void decode_plan(const uint8_t *data, uint32_t len, struct plan *pl)
 			pl->clone = s;
 		if (s->op == STEP_SUPERVISE)
 			pl->supervise = 1;
+		if (s->op == STEP_EXIT_FILE)
+			pl->exit_file = s;
 		struct reader pr = {r.p, r.p + plen};
 		for (int k = 0; op->sig[k]; k++) {
 			const char *e = take_value(&pr, op->sig[k], &s->v[k]);
@@ -465,6 +473,62 @@ __attribute__((noreturn)) static void init_stage(const struct plan *pl, int go)
 	exit(0);
 }
 
+/* ---- the exit file (STEP_EXIT_FILE) ---------------------------------------
+ * The record of how INIT ended, for when nobody listens on the channel any
+ * more: one line, written whole to a temporary name and renamed, so a
+ * reader never sees half of it. */
+
+static int record_exit(const char *path, int status)
+{
+	char tmp[4096], line[64];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int n = snprintf(line, sizeof line, "%d %lld %ld\n", status,
+			 (long long)now.tv_sec, now.tv_nsec);
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int ok = write(fd, line, (size_t)n) == n;
+	if (close(fd) < 0 || !ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* A detached supervisor keeps nothing of runts's: no channel, no stdio (for
+ * a detached container that is its log), no other descriptor, no working
+ * directory. /dev/null is opened before GO, so a failure still takes INIT
+ * down and reaches runts. */
+static int open_detached(const struct step *s)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		fail(s->index, errno, "open /dev/null for the detached supervisor");
+	if (chdir("/") < 0)
+		fail(s->index, errno, "chdir / for the detached supervisor");
+	return null;
+}
+
+static void detach_from_runts(int null)
+{
+	signal(SIGPIPE, SIG_IGN);
+	close_channel();
+	for (int fd = 0; fd < 3; fd++)
+		dup2(null, fd);
+	/* and whatever else runts let through (copies of its own stdio) */
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
+		return;
+	DIR *d = opendir("/proc/self/fd"); /* a kernel before 5.9 */
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (atoi(e->d_name) >= 3 && atoi(e->d_name) != dirfd(d))
+			close(atoi(e->d_name));
+	if (d)
+		closedir(d);
+}
+
 /* ---- runts:[0:PARENT] -----------------------------------------------------
  * Single-threaded, so it may setns into any namespace (P steps) and clone
  * with fork semantics; then it finishes INIT from outside (Q steps). */
@@ -472,8 +536,12 @@ __attribute__((noreturn)) static void init_stage(const struct plan *pl, int go)
 __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 {
 	const struct step *cs = pl->clone;
-	int go[2], status;
+	int go[2], status, null = -1;
+	/* without a channel to report on, PARENT outlives runts: see protocol.h */
+	int detached = pl->exit_file && !pl->supervise;
 
+	if (detached && setsid() < 0)
+		fail(pl->exit_file->index, errno, "setsid for the detached supervisor");
 	run_steps(pl, 'P');
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0)
 		fail(cs->index, errno, "create the go socketpair");
@@ -495,6 +563,8 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 			close(slots[k]);
 
 	run_steps(pl, 'Q');
+	if (detached)
+		null = open_detached(pl->exit_file);
 	uint32_t upid = (uint32_t)pid;
 	if (send_msg(MSG_PID, &upid, 4) < 0)
 		fail(cs->index, errno, "report pid %d", (int)pid);
@@ -502,13 +572,18 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 		fail(cs->index, errno, "release INIT");
 	close(go[0]);
 	kill_on_fail = 0; /* from here INIT reports its own failures */
-	if (!pl->supervise)
+	if (!pl->supervise && !pl->exit_file)
 		exit(0);
+	if (detached)
+		detach_from_runts(null);
 	console_proxy(pid);
 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			fail(-1, errno, "wait for INIT %d", (int)pid);
+	int recorded = pl->exit_file ? record_exit(pl->exit_file->v[0].str, status) : 0;
+	if (detached)
+		exit(recorded < 0);
 	int32_t st = status;
 	/* if runts stopped listening (it had a MSG_ERROR), nobody needs it */
 	exit(send_msg(MSG_EXIT, &st, 4) < 0);

@@ -1,7 +1,7 @@
 /**
  * The image and front-end commands: load, import, pull, save, images,
- * inspect, rmi, prune, `run IMAGE [CMD...]`, stop, logs, commit, export and
- * `container ls|rm`. Argument parsing only; each command makes one library
+ * inspect, rmi, prune, `run IMAGE [CMD...]`, stop, wait, logs, commit,
+ * export and `container ls|rm`. Argument parsing only; each command makes one library
  * call.
  *
  * `load` reads image archives (OCI layout, `docker save`) from a path, `-i`
@@ -342,6 +342,12 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
       for (const n of names) { await (await frontend()).stopContainer(ctx(), (await imageStore(f)), n, Number(f.time)); print(n); }
     });
 
+  program.command('wait').description('wait until front-end containers exit, and print each one\'s exit code (128+N: killed by signal N)')
+    .argument('<name...>').addOption(storeOption())
+    .action(async (names: string[], f: { store?: string }) => {
+      for (const n of names) print(String(await (await frontend()).waitContainer(ctx(), (await imageStore(f)), n)));
+    });
+
   const container = program.command('container').description('front-end containers (made by `runts run IMAGE`)');
   container.command('ls').alias('ps').description('list front-end containers').option('-a, --all', 'include exited ones')
     .option('--format <format>', FORMAT_HELP, 'table').addOption(storeOption())
@@ -351,7 +357,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
       if (f.quiet) return all.forEach((c) => print(c.name));
       if (f.format === 'json') return print(JSON.stringify(all));
       // with the fields `docker ps --format` knows
-      const rows = all.map((c) => ({ ...c, ID: c.name, Names: c.name, Image: c.imageName, Command: c.command.join(' '), CreatedAt: c.created, Status: c.status }));
+      const rows = all.map((c) => ({ ...c, ID: c.name, Names: c.name, Image: c.imageName, Command: c.command.join(' '), CreatedAt: c.created, Status: c.exitCode === undefined ? c.status : `${c.status} (${c.exitCode})` }));
       printFormatted(f.format, rows, (r) => [['NAME', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'], ...r.map((c) => [c.Names, c.Image, c.Command, c.CreatedAt, c.Status])]);
     });
   container.command('rm').description('remove front-end containers and their upper layers').argument('<name...>')

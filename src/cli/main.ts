@@ -196,7 +196,7 @@ const COMMAND_GROUPS: readonly (readonly [verbs: readonly string[], register: Re
   [['exec', 'ps'], registerEngineCommands],
   [['doctor'], registerDoctorCommand],
   [['update', 'pause', 'resume', 'events'], registerCgroupCommands],
-  [['load', 'import', 'pull', 'save', 'images', 'inspect', 'logs', 'commit', 'export', 'rmi', 'prune', 'run-image', 'stop', 'container'], registerImageCommands],
+  [['load', 'import', 'pull', 'save', 'images', 'inspect', 'logs', 'commit', 'export', 'rmi', 'prune', 'run-image', 'stop', 'wait', 'container'], registerImageCommands],
   [['network'], registerNetworkCommands],
 ];
 

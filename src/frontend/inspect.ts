@@ -3,8 +3,8 @@
  * podman print (Id, State, Config, NetworkSettings, Mounts, GraphDriver),
  * so the scripts and `--format '{{.State.Status}}'` habits of their users
  * carry over. Everything is read from what the container already has: its
- * container.json, its bundle's config.json, its network.json, and the
- * core's state of it.
+ * container.json, its bundle's config.json, its network.json, the core's
+ * state of it, and how it ended (exit.ts).
  *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
@@ -15,13 +15,13 @@ import type { NetworkRecord } from '../network/container.ts';
 import type { Spec } from '../oci/types.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { snapshotPaths } from '../image/snapshot.ts';
-import { containerStatus, info } from './run.ts';
+import { containerState, info } from './run.ts';
 
 const readJson = <T>(file: string): T | undefined => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as T : undefined);
 
 export function inspectContainer(ctx: RuntimeContext, images: ImageStore, name: string) {
   const c = info(images, name);
-  const { status, pid } = containerStatus(ctx, name);
+  const { status, pid, exitCode, finishedAt } = containerState(ctx, images, name);
   const p = snapshotPaths(images, name);
   const spec = readJson<Spec>(join(p.dir, 'config.json'));
   const net = readJson<NetworkRecord>(join(p.dir, 'network.json'));
@@ -35,7 +35,11 @@ export function inspectContainer(ctx: RuntimeContext, images: ImageStore, name: 
     Created: c.created,
     Path: args[0] ?? '',
     Args: args.slice(1),
-    State: { Status: status, Running: status === 'running', Paused: status === 'paused', Pid: pid },
+    // ExitCode -1: exited, but its supervisor was killed first; FinishedAt: Docker's zero time until then
+    State: {
+      Status: status, Running: status === 'running', Paused: status === 'paused', Pid: pid,
+      ExitCode: exitCode ?? (status === 'exited' ? -1 : 0), FinishedAt: finishedAt ?? '0001-01-01T00:00:00Z',
+    },
     Image: c.image,
     ImageName: c.imageName,
     Config: {

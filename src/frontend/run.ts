@@ -13,6 +13,9 @@
  * the error that stopped the run (or gets the container's exit status), and
  * of what could not be undone as a warning beside it.
  *
+ * How a container ended (`ps -a`, `inspect`, `wait`) is recorded by its
+ * supervisor, which outlives runts for a detached container: see exit.ts.
+ *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
@@ -31,6 +34,7 @@ import { withStdio } from '../sys/libc.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
 import { imageSpec, type RunFlags } from './spec.ts';
+import { EXIT_FILE, readExit, recordSupervisor, waitExit, type ExitRecord } from './exit.ts';
 import { parseNetworkFlags, prepareNetwork, releaseNetwork, type ContainerNetwork } from '../network/container.ts';
 
 export interface RunImageOptions extends Omit<RunFlags, 'user'> {
@@ -137,7 +141,10 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   }
   let exitCode: number;
   try {
-    const launch = () => run(ctx, { id: name, bundle: dir, detach: opts.detach, beforeStart: (pid) => net.attach(pid) });
+    const launch = () => run(ctx, {
+      id: name, bundle: dir, detach: opts.detach, exitFile: join(dir, EXIT_FILE),
+      beforeStart: (pid, supervisorPid) => { recordSupervisor(dir, supervisorPid); return net.attach(pid); },
+    });
     exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();
   } catch (err) {
     undo(ctx, images, name, { remove: !!opts.rm, failed: true });
@@ -147,26 +154,60 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   return { name, exitCode };
 }
 
-export function listContainers(ctx: RuntimeContext, images: ImageStore): (ContainerInfo & { status: string; pid: number })[] {
+export function listContainers(ctx: RuntimeContext, images: ImageStore): (ContainerInfo & ContainerState)[] {
   const dir = join(images.root, 'containers');
   if (!existsSync(dir)) return [];
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     let info: ContainerInfo;
     try { info = JSON.parse(readFileSync(join(dir, name, 'container.json'), 'utf8')) as ContainerInfo; } catch { continue; }
-    out.push({ ...info, ...containerStatus(ctx, name) });
+    out.push({ ...info, ...containerState(ctx, images, name) });
   }
   return out;
 }
 
-/** What the core says of a front-end container; `exited` once the core no longer knows it. */
+/** What the core says of a front-end container; `exited` (Docker's word) once its process has ended. */
 export function containerStatus(ctx: RuntimeContext, name: string): { status: string; pid: number } {
   try {
     const s = state(ctx, name);
-    return { status: s.status, pid: s.pid ?? 0 };
+    return s.status === 'stopped' ? { status: 'exited', pid: 0 } : { status: s.status, pid: s.pid ?? 0 };
   } catch {
     return { status: 'exited', pid: 0 };
   }
+}
+
+export type ContainerState = { status: string; pid: number } & Partial<ExitRecord>;
+
+/** The status and, once it has exited, how: the exit code and time its supervisor recorded (none if it was killed first). */
+export function containerState(ctx: RuntimeContext, images: ImageStore, name: string): ContainerState {
+  const s = containerStatus(ctx, name);
+  return s.status === 'exited' ? { ...s, ...readExit(images.containerDir(name)) } : s;
+}
+
+/**
+ * `runts wait`: the container's exit code, once it has exited. A container
+ * whose supervisor was killed before it exited has no code to give: that is
+ * an error, not a made-up number.
+ */
+export async function waitContainer(ctx: RuntimeContext, images: ImageStore, name: string): Promise<number> {
+  try {
+    info(images, name);
+  } catch (err) {
+    if (!isRuntsError(err, 'ENOTFOUND')) throw err;
+    throw new RuntsError('ENOTFOUND', `no such container: ${name} (wait knows the containers of \`runts run IMAGE\`)`);
+  }
+  const running = () => {
+    info(images, name); // removed meanwhile: no such container
+    return containerStatus(ctx, name).status !== 'exited';
+  };
+  const record = await waitExit(images.containerDir(name), running);
+  if (!record) throw new RuntsError('ESTATE', `container ${name} has exited, but its exit code is unknown: its supervisor ended before it did (was it killed?)`);
+  return record.exitCode;
+}
+
+/** After the core let the container go: until its supervisor has written the exit file (or is gone), the directory is still being written to. */
+async function supervisorDone(images: ImageStore, name: string): Promise<void> {
+  await waitExit(images.containerDir(name), () => false);
 }
 
 /** SIGTERM, then SIGKILL after `timeout` seconds; the upper layer stays. */
@@ -180,6 +221,7 @@ export async function stopContainer(ctx: RuntimeContext, images: ImageStore, nam
     while (Date.now() < deadline && state(ctx, name).status !== 'stopped') await new Promise((r) => setTimeout(r, 50));
   }
   await remove(ctx, name, { force: true });
+  await supervisorDone(images, name);
   releaseNetwork(images.containerDir(name), name);
   unmountSnapshot(images, name);
 }
@@ -193,6 +235,7 @@ export async function removeContainer(ctx: RuntimeContext, images: ImageStore, n
     if (!isRuntsError(err, 'ENOTFOUND')) throw err;
   }
   await remove(ctx, name, { force: true });
+  await supervisorDone(images, name);
   releaseNetwork(images.containerDir(name), name);
   unmountSnapshot(images, name, { remove: true });
 }

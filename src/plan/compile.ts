@@ -43,6 +43,8 @@ export interface PlanContext {
   preserveFds?: number;
   /** Foreground `run`: PARENT stays to report INIT's exit status. */
   supervise?: boolean;
+  /** PARENT writes INIT's wait status here when it exits; without `supervise` it stays on after runts, detached. */
+  exitFile?: string;
   warn: (msg: string) => void;
   /** Which LSMs the host has enabled (default: asked of /sys). */
   lsmHost?: HostLsms;
@@ -87,6 +89,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
+  if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
   // --- INIT: namespaces and the root filesystem ------------------------------
   if (newNs.has('user')) plan.push(steps.becomeRoot());

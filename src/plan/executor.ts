@@ -92,9 +92,15 @@ export interface LaunchHandlers {
 
 export interface Launched {
   pid: number;
+  /** runts-init's PARENT: INIT's parent, and its supervisor when the plan keeps one. */
+  supervisorPid: number;
   /** Foreground only: resolves with INIT's wait status. */
   exitStatus(): Promise<number>;
-  /** Close the channel and reap PARENT (it exits after handing INIT over). */
+  /**
+   * Close the channel and reap PARENT (it exits after handing INIT over),
+   * or, when it stays on as a detached supervisor (STEP_EXIT_FILE without
+   * STEP_SUPERVISE), let it go: whoever reaps orphans reaps it after INIT.
+   */
   release(): Promise<void>;
 }
 
@@ -117,6 +123,7 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
   const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new RuntsError('EINTERNAL', `start runts-init: ${e.message}`, { cause: e }))));
   spawnError.catch(() => {});
   const channel = new Channel(child.stdio[syncFd] as Socket);
+  const outlivesUs = plan.some((s) => s.op === 'STEP_EXIT_FILE') && !plan.some((s) => s.op === 'STEP_SUPERVISE');
   let pid = 0;
   try {
     const hello = await Promise.race([channel.next(), spawnError]);
@@ -147,6 +154,7 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
         case MSG.MSG_CREATED:
           return {
             pid,
+            supervisorPid: child.pid ?? 0,
             exitStatus: async () => {
               const status = await waitExit(channel);
               await parentExited;
@@ -154,7 +162,8 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
             },
             release: async () => {
               channel.close();
-              await parentExited;
+              if (outlivesUs) child.unref();
+              else await parentExited;
             },
           };
         default:

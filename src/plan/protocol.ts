@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 3;
+export const RUNTS_PROTOCOL_VERSION = 4;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 
 export const MSG = {
@@ -33,6 +33,7 @@ export const STEP = {
   STEP_WRITE_ID_MAP: 5,
   STEP_CGROUP_ADD: 6,
   STEP_SUPERVISE: 7,
+  STEP_EXIT_FILE: 8,
   STEP_BECOME_ROOT: 20,
   STEP_UNSHARE: 21,
   STEP_SET_PROPAGATION: 22,

@@ -50,6 +50,8 @@ export const steps = {
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),
+  exitFile: (path: string, detached: boolean) =>
+    step('STEP_EXIT_FILE', 'parent', `${detached ? 'outlive runts as INIT\'s supervisor (own session, no descriptor of runts\'s); ' : ''}when INIT exits, write its wait status and the time to ${path}`, str(path)),
 
   becomeRoot: () => step('STEP_BECOME_ROOT', 'init', 'become uid 0 / gid 0 of the new user namespace'),
   unshare: (flags: number, names: string[]) =>

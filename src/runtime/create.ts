@@ -42,6 +42,12 @@ export interface CreateOptions {
   preserveFds?: number;
   /** Foreground `run`: keep a supervisor to learn the exit status. */
   supervise?: boolean;
+  /**
+   * Keep a supervisor that writes INIT's wait status to this file when it
+   * exits (the front end's containers); without `supervise`, one that
+   * outlives runts (native/protocol.h, STEP_EXIT_FILE).
+   */
+  exitFile?: string;
 }
 
 export interface Prepared {
@@ -70,6 +76,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     noPivot: opts.noPivot,
     preserveFds: opts.preserveFds,
     supervise: opts.supervise,
+    exitFile: opts.exitFile && resolve(opts.exitFile),
     warn: ctx.warn,
   });
   // First, before any setns: the cgroup paths are the host's.

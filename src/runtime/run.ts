@@ -6,6 +6,10 @@
  * then deletes the container and exits with the container's status, as a
  * shell would report it (128 + signal for a killed process).
  *
+ * With `exitFile` (the front end's containers) PARENT also writes INIT's wait
+ * status to that file; detached, it stays on after runts exits to do so, a
+ * supervisor in a session of its own (native/protocol.h, STEP_EXIT_FILE).
+ *
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { constants } from 'node:os';
@@ -17,12 +21,12 @@ import { start } from './start.ts';
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 /** Returns the exit code for runts itself. */
-export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; beforeStart?: (pid: number) => void | Promise<void> }): Promise<number> {
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; beforeStart?: (pid: number, supervisorPid: number) => void | Promise<void> }): Promise<number> {
   const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach });
   // Between create and start, as createRuntime hooks run: the front end wires the network here.
   if (opts.beforeStart) {
     try {
-      await opts.beforeStart(record.pid);
+      await opts.beforeStart(record.pid, launched.supervisorPid);
     } catch (err) {
       await remove(ctx, opts.id, { force: true }).catch(() => {});
       await launched.release().catch(() => {});

@@ -25,7 +25,8 @@ interface Libc {
   lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
   llistxattr: (path: string, list: Buffer | null, size: number) => number;
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
-  dup: (fd: number) => number;
+  /** variadic in C: koffi takes each extra argument's type before it */
+  fcntl: (fd: number, cmd: number, argType: 'int', arg: number) => number;
   dup3: (fd: number, to: number, flags: number) => number;
   close: (fd: number) => number;
   flock: (fd: number, operation: number) => number;
@@ -55,7 +56,7 @@ function load(): Libc {
     lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)') as Libc['lsetxattr'],
     llistxattr: lib.func('intptr_t llistxattr(const char *path, void *list, size_t size)') as Libc['llistxattr'],
     lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)') as Libc['lgetxattr'],
-    dup: lib.func('int dup(int fd)') as Libc['dup'],
+    fcntl: lib.func('int fcntl(int fd, int cmd, ...)') as Libc['fcntl'],
     dup3: lib.func('int dup3(int fd, int to, int flags)') as Libc['dup3'],
     close: lib.func('int close(int fd)') as Libc['close'],
     flock: lib.func('int flock(int fd, int operation)') as Libc['flock'],
@@ -76,6 +77,7 @@ export function mount(source: string, target: string, fstype: string, flags: num
 }
 
 export const MNT_DETACH = 2;
+const F_DUPFD_CLOEXEC = 1030;
 
 export function umount(target: string, flags = 0): void {
   if (load().umount2(target, flags) !== 0) fail('umount', target);
@@ -113,9 +115,10 @@ export function flock(fd: number, operation: number, path: string): boolean {
  */
 export async function withStdio<T>(fds: [number, number, number], fn: () => Promise<T>): Promise<T> {
   const c = load();
+  // close-on-exec copies: what runts spawns meanwhile gets the new 0-2, not these
   const saved = [0, 1, 2].map((fd) => {
-    const copy = c.dup(fd);
-    if (copy < 0) fail('dup', `fd ${fd}`);
+    const copy = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+    if (copy < 0) fail('fcntl F_DUPFD_CLOEXEC', `fd ${fd}`);
     return copy;
   });
   try {
