@@ -52,7 +52,7 @@ export function recordSupervisor(dir: string, pid: number): void {
 }
 
 /** Whether the container's supervisor still runs (and so its exit file may yet come). */
-export function supervisorAlive(dir: string): boolean {
+function supervisorAlive(dir: string): boolean {
   let text: string;
   try {
     text = readFileSync(join(dir, SUPERVISOR_FILE), 'utf8');

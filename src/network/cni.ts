@@ -27,7 +27,7 @@ import { mount, MNT_DETACH, umount } from '../sys/libc.ts';
 import { MS } from '../rootfs/mount-options.ts';
 import type { PortMapping } from './ipam.ts';
 
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
+const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
 
 export interface PluginConf { type: string; capabilities?: Record<string, boolean>; ipam?: { type?: string }; [key: string]: unknown }
 
@@ -59,7 +59,7 @@ export interface CniAttachment { id: string; netns: string; ports: PortMapping[]
 export type CniCommand = 'ADD' | 'CHECK' | 'DEL';
 
 export const cniConfigDir = () => process.env.RUNTS_CNI_CONFIG_DIR ?? '/etc/cni/net.d';
-export const cniPath = () => (process.env.RUNTS_CNI_PATH ?? '/usr/lib/cni:/opt/cni/bin').split(':').filter(Boolean);
+const cniPath = () => (process.env.RUNTS_CNI_PATH ?? '/usr/lib/cni:/opt/cni/bin').split(':').filter(Boolean);
 
 /** The spec's rule for network names and plugin types: no '/', so a type never leaves CNI_PATH. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
