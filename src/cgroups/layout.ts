@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { unescapeMountPath } from '../sys/mounts.ts';
 
 export interface Hierarchy {
   /** Where the hierarchy is mounted on the host. */
@@ -67,9 +68,6 @@ function dedupe(list: Hierarchy[]): Hierarchy[] {
   });
 }
 
-export function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
 
 /**
  * The container's cgroup as a path inside each hierarchy. Absolute

@@ -27,10 +27,8 @@ import { Readable } from 'node:stream';
 import { RuntsError } from '../errors.ts';
 import { lgetxattr, llistxattr } from '../sys/libc.ts';
 import { TarWriter, type TarHeader } from './tar.ts';
+import { OPAQUE, OVERLAY_XATTR, WHITEOUT } from './unpack.ts';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
-const OVERLAY_XATTR = 'trusted.overlay.';
 /** The host's SELinux label of a file: the host running the image assigns its own. */
 const HOST_LABEL = 'security.selinux';
 

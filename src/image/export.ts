@@ -24,7 +24,8 @@ import { info } from '../frontend/run.ts';
 import { MNT_DETACH, mount, umount } from '../sys/libc.ts';
 import { MS } from '../rootfs/mount-options.ts';
 import { withCleanup, writeTree } from './diff.ts';
-import { isMounted, snapshotPaths } from './snapshot.ts';
+import { isMounted } from '../sys/mounts.ts';
+import { snapshotPaths } from './snapshot.ts';
 import type { ImageStore } from './store.ts';
 
 

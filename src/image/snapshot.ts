@@ -15,10 +15,11 @@
  *
  * The book: docs/06-overlayfs.md, "One mount per container".
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { MNT_DETACH, mount, umount } from '../sys/libc.ts';
+import { isMounted } from '../sys/mounts.ts';
 import { MS } from '../rootfs/mount-options.ts';
 import type { ImageRecord, ImageStore } from './store.ts';
 
@@ -49,11 +50,6 @@ export function mountSnapshot(store: ImageStore, name: string, image: ImageRecor
   if (!image.layers.length) throw new RuntsError('EIMAGE', `image ${image.id} has no layers`);
   mount('overlay', p.merged, 'overlay', MS.NODEV, overlayOptions(store, image, p.upper, p.work));
   return p.merged;
-}
-
-export function isMounted(path: string): boolean {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
 /** Unmounts the overlay (if mounted); with `remove`, deletes the upper layer too. */

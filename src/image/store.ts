@@ -35,6 +35,7 @@ import { RuntsError, wrap } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { withFileLock } from '../sys/lock.ts';
 import { MNT_DETACH, umount } from '../sys/libc.ts';
+import { mountsUnder } from '../sys/mounts.ts';
 
 export { DEFAULT_STORE } from './location.ts';
 import { storeRoot } from './location.ts';
@@ -359,15 +360,6 @@ export class ImageStore {
 function ownerRunning(name: string): boolean {
   const m = /^[a-z]+-(\d+)-(\d+)-[0-9a-f]+$/.exec(name);
   return m !== null && processStartTime(Number(m[1])) === m[2];
-}
-
-/** Mount points at or below `dir` in this process's mount table, outermost first. */
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    // field 5, with the kernel's octal escapes of space, tab, newline and backslash undone
-    .map((line) => line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
-    .filter((m): m is string => m !== undefined && (m === dir || m.startsWith(`${dir}/`)))
-    .sort((a, b) => a.length - b.length);
 }
 
 /**

@@ -30,9 +30,10 @@ import { lsetxattr, mknod } from '../sys/libc.ts';
 import { Hasher } from './store.ts';
 import { readTar, type TarEntry } from './tar.ts';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
-const OVERLAY_XATTR = 'trusted.overlay.';
+/** The image spec's markers in a layer, and the prefix of OverlayFS's own xattrs (see the header). */
+export const WHITEOUT = '.wh.';
+export const OPAQUE = '.wh..wh..opq';
+export const OVERLAY_XATTR = 'trusted.overlay.';
 const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
 
 export type Compression = 'gzip' | 'zstd' | 'none';

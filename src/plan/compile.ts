@@ -28,7 +28,8 @@ import { mountSteps } from '../rootfs/mounts.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
-import { unescapeMountPath, type Hierarchy } from '../cgroups/layout.ts';
+import type { Hierarchy } from '../cgroups/layout.ts';
+import { unescapeMountPath } from '../sys/mounts.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
