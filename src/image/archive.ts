@@ -16,7 +16,7 @@ import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RuntsError, wrap } from '../errors.ts';
-import { readTar, type TarEntry } from './tar.ts';
+import { readTar, type TarEntry } from './tar-read.ts';
 import { cleanEntryName, decompressorFor, unpackLayer } from './unpack.ts';
 import { checkDigest, type ImageRecord, type ImageStore } from './store.ts';
 

@@ -28,7 +28,7 @@ import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
 import { Hasher } from './store.ts';
-import { readTar, type TarEntry } from './tar.ts';
+import { readTar, type TarEntry } from './tar-read.ts';
 
 /** The image spec's markers in a layer, and the prefix of OverlayFS's own xattrs (see the header). */
 export const WHITEOUT = '.wh.';

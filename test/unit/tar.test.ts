@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, test } from 'node:test';
-import { readTar, TarWriter, type TarEntry, type TarHeader } from '../../src/image/tar.ts';
+import { readTar, type TarEntry } from '../../src/image/tar-read.ts';
+import { TarWriter, type TarHeader } from '../../src/image/tar.ts';
 import { tarBuffer } from '../integration/image-fixtures.ts';
 import { lgetxattr } from '../../src/sys/libc.ts';
 
