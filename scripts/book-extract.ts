@@ -6,7 +6,8 @@
  *
  *   ```sh {run}                       run it; the exit status must be 0
  *   ```sh {run status=1 timeout=300}  run it; expect exit status 1; allow 300 s
- *   ```sh {run vm}                    run it inside the cgroup-v2 lab VM
+ *   ```sh {run vm}                    run it alone in a fresh lab VM (cgroup v2,
+ *                                     AppArmor), from the checkout: scripts/book-vm.ts
  *   ```text {output}                  what the block just above printed
  *   ```sh {norun: REASON}             shown to the reader, never run here
  *

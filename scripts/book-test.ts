@@ -19,6 +19,12 @@
  * process in it, its mounts go with its mount namespace, containers it left
  * are deleted with `runts delete --force` (from inside, where the state
  * directory is private), and the scratch directory is deleted.
+ *
+ * The lab VM (scripts/book-vm.ts): a chapter with `sandbox: vm` in its front
+ * matter runs whole inside one boot of test/vm/run-in-vm.sh (cgroup v2 with
+ * every controller, AppArmor), where this same script runs it in the same
+ * sandbox (`--in-vm CHAPTER`) and reports each block back; a ```sh {run vm}
+ * block runs alone in a fresh VM, from the checkout.
  * Root only: the book is run as root, like the lab.
  */
 import { spawn } from 'node:child_process';
@@ -27,6 +33,7 @@ import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BookFormatError, extractBlocks, type Block } from './book-extract.ts';
 import { matchOutput } from './book-match.ts';
+import { parseVmResultLine, vmBlockScript, vmFailure, vmResultLine, vmTimeout } from './book-vm.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const docs = join(repo, 'docs');
@@ -206,29 +213,106 @@ function indent(text: string, prefix = '    | '): string {
   return text.split('\n').map((l) => prefix + l).join('\n');
 }
 
-async function runChapter(file: string, keep: boolean): Promise<Result[]> {
+/** A {run vm} block: alone, in a fresh lab VM, from the checkout. */
+function runInFreshVm(b: Block): Promise<{ output: string; status: number } | { timeout: true; output: string }> {
+  return new Promise((done) => {
+    const vm = spawn(join(repo, 'test/vm/run-in-vm.sh'), ['--timeout', String(b.timeout), '--', 'bash', '-c', vmBlockScript(b.code, repo)], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    vm.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    vm.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    vm.on('close', (code) => {
+      const status = code ?? 125;
+      if (status === 124) done({ timeout: true, output: out + err });
+      else done({ output: status === 125 ? `${out}${vmFailure(status, b.timeout, err)}\n` : out, status });
+    });
+  });
+}
+
+/**
+ * A `sandbox: vm` chapter: one VM boot, in which book-test.ts --in-vm runs
+ * the chapter and prints a result line per block.
+ */
+async function runChapterInVm(chapter: string, file: string, runnable: Block[]): Promise<Result[]> {
+  const timeout = vmTimeout(runnable);
+  const t0 = Date.now();
+  console.log(`  in the lab VM (test/vm/run-in-vm.sh, at most ${timeout} s)`);
+  const vm = spawn(join(repo, 'test/vm/run-in-vm.sh'), ['--timeout', String(timeout), '--', process.execPath, join(repo, 'scripts/book-test.ts'), '--in-vm', file], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  vm.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const got = new Map<number, Result>();
+  const lines = createInterface({ input: vm.stdout });
+  lines.on('line', (l) => {
+    const r = parseVmResultLine(l);
+    const block = r && runnable.find((b) => b.line === r.line);
+    if (r && block) got.set(r.line, { chapter, block, ok: r.ok, message: r.message, ms: r.ms });
+    else console.log(l);
+  });
+  const status = await new Promise<number>((r) => vm.on('close', (code) => r(code ?? 125)));
+  console.log(`  lab VM: ${((Date.now() - t0) / 1000).toFixed(0)} s, exit status ${status}`);
+  const results: Result[] = [];
+  let failed = false;
+  for (const b of runnable) {
+    const r = got.get(b.line);
+    if (r) {
+      results.push(r);
+      failed ||= !r.ok;
+    } else if (!failed) {
+      const message = vmFailure(status, timeout, stderr);
+      console.log(`  ${chapter}:${b.line}: ${message}`);
+      results.push({ chapter, block: b, ok: false, message, ms: 0 });
+      failed = true;
+    } else {
+      results.push({ chapter, block: b, ok: false, message: 'not run: an earlier block failed', ms: 0 });
+    }
+  }
+  // every block reported, yet the guest's runner failed on its own (not a block's failure)
+  if (!failed && status !== 0) {
+    const last = results[results.length - 1]!;
+    last.ok = false;
+    last.message = vmFailure(status, timeout, stderr);
+    console.log(`  ${chapter}: ${last.message}`);
+  }
+  return results;
+}
+
+async function runChapter(file: string, keep: boolean, inVm = false): Promise<Result[]> {
   const chapter = basename(file);
   const md = readFileSync(file, 'utf8');
   const fm = frontMatter(md);
   const blocks = extractBlocks(md);
   const runnable = blocks.filter((b) => b.kind === 'run');
   const skipped = blocks.filter((b) => b.kind === 'norun');
-  console.log(`\n# ${chapter}: ${runnable.length} blocks to run, ${skipped.length} not run`);
-  for (const b of skipped) console.log(`  - line ${b.line}: not run: ${b.reason}`);
+  if (!inVm) {
+    console.log(`\n# ${chapter}: ${runnable.length} blocks to run, ${skipped.length} not run`);
+    for (const b of skipped) console.log(`  - line ${b.line}: not run: ${b.reason}`);
+  }
   if (!runnable.length) return [];
+  if (fm.sandbox === 'vm' && !inVm) return runChapterInVm(chapter, file, runnable);
 
   const scratch = mkdtempSync(`/var/tmp/book-${chapter.slice(0, 2)}-`);
   const box = new Sandbox(scratch, fm.sandbox === 'host-network');
   const results: Result[] = [];
+  // in the VM, each result also goes to the host as it comes
+  const push = (r: Result) => {
+    results.push(r);
+    if (inVm) console.log(vmResultLine({ line: r.block.line, ok: r.ok, ms: r.ms, message: r.message }));
+  };
   let failed = false;
   try {
     for (const b of runnable) {
       if (failed) {
-        results.push({ chapter, block: b, ok: false, message: 'not run: an earlier block failed', ms: 0 });
+        push({ chapter, block: b, ok: false, message: 'not run: an earlier block failed', ms: 0 });
         continue;
       }
       const t0 = Date.now();
-      const r = await box.run(b.code, b.timeout);
+      const r = b.vm && !inVm ? await runInFreshVm(b) : await box.run(b.code, b.timeout);
       const ms = Date.now() - t0;
       let message: string | undefined;
       if ('timeout' in r) {
@@ -244,7 +328,7 @@ async function runChapter(file: string, keep: boolean): Promise<Result[]> {
         }
       }
       const ok = message === undefined;
-      results.push({ chapter, block: b, ok, message, ms });
+      push({ chapter, block: b, ok, message, ms });
       const first = b.code.split('\n').find((l) => l.trim() && !l.startsWith('#')) ?? '';
       console.log(`  ${ok ? 'ok  ' : 'FAIL'} line ${b.line} (${(ms / 1000).toFixed(1)} s): ${first.slice(0, 70)}`);
       if (!ok) {
@@ -291,10 +375,12 @@ function writeTap(file: string, results: Result[]) {
 async function main(argv: string[]) {
   let tap: string | undefined;
   let keep = false;
+  let inVm = false;
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--tap') tap = argv[++i];
     else if (argv[i] === '--keep') keep = true;
+    else if (argv[i] === '--in-vm') inVm = true; // inside the lab VM, for a `sandbox: vm` chapter
     else args.push(argv[i]!);
   }
   if (process.getuid?.() !== 0) {
@@ -306,7 +392,7 @@ async function main(argv: string[]) {
   let formatErrors = 0;
   for (const f of files) {
     try {
-      results.push(...(await runChapter(f, keep)));
+      results.push(...(await runChapter(f, keep, inVm)));
     } catch (e) {
       if (!(e instanceof BookFormatError)) throw e;
       console.log(`  ${basename(f)}: ${e.message}`);
@@ -316,7 +402,7 @@ async function main(argv: string[]) {
   if (tap) writeTap(tap, results);
   const pass = results.filter((r) => r.ok).length;
   const fail = results.length - pass + formatErrors;
-  console.log(`\nbook: ${pass} passed, ${fail} failed`);
+  if (!inVm) console.log(`\nbook: ${pass} passed, ${fail} failed`);
   process.exitCode = fail ? 1 : 0;
 }
 

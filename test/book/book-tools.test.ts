@@ -77,3 +77,18 @@ test('every chapter of the book parses: each shell block is marked', () => {
     assert.doesNotThrow(() => extractBlocks(readFileSync(join(docs, f), 'utf8')), f);
   }
 });
+
+test('the lab VM: {run vm} blocks, and the result lines a `sandbox: vm` chapter sends back from the guest', async () => {
+  const { parseVmResultLine, vmBlockScript, vmResultLine, vmTimeout, VM_BOOT_ALLOWANCE } = await import('../../scripts/book-vm.ts');
+  const [a, b] = extractBlocks(`${fence}sh {run vm}\nls\n${fence}\n${fence}sh {run vm timeout=300 status=1}\nfalse\n${fence}\n`);
+  assert.deepEqual([a!.vm, b!.vm, b!.timeout, b!.status], [true, true, 300, 1]);
+  assert.equal(extractBlocks(`${fence}sh {run}\nls\n${fence}\n`)[0]!.vm, false);
+  assert.throws(() => extractBlocks(`${fence}sh {run vm=1}\nls\n${fence}\n`), /unknown option "vm=1"/);
+  const failed = { line: 42, ok: false, ms: 1200, message: 'exit status 1\n  output:\n    | "quoted"' };
+  assert.deepEqual(parseVmResultLine(vmResultLine(failed)), failed);
+  assert.deepEqual(parseVmResultLine(vmResultLine({ line: 7, ok: true, ms: 3 })), { line: 7, ok: true, ms: 3 });
+  assert.equal(parseVmResultLine('  ok   line 7 (0.1 s): echo __book_vm_result__'), null); // the guest's other output
+  assert.equal(parseVmResultLine('__book_vm_result__ {"line":7}'), null);
+  assert.equal(vmTimeout([{ timeout: 60 }, { timeout: 300 }]), 360 + VM_BOOT_ALLOWANCE);
+  assert.match(vmBlockScript('echo hi', "/src/it's here"), /^mkdir -p \/usr\/local\/bin && ln -sf '\/src\/it'\\''s here'\/bin\/runts \/usr\/local\/bin\/runts\ncd '\/src\/it'\\''s here' \|\| exit 125\necho hi\n$/);
+});
