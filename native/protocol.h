@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 4
+#define RUNTS_PROTOCOL_VERSION 5
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -250,7 +250,7 @@
  *    SIGWINCH, until INIT exits.                                  INT slot */
 #define STEP_CONSOLE_PAIR 61
 
-/* ---- steps_security.c: LSM labels (70-79) --------------------------------- */
+/* ---- steps_security.c: LSM labels, keyrings (70-79) ----------------------- */
 /* I: open the first of paths that exists (INIT's own /proc/self/attr/...
  *    exec file) O_WRONLY|O_CLOEXEC into slot, refusing it unless it is on
  *    procfs (fstatfs magic). Runs before pivot_root, through the host's
@@ -262,6 +262,14 @@
  *    next execve. Before no_new_privs: AppArmor refuses most profile
  *    changes once it is set.                         INT slot, STR value   */
 #define STEP_LSM_WRITE_ATTR 71
+/* I: keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): join the keyring of that
+ *    name in INIT's user namespace, or make a new one, as INIT's session
+ *    keyring; then add perm bits to its permissions (KEYCTL_DESCRIBE, then
+ *    KEYCTL_SETPERM). Without it INIT keeps runts's session keyring, the
+ *    host's: its keys readable and clearable from the container. ENOSYS (a
+ *    kernel without keys) is not an error: there is nothing to share.
+ *                                                    STR name, INT perm    */
+#define STEP_SESSION_KEYRING 72
 
 /* ---- steps_cgroup.c: cgroup v2 device rules (80-89) ---------------------- */
 /* P: open the cgroup directory, load the program (raw struct bpf_insn

@@ -230,6 +230,7 @@ static const struct op {
 	[STEP_CONSOLE_PAIR] = {'P', "n", step_console_pair},
 	[STEP_LSM_OPEN_ATTR] = {'I', "nS", step_lsm_open_attr},
 	[STEP_LSM_WRITE_ATTR] = {'I', "ns", step_lsm_write_attr},
+	[STEP_SESSION_KEYRING] = {'I', "si", step_session_keyring},
 	[STEP_CGROUP_DEVICE_FILTER] = {'P', "sb", step_cgroup_device_filter},
 };
 

@@ -83,10 +83,10 @@ step_fn step_enter_ns, step_console_pair;
  * STEP_CONSOLE_PAIR). INIT is left for the caller to reap. */
 void console_proxy(int init_pid);
 
-/* ---- steps_security.c: checks and LSM steps ------------------------------- */
+/* ---- steps_security.c: checks, LSM and keyring steps ---------------------- */
 
 int cwd_inside_root(void);
-step_fn step_lsm_open_attr, step_lsm_write_attr;
+step_fn step_lsm_open_attr, step_lsm_write_attr, step_session_keyring;
 
 /* ---- steps_cgroup.c: cgroup v2 device rules ------------------------------- */
 

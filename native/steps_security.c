@@ -1,14 +1,19 @@
 /*
- * steps_security.c - security checks and LSM steps that the policy in
- * src/security/ asks for.
+ * steps_security.c - security checks, LSM and keyring steps that the policy
+ * in src/security/ asks for.
  *
  * The contract: native/protocol.h. The book: docs/08-security.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/keyctl.h>
 #include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -95,4 +100,35 @@ void step_lsm_write_attr(const struct step *s)
 		fail(s->index, n < 0 ? errno : EIO, "write \"%s\" to the LSM attr file", value);
 	close(slots[slot]);
 	slots[slot] = -1;
+}
+
+/* ---- the session keyring ---------------------------------------------------
+ * A process inherits its session keyring across fork and exec: without this
+ * step the container would hold the host's (runts's) session keyring. */
+
+void step_session_keyring(const struct step *s)
+{
+	const char *name = s->v[0].str;
+	long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+	if (id < 0 && errno == ENOSYS)
+		return;
+	if (id < 0)
+		fail(s->index, errno, "join session keyring %s", name);
+	/* "type;uid;gid;perm;description", perm in hex */
+	char desc[512];
+	long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc);
+	if (n < 0)
+		fail(s->index, errno, "describe session keyring %s", name);
+	desc[sizeof desc - 1] = 0;
+	char *perm = desc;
+	for (int field = 0; field < 3 && perm; field++) {
+		perm = strchr(perm, ';');
+		if (perm)
+			perm++;
+	}
+	if (!perm)
+		fail(s->index, EINVAL, "describe session keyring %s: unexpected \"%s\"", name, desc);
+	unsigned long bits = strtoul(perm, NULL, 16) | (unsigned long)s->v[1].num;
+	if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, bits) < 0)
+		fail(s->index, errno, "set permissions 0x%lx on session keyring %s", bits, name);
 }

@@ -61,7 +61,7 @@ const createOptions = (cmd: Command) =>
     .option('--pid-file <file>', 'write the container process pid to this file')
     .option('--console-socket <path>', 'AF_UNIX socket that receives the pty master (process.terminal)')
     .option('--no-pivot', 'use chroot instead of pivot_root (for a ramdisk root)')
-    .option('--no-new-keyring', 'accepted for runc compatibility; runts never creates a session keyring')
+    .option('--no-new-keyring', 'keep the caller\'s session keyring (default: the container gets its own)')
     .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the container', parseCount, 0);
 
 function parseCount(v: string): number {
@@ -74,6 +74,8 @@ interface CreateFlags {
   pidFile?: string;
   consoleSocket?: string;
   pivot: boolean;
+  /** false with --no-new-keyring */
+  newKeyring: boolean;
   preserveFds: number;
   detach?: boolean;
 }
@@ -84,6 +86,7 @@ const createArgs = (id: string, f: CreateFlags) => ({
   pidFile: f.pidFile,
   consoleSocket: f.consoleSocket,
   noPivot: !f.pivot,
+  noNewKeyring: !f.newKeyring,
   preserveFds: f.preserveFds,
 });
 

@@ -14,15 +14,20 @@
  *     namespace last, as that changes what /proc/<pid> means;
  *   - the process steps are the very ones create uses (processSteps).
  *
- * The book: docs/10-real-world-oci.md, "exec: one more process in the box".
+ * Design: docs/design/exec-and-terminals.md, "exec reuses the executor".
  */
 import { statSync } from 'node:fs';
 import type { LinuxSeccomp, Process } from '../oci/types.ts';
 import { NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
+import { sessionKeyringStep } from '../security/keyring.ts';
 import { processSteps, seccompStep } from './compile.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface ExecPlanContext {
+  /** The container's id: its session keyring is joined by name. */
+  id: string;
+  /** The container keeps the caller's session keyring (created with --no-new-keyring). */
+  noNewKeyring?: boolean;
   /** INIT of the container, in runts's pid namespace. */
   pid: number;
   /** cgroup.procs files of the container. */
@@ -69,7 +74,7 @@ export function compileExecPlan(process: Process, ctx: ExecPlanContext): Step[] 
   }
   if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
   const seccompLoad = seccompStep(ctx.seccomp, ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad }));
+  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
   // as in create: with no_new_privs the filter waits for the last moment
   if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);

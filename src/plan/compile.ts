@@ -27,12 +27,15 @@ import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.t
 import { mountSteps } from '../rootfs/mounts.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
+import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
+  /** The container's id: names its session keyring. */
+  id: string;
   bundle: string;
   fifoPath: string;
   /** cgroup.procs files INIT is written into. */
@@ -41,6 +44,8 @@ export interface PlanContext {
   cgroupDir: (h: Hierarchy) => string;
   consoleSocket?: string;
   noPivot?: boolean;
+  /** Keep the caller's session keyring (runc's --no-new-keyring). */
+  noNewKeyring?: boolean;
   preserveFds?: number;
   /** Foreground `run`: PARENT stays to report INIT's exit status. */
   supervise?: boolean;
@@ -139,7 +144,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   }
   if (lsmLoad) plan.push(lsmLoad.write);
   const seccompLoad = seccompStep(linux.seccomp, ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad }));
+  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
   plan.push(steps.waitStart(FIFO_SLOT));
   for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h), CREATED_STATE));
@@ -151,11 +156,14 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
 }
 
 /**
- * The process's own settings, shared by create and exec: limits, identity,
- * capabilities, umask, cwd, the command, and which descriptors it keeps.
+ * The process's own settings, shared by create and exec: its session keyring,
+ * limits, identity, capabilities, umask, cwd, the command, and which
+ * descriptors it keeps.
  */
-export function processSteps(process: Process, ctx: { warn: (msg: string) => void; preserveFds?: number; seccomp?: Step }): Step[] {
+export function processSteps(process: Process, ctx: { warn: (msg: string) => void; preserveFds?: number; seccomp?: Step; keyring?: Step }): Step[] {
   const out: Step[] = [];
+  // First, while INIT is root of its user namespace and no filter is loaded.
+  if (ctx.keyring) out.push(ctx.keyring);
   for (const r of process.rlimits ?? []) {
     out.push(steps.setRlimit(r.type, RLIMIT_NUMBERS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard)));
   }

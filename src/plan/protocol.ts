@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 4;
+export const RUNTS_PROTOCOL_VERSION = 5;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 
 export const MSG = {
@@ -72,6 +72,7 @@ export const STEP = {
   STEP_CONSOLE_PAIR: 61,
   STEP_LSM_OPEN_ATTR: 70,
   STEP_LSM_WRITE_ATTR: 71,
+  STEP_SESSION_KEYRING: 72,
   STEP_CGROUP_DEVICE_FILTER: 80,
 } as const;
 

@@ -113,6 +113,8 @@ export const steps = {
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),
+  sessionKeyring: (name: string, perm: number) =>
+    step('STEP_SESSION_KEYRING', 'init', `join session keyring ${name} (a new one, not the host's), add permissions 0x${perm.toString(16).padStart(8, '0')}`, str(name), int(perm)),
   enterNamespace: (flag: number, name: string, path: string) =>
     step('STEP_ENTER_NS', 'init', `setns into the container's ${name} namespace ${path}`, int(flag), str(path)),
 };

@@ -39,6 +39,8 @@ export interface CreateOptions {
   pidFile?: string;
   consoleSocket?: string;
   noPivot?: boolean;
+  /** Keep the caller's session keyring (runc's --no-new-keyring). */
+  noNewKeyring?: boolean;
   preserveFds?: number;
   /** Foreground `run`: keep a supervisor to learn the exit status. */
   supervise?: boolean;
@@ -68,12 +70,14 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
   const dirOf = new Map(hierarchies.map((h) => [h, containerCgroupDir(h, spec.linux?.cgroupsPath, opts.id)]));
   const cgroupWrites = cgroupDriver().resourceWrites(spec.linux?.resources, { field: 'linux.resources', devices: true, warn: ctx.warn });
   const plan = compilePlan(spec, {
+    id: opts.id,
     bundle,
     fifoPath: ctx.store.fifo(opts.id),
     cgroupProcs: [...dirOf.values()].map(procsFile),
     cgroupDir: (h) => dirOf.get(h)!,
     consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),
     noPivot: opts.noPivot,
+    noNewKeyring: opts.noNewKeyring,
     preserveFds: opts.preserveFds,
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
@@ -100,6 +104,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     annotations: spec.annotations,
     created: new Date().toISOString(),
     cgroupDirs,
+    ...(opts.noNewKeyring && { noNewKeyring: true }),
     poststart: spec.hooks?.poststart,
     poststop: spec.hooks?.poststop,
   };

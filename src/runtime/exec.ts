@@ -12,7 +12,7 @@
  * the exit status propagates; with --detach runts returns once the process
  * is about to execve, and whoever adopts it (conmon, the shim) reaps it.
  *
- * The book: docs/10-real-world-oci.md, "exec: one more process in the box".
+ * Design: docs/design/exec-and-terminals.md, "exec reuses the executor".
  */
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -67,6 +67,8 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   }
   if (!proc.terminal && opts.consoleSocket) throw new RuntsError('EINVAL', '--console-socket: given, but the process has no terminal (use --tty)');
   const plan = compileExecPlan(proc, {
+    id: record.id,
+    noNewKeyring: record.noNewKeyring,
     pid: record.pid,
     cgroupProcs: execProcsFiles(record.cgroupDirs, record.pid),
     consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),

@@ -33,6 +33,8 @@ export interface ContainerRecord {
   created: string;
   /** The container's cgroup directories, one per hierarchy. */
   cgroupDirs: string[];
+  /** Created with --no-new-keyring: exec'd processes keep the caller's session keyring too. */
+  noNewKeyring?: boolean;
   /** Hooks that run after create returns, as config.json said at create. */
   poststart?: Hook[];
   poststop?: Hook[];

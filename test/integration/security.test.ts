@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { withArgs, type ConfigPatch, type OciSpec } from '../lib/bundle.ts';
 import { assertFails, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { isMountPoint, sh } from '../lib/host.ts';
-import { capNames, parseProbe, parseProbeJson } from '../lib/probe.ts';
-import { RUNTS_BIN } from '../lib/runtime.ts';
+import { capNames, parseProbe, parseProbeJson, probeBinary } from '../lib/probe.ts';
+import { RUNTS_BIN, runLogged } from '../lib/runtime.ts';
 import { RUN_PREFIX } from '../lib/cleanup.ts';
 import { defaultSeccompProfile } from '../../src/security/seccomp/default-profile.ts';
 
@@ -245,3 +245,48 @@ containerTest('a capability outside runts\'s own bounding set is skipped with a 
   assert.deepEqual(capNames(p.caps.CapBnd), ['CAP_KILL']);
   assert.deepEqual(capNames(p.caps.CapEff), ['CAP_KILL']);
 }, { needs: ['setpriv'] });
+
+/* ---- the session keyring ---- */
+
+interface KeyringReport { keyring: { session: string | null; keys: { description?: string; payload?: string }[]; clear?: string } }
+interface WithKeyReport { withKey: { status: number; after: string | null } }
+
+/*
+ * A host process holds a key in its session keyring and starts a container
+ * (probe with-key runs runts with the key in place). The container must not
+ * see that keyring, nor be able to clear it: it gets one of its own, named
+ * after it, as runc gives; `exec` joins the same one. With --no-new-keyring
+ * (runc's flag) the caller's keyring is kept: that run shows the probe can
+ * see a shared key, so the first assertions can fail.
+ */
+async function runWithHostKey(c: Ctx, verb: string[]) {
+  const r = await runLogged(probeBinary(), ['with-key', 'hunter2', '--', RUNTS_BIN, '--root', c.root, ...verb]);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 2, `a keyring report and the host's verdict:\n${r.stdout}${r.stderr}`);
+  const inside = parseProbeJson<KeyringReport>(lines[0]!).keyring;
+  const host = parseProbeJson<WithKeyReport>(lines[1]!).withKey;
+  assert.equal(host.status, 0, `runts ${verb.join(' ')}: ${r.stdout}${r.stderr}`);
+  return { inside, host };
+}
+
+containerTest('a container gets its own session keyring: the host\'s key is neither readable nor clearable (create and exec)', async (c) => {
+  const id = c.newId();
+  c.defer(`delete --force ${id}`, () => c.runts(['delete', '--force', id]));
+  const run = await runWithHostKey(c, ['run', '--bundle', c.bundle(withArgs('keyring', 'clear')).dir, id]);
+  assert.match(run.inside.session ?? '', new RegExp(`;_ses\\.${id.replace(/[.+]/g, '\\$&')}$`), 'the session keyring is the container\'s own');
+  assert.ok(!run.inside.keys.some((k) => k.payload === 'hunter2'), `the host's key is visible: ${JSON.stringify(run.inside)}`);
+  assert.equal(run.host.after, 'hunter2', 'the host\'s key survived the container\'s KEYCTL_CLEAR');
+
+  const long = await c.create(c.bundle(withArgs('sleep', '60')));
+  const exec = await runWithHostKey(c, ['exec', long.id, '/probe', 'keyring', 'clear']);
+  assert.match(exec.inside.session ?? '', new RegExp(`;_ses\\.${long.id.replace(/[.+]/g, '\\$&')}$`), 'exec joins the container\'s keyring');
+  assert.equal(exec.host.after, 'hunter2');
+});
+
+containerTest('--no-new-keyring keeps the caller\'s session keyring, as runc does', async (c) => {
+  const id = c.newId();
+  c.defer(`delete --force ${id}`, () => c.runts(['delete', '--force', id]));
+  const run = await runWithHostKey(c, ['run', '--no-new-keyring', '--bundle', c.bundle(withArgs('keyring')).dir, id]);
+  assert.match(run.inside.session ?? '', /;probe-session$/);
+  assert.ok(run.inside.keys.some((k) => k.payload === 'hunter2'));
+});

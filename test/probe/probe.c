@@ -19,6 +19,14 @@
  *   probe udp-echo PORT     binds UDP PORT on every address, prints {"listening":PORT},
  *                           then answers every datagram with "echo:" and its bytes,
  *                           until killed (busybox has no UDP server)
+ *   probe keyring [clear]   {"keyring":{"session":DESCRIPTION,"keys":[{"description","payload"}]
+ *                           [,"clear":"ok"|ERRNO]}}: the session keyring and what it holds
+ *                           (after reading it, KEYCTL_CLEAR with "clear")
+ *   probe with-key DATA -- CMD...
+ *                           on the host: joins a new session keyring, adds the user key
+ *                           "probe-key" holding DATA, runs CMD (stdio inherited), then
+ *                           prints {"withKey":{"status":N,"after":DATA|null[,"afterError"]}}:
+ *                           whether CMD left the key alone
  *
  * Conventions: a value the probe could not read is JSON null, with the errno
  * name in a sibling "<field>Error" where that helps. "unlimited" rlimits are -1.
@@ -38,6 +46,9 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/keyctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -342,9 +353,59 @@ static int udp_echo(int port) {
   }
 }
 
+/* ---- keyrings ---- */
+static long keyctl_(int op, long a, long b, long c) { return syscall(SYS_keyctl, op, a, b, c); }
+
+/* A key's describe string or payload; NULL (errno set) when it cannot be read. */
+static char *key_text(int op, long id) {
+  static char buf[4096];
+  long n = keyctl_(op, id, (long)buf, sizeof buf - 1);
+  if (n < 0) return NULL;
+  buf[n < (long)sizeof buf - 1 ? n : (long)sizeof buf - 1] = 0;
+  return buf;
+}
+
+static void emit_keyring(int clear) {
+  key("keyring"); open_('{');
+  char *desc = key_text(KEYCTL_DESCRIBE, KEY_SPEC_SESSION_KEYRING);
+  if (desc) kstr("session", desc); else { key("session"); vnull(); kerr("session", errno); }
+  int32_t ids[256];
+  long n = keyctl_(KEYCTL_READ, KEY_SPEC_SESSION_KEYRING, (long)ids, sizeof ids);
+  key("keys"); open_('[');
+  for (long i = 0; n > 0 && i < n / 4 && i < 256; i++) {
+    open_('{');
+    char *d = key_text(KEYCTL_DESCRIBE, ids[i]);
+    if (d) kstr("description", d); else kerr("description", errno);
+    char *p = key_text(KEYCTL_READ, ids[i]);
+    if (p) kstr("payload", p); else kerr("payload", errno);
+    close_('}');
+  }
+  close_(']');
+  if (clear) kstr("clear", keyctl_(KEYCTL_CLEAR, KEY_SPEC_SESSION_KEYRING, 0, 0) < 0 ? strerrorname_np(errno) : "ok");
+  close_('}');
+}
+
+static int with_key(const char *data, char **cmd) {
+  if (keyctl_(KEYCTL_JOIN_SESSION_KEYRING, (long)"probe-session", 0, 0) < 0) return 96;
+  long id = syscall(SYS_add_key, "user", "probe-key", data, strlen(data), KEY_SPEC_SESSION_KEYRING);
+  if (id < 0) return 96;
+  pid_t pid = fork();
+  if (pid < 0) return 96;
+  if (pid == 0) { execvp(cmd[0], cmd); _exit(127); }
+  int status;
+  while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) return 96;
+  open_('{'); key("withKey"); open_('{');
+  knum("status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  char *after = key_text(KEYCTL_READ, id);
+  if (after) kstr("after", after); else { key("after"); vnull(); kerr("after", errno); }
+  close_('}'); close_('}');
+  return 0;
+}
+
 static int usage(void) {
   static const char msg[] = "usage: probe [-- ARG...] | stat PATH... | write PATH [DATA] | "
-                            "read PATH [MAX] | ls DIR | sleep N | exit N | udp-echo PORT\n";
+                            "read PATH [MAX] | ls DIR | sleep N | exit N | udp-echo PORT | "
+                            "keyring [clear] | with-key DATA -- CMD...\n";
   if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
   return 2;
 }
@@ -391,6 +452,10 @@ int main(int argc, char **argv) {
     return 0;
   } else if (strcmp(cmd, "udp-echo") == 0 && argc == 3) {
     return udp_echo(atoi(argv[2]));
+  } else if (strcmp(cmd, "keyring") == 0 && argc <= 3) {
+    open_('{'); emit_keyring(argc == 3 && strcmp(argv[2], "clear") == 0); close_('}');
+  } else if (strcmp(cmd, "with-key") == 0 && argc >= 5 && strcmp(argv[3], "--") == 0) {
+    if (with_key(argv[2], argv + 4)) return 96;
   } else if (strcmp(cmd, "exit") == 0 && argc == 3) {
     return atoi(argv[2]);
   } else {

@@ -15,6 +15,7 @@ const process_ = validateProcess({
 });
 
 const ctx = (extra: Partial<ExecPlanContext> = {}): ExecPlanContext => ({
+  id: 't',
   pid: 4242,
   cgroupProcs: ['/sys/fs/cgroup/pids/runts/t/cgroup.procs', '/sys/fs/cgroup/memory/runts/t/cgroup.procs'],
   join: ['user', 'ipc', 'uts', 'net', 'pid', 'cgroup', 'mnt'],
@@ -77,4 +78,10 @@ test('a terminal: console socket, or in the foreground a socketpair PARENT proxi
   const proxied = compileExecPlan(tty, ctx({ supervise: true }));
   assert.equal(proxied[0]!.op, 'STEP_CONSOLE_PAIR');
   assert.ok(ops(proxied).includes('STEP_SETUP_CONSOLE'));
+});
+
+test('an exec\'d process joins the container\'s session keyring by name, unless it was created with --no-new-keyring', () => {
+  const joined = compileExecPlan(process_, ctx()).find((s) => s.op === 'STEP_SESSION_KEYRING');
+  assert.equal(joined?.values[0]!.value, '_ses.t');
+  assert.ok(!ops(compileExecPlan(process_, ctx({ noNewKeyring: true }))).includes('STEP_SESSION_KEYRING'));
 });

@@ -59,7 +59,7 @@ function plan(host: HostLsms, noNewPrivileges = true) {
     process: proc({ apparmorProfile: 'runts-default', noNewPrivileges, user: { uid: 1000, gid: 1000 } }),
     linux: { namespaces: [{ type: 'mount' }] },
   });
-  return compilePlan(spec, { bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {}, lsmHost: host });
+  return compilePlan(spec, { id: 't', bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {}, lsmHost: host });
 }
 
 test('the attr file is opened before pivot_root and written before no_new_privs and the user switch', () => {

@@ -17,6 +17,7 @@ after(() => rmSync(bundle, { recursive: true, force: true }));
 
 const warnings: string[] = [];
 const ctx: PlanContext = {
+  id: 't',
   bundle,
   fifoPath: '/run/runts/t/exec.fifo',
   cgroupProcs: ['/sys/fs/cgroup/pids/runts/t/cgroup.procs'],
@@ -118,4 +119,17 @@ test('explain numbers the steps and names who runs them', () => {
   assert.match(text, /runts:\[1:INIT\]/);
   assert.match(text, /\d+\. pivot_root into the root/);
   assert.match(text, /hostname box/);
+});
+
+test('INIT joins a session keyring of its own before any filter or user switch; --no-new-keyring keeps the caller\'s', () => {
+  const plan = compilePlan(spec({}, { seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } }), ctx);
+  const keyring = plan[indexOf(plan, 'STEP_SESSION_KEYRING')]!;
+  assert.equal(keyring.actor, 'init');
+  assert.equal(keyring.values[0]!.value, '_ses.t');
+  assert.equal(keyring.values[1]!.value, 0x080d0000n);
+  assert.ok(indexOf(plan, 'STEP_SESSION_KEYRING') < indexOf(plan, 'STEP_SET_USER'));
+  assert.ok(indexOf(plan, 'STEP_SESSION_KEYRING') < indexOf(plan, 'STEP_SECCOMP'));
+  const withoutNnp = compilePlan(spec({ process: { args: ['/bin/sh'], cwd: '/', user: { uid: 0, gid: 0 }, noNewPrivileges: false } }, { seccomp: { defaultAction: 'SCMP_ACT_ALLOW' } }), ctx);
+  assert.ok(indexOf(withoutNnp, 'STEP_SESSION_KEYRING') < indexOf(withoutNnp, 'STEP_SECCOMP'), 'before an early filter too');
+  assert.ok(!ops(compilePlan(spec(), { ...ctx, noNewKeyring: true })).includes('STEP_SESSION_KEYRING'));
 });

@@ -230,7 +230,7 @@ function plan(noNewPrivileges: boolean) {
     hooks: { startContainer: [{ path: '/bin/true' }] },
     linux: { namespaces: [{ type: 'mount' }], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }] } },
   });
-  const steps = compilePlan(spec, { bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {} });
+  const steps = compilePlan(spec, { id: 't', bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {} });
   return steps.map((s) => s.op);
 }
 
