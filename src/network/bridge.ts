@@ -19,7 +19,7 @@ import { deleteLink, ipBatch, linkExists, linkInfo, nft, setInterfaceSysctl } fr
 import { hostsFile } from './files.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { formatIp, inSubnet, isAlive, nextFree, parseIp, parseSubnet, portTaken, readTable, withLock, writeTable, type Allocation, type NetworkTable, type PortMapping } from './ipam.ts';
-import { applyNat, publishScript, tableExists, tableScript, unpublishScript } from './nat.ts';
+import { applyNat, loopbackGuardScript, publishScript, tableComplete, tableExists, tableScript, unpublishScript } from './nat.ts';
 import { formatPublish } from './ports.ts';
 
 export interface BridgeNetwork {
@@ -68,7 +68,9 @@ function ensureInfrastructure(net: BridgeNetwork): void {
   }
   setInterfaceSysctl(net.bridge, 'forwarding', '1');
   setInterfaceSysctl(net.bridge, 'route_localnet', '1');
+  if (tableComplete(net.table)) return;
   if (!tableExists(net.table)) nft(tableScript(net), `create nft table ip ${net.table}`);
+  else nft(loopbackGuardScript(net), `add the loopback guard to nft table ip ${net.table}`);
 }
 
 /** Frees the allocations whose process is gone: their veth went with their namespace; their ports go now. */

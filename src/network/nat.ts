@@ -14,6 +14,11 @@
  * Reaching a published port from the host itself works through the output
  * hook; from 127.0.0.1 it needs route_localnet on our bridge (never on the
  * host's own interfaces) and a masquerade so the reply comes back to us.
+ * route_localnet also lets the bridge route packets addressed to 127.0.0.0/8
+ * to the host: a container (or anyone on the bridge) would reach services
+ * bound to the host's loopback only (Kubernetes' CVE-2020-8558). The input
+ * chain lets from the bridge into 127.0.0.0/8 only the replies of the
+ * connections the host opened to a published port.
  *
  * The book: docs/07-networking.md.
  */
@@ -24,6 +29,24 @@ export interface NatTarget { table: string; bridge: string; subnet: string }
 
 export function tableExists(table: string): boolean {
   return nftQuery(['list', 'table', 'ip', table]).ok;
+}
+
+/** Does the table have every chain of tableScript (a table made by an older runts lacks the loopback guard)? */
+export function tableComplete(table: string): boolean {
+  return nftQuery(['list', 'chain', 'ip', table, 'input']).ok;
+}
+
+/** The input chain alone: added to a table made before it existed. */
+export function loopbackGuardScript({ table, bridge }: NatTarget): string {
+  return `table ip ${table} {\n${loopbackGuard(bridge)}}\n`;
+}
+
+function loopbackGuard(bridge: string): string {
+  return `  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname ${JSON.stringify(bridge)} ip daddr 127.0.0.0/8 ct state != { established, related } drop
+  }
+`;
 }
 
 /** The whole table, created at once (only when it does not exist: the caller holds the lock). */
@@ -61,7 +84,7 @@ export function tableScript({ table, bridge, subnet }: NatTarget): string {
     oifname ${br} ct status dnat accept
     oifname ${br} iifname != ${br} drop
   }
-}
+${loopbackGuard(bridge)}}
 `;
 }
 

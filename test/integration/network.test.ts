@@ -186,6 +186,55 @@ test('-p publishes to the host, via localhost, from another namespace and from a
   ok(['rm', web]);
 });
 
+/*
+ * route_localnet on the bridge (for localhost publishing) must not open the
+ * host's loopback to the bridge (CVE-2020-8558's class). A namespace of the
+ * test's, wired to the bridge as a container is, routes 127.0.0.0/8 to the
+ * gateway (as a container with NET_ADMIN could): a TCP server and a UDP
+ * socket bound to the host's 127.0.0.1 only must hear nothing (lo stays
+ * down in the namespace, so 127.0.0.0/8 is not local there), while the
+ * same servers on the gateway's address answer, so the path itself works.
+ */
+test('the bridge does not reach services bound to the host\'s loopback (TCP and UDP)', { skip }, async () => {
+  const keep = cname('lo-guard');
+  ok(['run', '-d', '--name', keep, 'test/bb:1', 'sleep', '60']); // the bridge and its table exist while it runs
+  const ns = `${RUN_PREFIX}-lo`;
+  const veth = `${RUN_PREFIX}l`;
+  const www = join(base, 'lo-www');
+  mkdirSync(www, { recursive: true });
+  writeFileSync(join(www, 'index.html'), 'loopback-only\n');
+  const tcpPort = PORT + 7;
+  const udpPort = PORT + 8;
+  const servers = [`127.0.0.1:${tcpPort}`, `${GATEWAY}:${tcpPort}`].map((addr) =>
+    spawn('/bin/busybox', ['httpd', '-f', '-p', addr, '-h', www], { stdio: 'ignore' }));
+  const heard: string[] = [];
+  const udp = [createSocket('udp4'), createSocket('udp4')];
+  await Promise.all(udp.map((u, i) => new Promise<void>((r) => u.bind(udpPort, i ? GATEWAY : '127.0.0.1', r))));
+  udp.forEach((u) => u.on('message', (m) => heard.push(m.toString())));
+  try {
+    sh(['ip', 'netns', 'add', ns]);
+    sh(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    sh(['ip', 'link', 'set', veth, 'master', BRIDGE, 'up']);
+    const inNs = (...cmd: string[]) => sh(['ip', 'netns', 'exec', ns, ...cmd]);
+    inNs('ip', 'addr', 'add', `10.231.${octet}.250/24`, 'dev', 'eth0');
+    inNs('ip', 'link', 'set', 'eth0', 'up');
+    inNs('sysctl', '-q', '-w', 'net.ipv4.conf.eth0.route_localnet=1');
+    inNs('ip', 'route', 'add', '127.0.0.0/8', 'via', GATEWAY, 'dev', 'eth0');
+    await until('the server on the gateway address', () => httpGet(GATEWAY, tcpPort, ns).includes('loopback-only'));
+    assert.equal(httpGet('127.0.0.1', tcpPort, ns), '', 'the bridge reached a TCP server bound to the host\'s 127.0.0.1');
+    for (const to of ['127.0.0.1', GATEWAY]) inNs('bash', '-c', `for i in 1 2 3; do echo to-${to} > /dev/udp/${to}/${udpPort}; done`);
+    await until('the datagram to the gateway address', () => heard.includes(`to-${GATEWAY}\n`));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!heard.includes('to-127.0.0.1\n'), 'the bridge delivered UDP to a socket bound to the host\'s 127.0.0.1');
+  } finally {
+    udp.forEach((u) => u.close());
+    for (const s of servers) { s.kill('SIGKILL'); await new Promise((r) => s.once('exit', r)); }
+    spawnSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' });
+    spawnSync('ip', ['link', 'delete', veth], { stdio: 'ignore' });
+    runts(['container', 'rm', '-f', keep]);
+  }
+});
+
 test('-p .../udp publishes a UDP port: from the host\'s address and via localhost; gone with the container', { skip }, async () => {
   const probe = probeBinary();
   const echo = cname('udp');

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { isRuntsError } from '../../src/errors.ts';
 import { containerResolvConf, FALLBACK_RESOLVERS, hostsFile } from '../../src/network/files.ts';
 import { formatIp, nextFree, overlaps, parseIp, parseSubnet, portTaken, withLock, type NetworkTable } from '../../src/network/ipam.ts';
-import { publishScript, tableScript, unpublishScript } from '../../src/network/nat.ts';
+import { loopbackGuardScript, publishScript, tableScript, unpublishScript } from '../../src/network/nat.ts';
 import { parsePublish } from '../../src/network/ports.ts';
 import { parseNetworkFlags } from '../../src/network/container.ts';
 
@@ -75,6 +75,9 @@ test('nft: one table with our bridge and subnet; ports are map elements, created
   assert.match(script, /ip saddr 10\.77\.0\.0\/16 oifname != "runts0" masquerade/);
   assert.match(script, /oifname "runts0" ip saddr 127\.0\.0\.0\/8 masquerade/);
   assert.match(script, /type nat hook output priority -100/);
+  assert.match(script, /iifname "runts0" ip daddr 127\.0\.0\.0\/8 ct state != \{ established, related \} drop/, 'the loopback guard');
+  assert.equal(loopbackGuardScript({ table: 'runts', bridge: 'runts0', subnet: '10.77.0.0/16' }),
+    `table ip runts {\n${/  chain input \{[^}]*\}[^}]*\}\n/.exec(script)![0]}}\n`, 'the same guard, for a table made before it');
   const ports = [parsePublish('8080:80'), parsePublish('127.0.0.1:53:53/udp')];
   assert.equal(publishScript('runts', '10.77.0.2', ports),
     'create element ip runts pub_tcp { 8080 : 10.77.0.2 . 80 }\ncreate element ip runts pub_udp_ip { 127.0.0.1 . 53 : 10.77.0.2 . 53 }\n');
