@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
+import { faultPoint } from '../sys/fault.ts';
 import { deleteLink, ipBatch, linkExists, linkInfo, nft, setInterfaceSysctl } from './exec.ts';
 import { hostsFile } from './files.ts';
 import { processStartTime } from '../runtime/process.ts';
@@ -135,10 +136,20 @@ export function reserve(net: BridgeNetwork, id: string, ports: PortMapping[], me
     }
     const ip = nextFree(table);
     ensureInfrastructure(net);
-    applyNat(publishScript(net.table, ip, ports), `publish ports of ${id}`);
+    // Recorded before the ports are published: if this process dies in
+    // between, the allocation (of a dead pid) is reclaimed with its ports,
+    // never an element that no allocation names.
     const a: Allocation = { ip, pid: process.pid, startTime: processStartTime(process.pid)!, ports, ...member };
     table.allocations[id] = a;
     writeTable(net.stateFile, table);
+    try {
+      applyNat(publishScript(net.table, ip, ports), `publish ports of ${id}`);
+    } catch (err) {
+      delete table.allocations[id];
+      writeTable(net.stateFile, table);
+      throw err;
+    }
+    faultPoint('network.published');
     refreshHosts(net, table);
     return a;
   });

@@ -365,6 +365,32 @@ test('an allocation whose container died unannounced is reclaimed by the next ru
   ok(['container', 'rm', '-f', name]);
 });
 
+/*
+ * runts killed (SIGKILL, RUNTS_FAULT) right after it published a container's
+ * ports: the allocation that names the ports is on disk already, so the next
+ * run reclaims it with its ports; the port is neither wedged nor delivered
+ * to whoever gets the dead container's address next.
+ */
+test('a run -d -p killed right after publishing leaves no port behind: the next run takes the port', { skip }, async () => {
+  const dead = cname('killed');
+  const r = spawnSync(RUNTS_BIN, ['--root', stateRoot, 'run', '-d', '--name', dead, '-p', `${PORT + 3}:80`, 'test/bb:1', 'sleep', '30'],
+    { env: runtsEnv({ ...env0, RUNTS_FAULT: 'network.published' }), encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.signal, 'SIGKILL', `runts was to be killed at the fault point: ${r.status} ${r.stderr}`);
+  const deadIp = table().allocations[dead]?.ip;
+  assert.ok(deadIp && nftMaps(TABLE).includes(`${PORT + 3} : ${deadIp} . 80`), 'the allocation and its port were both in place when runts died');
+  const web = cname('after-kill');
+  webServer(web, 'hello-after-kill', [`${PORT + 3}:80`]);
+  try {
+    await until('the new server on the port', () => httpGet(GATEWAY, PORT + 3).includes('hello-after-kill'));
+    assert.equal(table().allocations[dead], undefined, 'the dead run\'s allocation was reclaimed');
+    const elements = nftMaps(TABLE).match(new RegExp(`\\b${PORT + 3} : [\\d.]+ \\. 80`, 'g')) ?? [];
+    assert.deepEqual(elements, [`${PORT + 3} : ${table().allocations[web]!.ip} . 80`], 'the port is the new container\'s alone');
+  } finally {
+    runts(['container', 'rm', '-f', web]);
+    runts(['container', 'rm', '-f', dead]);
+  }
+});
+
 test('a user network: create with subnet and gateway, members resolve each other by name, other networks cannot reach them, rm refuses while in use', { skip }, async () => {
   const USER_BRIDGE = `${RUN_PREFIX}u`;
   const netName = `${RUN_PREFIX}-net`;
