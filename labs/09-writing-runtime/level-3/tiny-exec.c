@@ -1,0 +1,423 @@
+/*
+ * tiny-exec.c - the executor of tiny. Level 3: a cgroup with limits.
+ *
+ * tiny.ts (the planner) reads config.json, decides everything and writes a
+ * PLAN on file descriptor 3: one step per line, "op field field ...",
+ * fields separated by one space and %XX-escaped (a lone "-" is the empty
+ * string), the last line "end". This program knows nothing of config.json:
+ * it carries the plan out, top to bottom, in three acts:
+ *
+ *   steps before "clone"          the parent, in the caller's namespaces
+ *   "clone NS..."                 the child is born in new namespaces
+ *   steps between clone and "go"  the parent; the child exists, and waits
+ *   steps after "go"              the child, ending with "exec"
+ *
+ * The parent waits for the child and exits with its exit status.
+ * It is single-threaded from start to finish: that is why it is in C.
+ *
+ * Containers From Scratch, chapter 9 (docs/09-writing-runtime.md).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_FIELDS 256
+
+struct step {
+	int line;                 /* in the plan, for error messages */
+	int n;                    /* fields, op included */
+	char *f[MAX_FIELDS + 1];  /* f[0] is the op; NULL-terminated */
+};
+
+static struct step plan[1024];
+static int nsteps;
+static struct step *current; /* the step running, for die() */
+
+static void die(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (current)
+		fprintf(stderr, "tiny-exec: plan line %d (%s): %s\n", current->line, current->f[0], msg);
+	else
+		fprintf(stderr, "tiny-exec: %s\n", msg);
+	exit(1);
+}
+
+/* ---- reading the plan ---------------------------------------------------- */
+
+static int unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* %XX escapes, in place; "-" alone is the empty string */
+static void unescape(char *s)
+{
+	char *out = s;
+	if (strcmp(s, "-") == 0) {
+		*s = 0;
+		return;
+	}
+	for (; *s; s++) {
+		if (*s == '%' && unhex(s[1]) >= 0 && unhex(s[2]) >= 0) {
+			*out++ = (char)(unhex(s[1]) * 16 + unhex(s[2]));
+			s += 2;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = 0;
+}
+
+static void read_plan(int fd)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap + 1);
+	/* until the line "end": the planner keeps fd 3 open after the plan */
+	while (!(len >= 4 && memcmp(buf + len - 4, "end\n", 4) == 0 &&
+		 (len == 4 || buf[len - 5] == '\n'))) {
+		if (len == cap && !(buf = realloc(buf, (cap *= 2) + 1)))
+			die("plan too large");
+		ssize_t r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("read the plan on fd %d: %s", fd, r ? strerror(errno) : "no \"end\" line");
+		len += (size_t)r;
+	}
+	buf[len] = 0;
+	int line = 0;
+	for (char *save, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		if (*l == '#' || strcmp(l, "end") == 0)
+			continue;
+		if (nsteps == (int)(sizeof plan / sizeof plan[0]))
+			die("too many steps");
+		struct step *s = &plan[nsteps++];
+		s->line = line;
+		for (char *fs, *w = strtok_r(l, " ", &fs); w; w = strtok_r(NULL, " ", &fs)) {
+			if (s->n == MAX_FIELDS)
+				die("line %d: too many fields", line);
+			unescape(w);
+			s->f[s->n++] = w;
+		}
+	}
+}
+
+/* ---- the steps ------------------------------------------------------------ */
+
+static char *env[MAX_FIELDS + 1];
+static pid_t child; /* in the parent, once cloned */
+
+/* ---- cgroups: files, written by the parent ---- */
+
+static void step_mkdir(char **f)
+{
+	if (mkdir(f[1], 0755) < 0 && errno != EEXIST)
+		die("mkdir %s: %s", f[1], strerror(errno));
+}
+
+/* one write(2): cgroupfs takes a value in a single write */
+static void write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		die("write %s to %s: %s", value, path, strerror(errno));
+	close(fd);
+}
+
+static void step_write(char **f)
+{
+	write_file(f[1], f[2]);
+}
+
+/* act 2: the child exists, and has not run a single step yet */
+static void step_add_pid(char **f)
+{
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", (int)child);
+	write_file(f[1], pid);
+}
+
+/* act 3: the cgroup namespace, made now that the child is in its cgroup,
+ * so that the cgroup becomes the root of its view */
+static void step_unshare(char **f)
+{
+	if (strcmp(f[1], "cgroup") != 0)
+		die("unshare %s: only cgroup", f[1]);
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		die("unshare(CLONE_NEWCGROUP): %s", strerror(errno));
+}
+static int nenv;
+
+static void step_hostname(char **f)
+{
+	if (sethostname(f[1], strlen(f[1])) < 0)
+		die("sethostname %s: %s", f[1], strerror(errno));
+}
+
+/* ---- the root filesystem ---- */
+
+static char root[4096]; /* the rootfs, until pivot_root makes it "/" */
+
+/* path inside the root, as a host path: joined as strings, for now */
+static const char *in_root(const char *path)
+{
+	static char buf[8192];
+	snprintf(buf, sizeof buf, "%s%s", root, path);
+	return buf;
+}
+
+static void mkdirs(const char *path) /* mkdir -p */
+{
+	char p[8192];
+	snprintf(p, sizeof p, "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		mkdir(p, 0755);
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		die("mkdir %s: %s", p, strerror(errno));
+}
+
+/* mounts of the new namespace stop propagating to and from the host's */
+static void step_private(char **f)
+{
+	(void)f;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die("make / private: %s", strerror(errno));
+}
+
+/* pivot_root wants the new root to be a mount point: bind it onto itself */
+static void step_rootfs(char **f)
+{
+	snprintf(root, sizeof root, "%s", f[1]);
+	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		die("bind %s onto itself: %s", root, strerror(errno));
+}
+
+static unsigned long mount_flags(const char *list)
+{
+	static const struct { const char *name; unsigned long flag; } names[] = {
+		{"rdonly", MS_RDONLY}, {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV},
+		{"noexec", MS_NOEXEC}, {"noatime", MS_NOATIME}, {"relatime", MS_RELATIME},
+		{"strictatime", MS_STRICTATIME}, {"bind", MS_BIND}, {"rec", MS_REC},
+	};
+	unsigned long flags = 0;
+	char copy[512], *save;
+	snprintf(copy, sizeof copy, "%s", list);
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+		while (i < sizeof names / sizeof names[0] && strcmp(names[i].name, w) != 0)
+			i++;
+		if (i == sizeof names / sizeof names[0])
+			die("unknown mount flag %s", w);
+		flags |= names[i].flag;
+	}
+	return flags;
+}
+
+/* mount SOURCE TARGET TYPE FLAGS DATA: TARGET is inside the root */
+static void step_mount(char **f)
+{
+	const char *target = in_root(f[2]);
+	unsigned long flags = mount_flags(f[4]);
+	mkdirs(target);
+	if (!(flags & MS_BIND)) {
+		if (mount(f[1], target, f[3], flags, f[5]) < 0)
+			die("mount -t %s %s %s: %s", f[3], f[1], target, strerror(errno));
+		return;
+	}
+	if (mount(f[1], target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+		die("bind %s onto %s: %s", f[1], target, strerror(errno));
+	/* a bind mount ignores every other flag: they need a remount */
+	if ((flags & ~(MS_BIND | MS_REC)) &&
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (flags & ~MS_REC), NULL) < 0)
+		die("remount %s with %s: %s", target, f[4], strerror(errno));
+}
+
+/* mknod PATH c MAJOR MINOR MODE (octal) */
+static void step_mknod(char **f)
+{
+	const char *path = in_root(f[1]);
+	mode_t mode = (mode_t)strtol(f[5], NULL, 8);
+	unlink(path);
+	if (mknod(path, S_IFCHR | mode, makedev(atoi(f[3]), atoi(f[4]))) < 0 ||
+	    chmod(path, mode) < 0) /* the umask took bits away */
+		die("mknod %s: %s", path, strerror(errno));
+}
+
+/* symlink TARGET PATH */
+static void step_symlink(char **f)
+{
+	if (symlink(f[1], in_root(f[2])) < 0 && errno != EEXIST)
+		die("symlink %s: %s", f[2], strerror(errno));
+}
+
+/* The root becomes "/", and the old root is detached: no path leads back.
+ * pivot_root(".", ".") stacks the old root on top of the new one, at the
+ * same place; the umount then takes the top one, the old root, away. */
+static void step_pivot(char **f)
+{
+	(void)f;
+	if (chdir(root) < 0)
+		die("chdir %s: %s", root, strerror(errno));
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die("pivot_root: %s", strerror(errno));
+	if (umount2(".", MNT_DETACH) < 0)
+		die("detach the old root: %s", strerror(errno));
+	if (chdir("/") < 0)
+		die("chdir /: %s", strerror(errno));
+	root[0] = 0;
+}
+
+static void step_env(char **f)
+{
+	if (nenv < MAX_FIELDS)
+		env[nenv++] = f[1];
+}
+
+static void step_chdir(char **f)
+{
+	if (chdir(f[1]) < 0)
+		die("chdir %s: %s", f[1], strerror(errno));
+}
+
+static void step_exec(char **f)
+{
+	/* execvp searches the PATH of the environment it runs in: the container's */
+	environ = env;
+	execvp(f[1], f + 1);
+	die("exec %s: %s", f[1], strerror(errno));
+}
+
+static const struct {
+	const char *op;
+	void (*run)(char **f);
+	int min; /* fields after the op */
+} ops[] = {
+	{"hostname", step_hostname, 1},
+	{"mkdir", step_mkdir, 1},
+	{"write", step_write, 2},
+	{"add-pid", step_add_pid, 1},
+	{"unshare", step_unshare, 1},
+	{"private", step_private, 0},
+	{"rootfs", step_rootfs, 1},
+	{"mount", step_mount, 5},
+	{"mknod", step_mknod, 5},
+	{"symlink", step_symlink, 2},
+	{"pivot", step_pivot, 0},
+	{"env", step_env, 1},
+	{"chdir", step_chdir, 1},
+	{"exec", step_exec, 1},
+};
+
+static void run_step(struct step *s)
+{
+	current = s;
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		if (strcmp(ops[i].op, s->f[0]) == 0) {
+			if (s->n - 1 < ops[i].min)
+				die("needs %d fields", ops[i].min);
+			ops[i].run(s->f);
+			current = NULL;
+			return;
+		}
+	}
+	die("unknown step");
+}
+
+/* ---- the three acts -------------------------------------------------------- */
+
+static int find(const char *op)
+{
+	for (int i = 0; i < nsteps; i++)
+		if (strcmp(plan[i].f[0], op) == 0)
+			return i;
+	current = NULL;
+	die("the plan has no \"%s\" step", op);
+	return -1;
+}
+
+static unsigned long clone_flags(struct step *s)
+{
+	static const struct { const char *name; unsigned long flag; } ns[] = {
+		{"pid", CLONE_NEWPID}, {"mount", CLONE_NEWNS}, {"uts", CLONE_NEWUTS},
+		{"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
+	};
+	unsigned long flags = 0;
+	current = s;
+	for (int k = 1; k < s->n; k++) {
+		size_t i = 0;
+		while (i < sizeof ns / sizeof ns[0] && strcmp(ns[i].name, s->f[k]) != 0)
+			i++;
+		if (i == sizeof ns / sizeof ns[0])
+			die("unknown namespace %s", s->f[k]);
+		flags |= ns[i].flag;
+	}
+	current = NULL;
+	return flags;
+}
+
+int main(void)
+{
+	read_plan(3);
+	close(3);
+	int c = find("clone"), g = find("go"), go[2], status;
+	if (g < c)
+		die("\"go\" must come after \"clone\"");
+
+	for (int i = 0; i < c; i++) /* act 1: the parent, before clone */
+		run_step(&plan[i]);
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	/* The raw system call, without a new stack: fork semantics, plus the
+	 * namespace flags. The child starts here too, with pid 0 returned. */
+	pid_t pid = child = (pid_t)syscall(SYS_clone, clone_flags(&plan[c]) | SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0)
+		die("clone: %s", strerror(errno));
+	if (pid == 0) {
+		char byte;
+		close(go[1]);
+		/* wait until the parent has finished act 2 */
+		if (read(go[0], &byte, 1) != 1)
+			_exit(1);
+		close(go[0]);
+		for (int i = g + 1; i < nsteps; i++) /* act 3: the child */
+			run_step(&plan[i]);
+		die("the plan ended without exec");
+	}
+	close(go[0]);
+	for (int i = c + 1; i < g; i++) /* act 2: the parent, the child waiting */
+		run_step(&plan[i]);
+	if (write(go[1], "g", 1) != 1)
+		die("release the child: %s", strerror(errno));
+	close(go[1]);
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	/* pass the container's exit status on, as a shell would */
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
