@@ -120,10 +120,10 @@ mount --move /out \$r/run/runts-vm
 for c in \$(cat \$r/sys/fs/cgroup/cgroup.controllers); do echo +\$c > \$r/sys/fs/cgroup/cgroup.subtree_control; done
 ip link set lo up
 hostname runts-vm
-chroot \$r /bin/bash /run/runts-vm/cmd.sh </dev/console >/dev/console 2>&1
-echo \$? > \$r/run/runts-vm/rc
-sync
-poweroff -f
+# switch_root, not chroot: the overlay becomes the root mount of the mount
+# namespace, as on a booted machine, so that joining a mount namespace with
+# setns (runts exec, nsenter) lands in the container's root, not the initramfs.
+exec switch_root \$r /bin/bash -c 'bash /run/runts-vm/cmd.sh </dev/console >/dev/console 2>&1; echo \$? > /run/runts-vm/rc; sync; exec $(printf %q "$busybox") poweroff -f'
 EOF
 chmod +x "$work/initramfs/init"
 (cd "$work/initramfs" && find . | cpio -o -H newc --quiet | gzip -1 >"$work/initramfs.gz")
