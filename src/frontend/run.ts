@@ -19,7 +19,7 @@
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { isRuntsError, RuntsError, wrap } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
@@ -31,6 +31,7 @@ import { remove } from '../runtime/delete.ts';
 import { resolveUser } from '../rootfs/users.ts';
 import { kill } from '../runtime/kill.ts';
 import { withStdio } from '../sys/libc.ts';
+import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
 import { imageSpec, type RunFlags } from './spec.ts';
@@ -113,18 +114,15 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   const flags: RunFlags = { ...opts, user: undefined };
   imageSpec(config, opts.cmd, flags, name);
   const { dir } = snapshotPaths(images, name);
-  mkdirSync(join(dir, '..'), { recursive: true });
-  try {
-    mkdirSync(dir, { mode: 0o700 }); // claims the name
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
-    throw err;
-  }
   const info: ContainerInfo = { name, image: image.id, imageName: image.names[0] ?? image.id, layers: image.layers, command: opts.cmd, created: new Date().toISOString() };
+  const parent = join(dir, '..');
+  mkdirSync(parent, { recursive: true });
+  sweepClaims(parent, readdirSync(parent));
+  // claims the name: the directory appears with its container.json, or not at all
+  if (!createDirAtomic(dir, { 'container.json': JSON.stringify(info, null, 2) + '\n' })) throw taken();
   let merged: string;
   let net: ContainerNetwork;
   try {
-    writeFileSync(join(dir, 'container.json'), JSON.stringify(info, null, 2) + '\n');
     merged = mountSnapshot(images, name, image);
     const user = resolveUser(merged, opts.user ?? config.config?.User ?? '');
     const spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
@@ -134,7 +132,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
       return { pid: s.pid, dir: images.containerDir(peer) };
     });
     net.editSpec(spec);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
+    writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
   } catch (err) {
     undo(ctx, images, name, { remove: true, failed: true });
     throw err;
@@ -159,6 +157,7 @@ export function listContainers(ctx: RuntimeContext, images: ImageStore): (Contai
   if (!existsSync(dir)) return [];
   const out = [];
   for (const name of readdirSync(dir).sort()) {
+    if (!NAME.test(name)) continue; // a claim under way (sys/files.ts)
     let info: ContainerInfo;
     try { info = JSON.parse(readFileSync(join(dir, name, 'container.json'), 'utf8')) as ContainerInfo; } catch { continue; }
     out.push({ ...info, ...containerState(ctx, images, name) });

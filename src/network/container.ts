@@ -15,6 +15,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
+import { writeFileAtomic } from '../sys/files.ts';
 import type { Mount, Spec } from '../oci/types.ts';
 import { attach, release, reserve, type BridgeNetwork } from './bridge.ts';
 import { cniAdd, cniCheck, cniConfigDir, cniDel, containerAddress, dnsResolvConf, loadNetwork, pinNetns, pinnedNetns, unpinNetns, type CniNetwork, type CniResult } from './cni.ts';
@@ -85,7 +86,7 @@ const recordFile = (dir: string) => join(dir, 'network.json');
 export function prepareNetwork(dir: string, id: string, hostname: string, flags: { network?: string; publish?: string[] }, peers?: PeerLookup): ContainerNetwork {
   const { mode, net, ports, container, cni } = parseNetworkFlags(flags.network, flags.publish);
   const record: NetworkRecord = { mode, ports, container, ...(cni ? { cni: { network: cni } } : {}) };
-  const save = () => writeFileSync(recordFile(dir), JSON.stringify(record) + '\n');
+  const save = () => writeFileAtomic(recordFile(dir), JSON.stringify(record) + '\n');
   // Docker's container mode: the other's namespace, and its /etc files as they are
   const peer = container === undefined ? undefined : peers ? peers(container) : undefined;
   if (container !== undefined && !peer) throw new RuntsError('ENOTSUP', `--network container:${container}: not available here`);

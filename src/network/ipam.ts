@@ -9,11 +9,12 @@
  *
  * The book: docs/07-networking.md.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { withFileLock } from '../sys/lock.ts';
+import { writeFileAtomic } from '../sys/files.ts';
 
 export interface Subnet { base: number; prefix: number }
 
@@ -98,6 +99,5 @@ export function readTable(file: string): NetworkTable | undefined {
 
 /** Written to a temporary file and renamed: a crash leaves the old table or the new one. */
 export function writeTable(file: string, table: NetworkTable): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(table, null, 2) + '\n', { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, JSON.stringify(table, null, 2) + '\n');
 }

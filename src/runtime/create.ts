@@ -26,6 +26,7 @@ import { runHooks } from './hooks.ts';
 import { processStartTime, waitGone } from './process.ts';
 import type { ContainerRecord, Store } from './store.ts';
 import { writePidFile } from './pid-file.ts';
+import { faultPoint } from '../sys/fault.ts';
 
 export interface RuntimeContext {
   store: Store;
@@ -93,7 +94,6 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
   const encoded = encodePlan(plan);
   const { store } = ctx;
-  store.claim(opts.id);
   const record: ContainerRecord = {
     ociVersion: spec.ociVersion,
     id: opts.id,
@@ -107,11 +107,13 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     ...(opts.noNewKeyring && { noNewKeyring: true }),
     poststart: spec.hooks?.poststart,
     poststop: spec.hooks?.poststop,
+    creator: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
   };
+  store.claim(record);
+  faultPoint('create.claimed');
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
   try {
     return await store.locked(opts.id, async () => {
-      store.write(record);
       cgroupDriver().create(cgroupDirs);
       cgroupDriver().apply(cgroupDirs, cgroupWrites);
       const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {

@@ -20,7 +20,8 @@ export async function remove(ctx: RuntimeContext, id: string, opts: { force?: bo
   try {
     store.read(id);
   } catch (err) {
-    if (opts.force && isRuntsError(err, 'ENOTFOUND')) return;
+    // A directory without a state (an older runts killed while claiming it) is nobody's: --force clears it.
+    if (opts.force && isRuntsError(err, 'ENOTFOUND')) return store.release(id);
     throw err;
   }
   await store.locked(id, async () => {

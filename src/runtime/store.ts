@@ -7,15 +7,23 @@
  *   exec.fifo    exists from create until start: its presence is "created"
  *   lock         flock'ed while a verb changes the container
  *
+ * The directory appears whole: `create` builds it under a temporary name
+ * (~ID.PID, which no id can be) with its first state.json and renames it
+ * into place, so a crash never leaves a directory without a state, and the
+ * rename, atomic, is what two creates of one id race for. Until INIT exists
+ * the state names its creator: "creating" while that process lives,
+ * "stopped" (so `delete` cleans it up) once it died.
+ *
  * The status is never stored: it is read off the kernel each time (is the
  * pid alive, and is it still the same process?), as runtime.md requires.
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Hook, State } from '../oci/types.ts';
+import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { withFileLockAsync } from '../sys/lock.ts';
 import { processStartTime } from './process.ts';
 
@@ -33,6 +41,8 @@ export interface ContainerRecord {
   created: string;
   /** The container's cgroup directories, one per hierarchy. */
   cgroupDirs: string[];
+  /** The runts process creating the container: while pid is 0, it alone may finish the job. */
+  creator?: { pid: number; startTime: string };
   /** Created with --no-new-keyring: exec'd processes keep the caller's session keyring too. */
   noNewKeyring?: boolean;
   /** Hooks that run after create returns, as config.json said at create. */
@@ -62,17 +72,29 @@ export class Store {
     return join(this.dir(id), 'exec.fifo');
   }
 
-  /** Claim the id: mkdir is atomic, so two creates cannot both win. */
-  claim(id: string): void {
-    checkId(id);
+  /**
+   * Claim the id with the container's first state: the directory is made
+   * under a temporary name and renamed into place (atomic: two creates
+   * cannot both win, and a crash leaves no directory without a state).
+   */
+  claim(rec: ContainerRecord): void {
+    checkId(rec.id);
+    const first = { 'state.json': JSON.stringify(rec) };
     try {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
-      mkdirSync(this.dir(id), { mode: 0o700 });
+      sweepClaims(this.root, readdirSync(this.root));
+      if (createDirAtomic(this.dir(rec.id), first)) return;
+      // A directory without a state is what an older runts left when killed
+      // while claiming: nobody's container. Take its place, once.
+      if (!existsSync(join(this.dir(rec.id), 'state.json'))) {
+        this.release(rec.id);
+        if (createDirAtomic(this.dir(rec.id), first)) return;
+      }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EEXIST') throw new RuntsError('EEXIST', `container with id ${id} already exists`, { path: this.dir(id) });
-      throw new RuntsError('ESTATE', `create state directory ${e.path ?? this.dir(id)}: ${e.message}`, { errno: e.errno, path: e.path, cause: err });
+      throw new RuntsError('ESTATE', `create state directory ${this.dir(rec.id)}: ${e.message}`, { errno: e.errno, path: e.path, cause: err });
     }
+    throw new RuntsError('EEXIST', `container with id ${rec.id} already exists`, { path: this.dir(rec.id) });
   }
 
   release(id: string): void {
@@ -80,9 +102,7 @@ export class Store {
   }
 
   write(rec: ContainerRecord): void {
-    const file = join(this.dir(rec.id), 'state.json');
-    writeFileSync(file + '.tmp', JSON.stringify(rec), { mode: 0o600 });
-    renameSync(file + '.tmp', file);
+    writeFileAtomic(join(this.dir(rec.id), 'state.json'), JSON.stringify(rec));
   }
 
   read(id: string): ContainerRecord {
@@ -105,7 +125,7 @@ export class Store {
   }
 
   status(rec: ContainerRecord): Status {
-    if (!rec.pid) return 'creating';
+    if (!rec.pid) return !rec.creator || processStartTime(rec.creator.pid) === rec.creator.startTime ? 'creating' : 'stopped';
     if (processStartTime(rec.pid) !== rec.pidStartTime) return 'stopped';
     if (existsSync(this.fifo(rec.id))) return 'created';
     if (isFrozen(rec.cgroupDirs)) return 'paused';

@@ -9,6 +9,10 @@
  */
 
 export const FAULT_POINTS = [
+  /** files.createDirAtomic: the claim's files are written under the temporary name, not yet renamed. */
+  'claim.written',
+  /** create: the container's id is claimed (state.json, no INIT yet). */
+  'create.claimed',
   /** bridge.reserve: the allocation is recorded and its ports published, nothing else done. */
   'network.published',
 ] as const;
