@@ -3,8 +3,8 @@
  * container's namespaces from INIT, and the terminal proxy of a foreground
  * `run -t` / `exec -t`.
  *
- * The contract: native/protocol.h. The book: docs/10-real-world-oci.md
- * (runts under podman and containerd) and docs/09-writing-runtime.md.
+ * The contract: native/protocol.h. Design: docs/design/exec-and-terminals.md
+ * (terminals, and what podman and containerd pass). The book: docs/09-writing-runtime.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -14,8 +14,12 @@
  * A shell block (sh, bash, console, shell) with no mark is an error: every
  * command in the book is either tested or says why it is not. An {output}
  * block must directly follow a {run} block (blank lines and prose between
- * the two are not allowed, so the reader sees them together).
+ * the two are not allowed, so the reader sees them together). An {output}
+ * block must check something: the wildcard rule is in book-match.ts
+ * (wildcardProblem). The blocks run with `set -o pipefail`, so a pipeline
+ * fails when any command in it fails, not only the last.
  */
+import { wildcardProblem } from './book-match.ts';
 
 export interface Block {
   /** 1-based line of the opening fence. */
@@ -91,6 +95,8 @@ export function extractBlocks(markdown: string): Block[] {
       if (!prev || prev.kind !== 'run' || prev.output || !between) {
         throw new BookFormatError(`line ${start + 1}: an {output} block must directly follow a {run} block`);
       }
+      const problem = wildcardProblem(block.code);
+      if (problem) throw new BookFormatError(`line ${start + 1}: ${problem}`);
       prev.output = block;
       continue;
     }

@@ -11,6 +11,12 @@
  * Trailing spaces and trailing empty lines are ignored on both sides; any run
  * of spaces or tabs matches any other, and leading spaces are optional, since
  * columns move with the width of the values.
+ *
+ * An expected output must check something (wildcardProblem, applied to every
+ * {output} block when a chapter is read): at least one of its non-empty lines
+ * has literal text (something other than placeholders), and at most half of
+ * its non-empty lines are pure wildcards, a `...` line or a line of nothing
+ * but `<...>`. A block that would match anything is refused, naming its line.
  */
 
 const NUMBER_NAMES = /^(N|PID|PPID|INODE|SIZE|MS|SECONDS|BYTES|COUNT|[A-Z]*ID|PORT|MAJOR|MINOR)$/;
@@ -89,4 +95,29 @@ export function matchOutput(expected: string, actual: string): Mismatch | null {
     a++;
   }
   return { line: exp.length + 1, expected: '(end of output)', actual: act.slice(a).join('\n') };
+}
+
+const PLACEHOLDER = /<(\.\.\.|[A-Z][A-Z0-9_-]*)>/g;
+
+/** A line that matches any line (or any lines): `...`, or only `<...>` placeholders. */
+export function isPureWildcard(line: string): boolean {
+  const t = line.trim();
+  return t === '...' || (t !== '' && t.replace(/<\.\.\.>/g, '').trim() === '');
+}
+
+/** A line with text of its own, beyond placeholders. */
+function isLiteral(line: string): boolean {
+  return line.trim() !== '...' && line.replace(PLACEHOLDER, '').trim() !== '';
+}
+
+/** Why an expected output checks too little, or null when it is fine (see the header). */
+export function wildcardProblem(expected: string): string | null {
+  const lines = normalize(expected).filter((l) => l.trim() !== '');
+  if (!lines.length) return null; // an empty output block: the command must print nothing
+  if (!lines.some(isLiteral)) return 'an {output} block needs at least one line of literal text, not only placeholders';
+  const wild = lines.filter(isPureWildcard).length;
+  if (wild * 2 > lines.length) {
+    return `an {output} block may be at most half wildcards: ${wild} of its ${lines.length} lines are "..." or "<...>"`;
+  }
+  return null;
 }

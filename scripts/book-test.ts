@@ -95,6 +95,7 @@ exit 0
 // under /tmp or /run, which the private tmpfs mounts below would hide.
 const PROLOGUE = (home: string, checkout: string) => `
 set +o history
+set -o pipefail
 mount --bind ${repo} ${checkout}
 mount -t tmpfs -o mode=0755 book-run /run
 mount -t tmpfs -o mode=1777 book-tmp /tmp

@@ -3,7 +3,8 @@
  * parsing only, with runc's flag names (podman's conmon and containerd's
  * shim pass them); each command makes one library call.
  *
- * The book: docs/10-real-world-oci.md, "runts under podman and containerd".
+ * Engines: README.md, "Under podman, containerd and Kubernetes", and
+ * docs/kubernetes-runtimeclass.md; what they pass: docs/design/exec-and-terminals.md.
  */
 import { Command, Option } from 'commander';
 import { isRuntsError, RuntsError } from '../errors.ts';

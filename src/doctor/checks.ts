@@ -238,7 +238,7 @@ export const TOOLS: Tool[] = [
   { cmd: 'debootstrap', pkg: 'debootstrap', why: 'a Debian root filesystem (chapter 3)', required: false },
   { cmd: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the lab VM (chapters 2, 5)', required: false },
   { cmd: 'nft', pkg: 'nftables', why: 'NAT and port publishing (chapter 7)', required: false },
-  { cmd: 'runc', pkg: 'runc', why: 'comparing runts with runc (chapters 9, 10)', required: false },
+  { cmd: 'runc', pkg: 'runc', why: 'comparing runts with runc (chapter 9)', required: false },
 ];
 
 export function checkTools(h: Host): Check[] {

@@ -2,7 +2,8 @@
  * `runts features`: what this runtime supports, in the runtime-spec's
  * features.md shape, so engines can ask instead of guessing.
  *
- * The book: docs/10-real-world-oci.md.
+ * The runtime-spec's features document is features.md in
+ * github.com/opencontainers/runtime-spec; engines read it through `runts features`.
  */
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';

@@ -6,7 +6,7 @@
  * table is the host's ps(1) output cut down to the container's processes,
  * as runc prints it.
  *
- * The book: docs/10-real-world-oci.md.
+ * Design: docs/design/exec-and-terminals.md ("Which process").
  */
 import { spawnSync } from 'node:child_process';
 import { cgroupPids } from '../cgroups/cgroup.ts';

@@ -4,11 +4,13 @@
  * included. (Running the blocks is scripts/book-test.ts, run by test.sh.)
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BookFormatError, extractBlocks } from '../../scripts/book-extract.ts';
-import { matchOutput } from '../../scripts/book-match.ts';
+import { matchOutput, wildcardProblem } from '../../scripts/book-match.ts';
+import { danglingRefs } from '../../scripts/book-refs.ts';
 
 const fence = '```';
 
@@ -71,11 +73,57 @@ test('a mismatch names the first differing line of the book and the real line', 
   assert.deepEqual(matchOutput('one\ntwo', 'one'), { line: 2, expected: 'two', actual: '(no more output)' });
 });
 
+test('an expected output that checks nothing is refused: a literal line, at most half wildcards', () => {
+  assert.match(wildcardProblem('...') ?? '', /at least one line of literal text/);
+  assert.match(wildcardProblem('<...>\n<N>\n<HEX>') ?? '', /at least one line of literal text/);
+  assert.match(wildcardProblem('runts:[0:PARENT]\n<...>\n<...>\n<...>') ?? '', /at most half wildcards: 3 of its 4 lines/);
+  assert.match(wildcardProblem('a\n...\n<...>') ?? '', /2 of its 3 lines/);
+  assert.equal(wildcardProblem('a\n...'), null);
+  assert.equal(wildcardProblem('NSpid:\t<PID>\t1'), null);
+  assert.equal(wildcardProblem('...\n0::/runts/first\nok <...>'), null);
+  assert.equal(wildcardProblem(''), null); // an empty block: the command prints nothing
+  // refused when a chapter is read, naming the output block's line
+  assert.throws(() => extractBlocks(`${fence}sh {run}\nls\n${fence}\n\n${fence}text {output}\n...\n${fence}\n`), /line 5: an \{output\} block needs at least one line of literal text/);
+});
+
 test('every chapter of the book parses: each shell block is marked', () => {
   const docs = join(import.meta.dirname, '../../docs');
   for (const f of readdirSync(docs).filter((x) => /^\d\d-.*\.md$/.test(x))) {
     assert.doesNotThrow(() => extractBlocks(readFileSync(join(docs, f), 'utf8')), f);
   }
+});
+
+test('a reference to a missing chapter or file is found, with its file and line', () => {
+  // built from pieces, so that this file itself holds no dangling reference
+  const d = 'docs', l = 'labs', ch = 'chap' + 'ter';
+  const repo = mkdtempSync(join(tmpdir(), 'book-refs-'));
+  try {
+    mkdirSync(join(repo, d), { recursive: true });
+    mkdirSync(join(repo, l, '01-a'), { recursive: true });
+    mkdirSync(join(repo, 'src'));
+    writeFileSync(join(repo, l, '01-a', 'run.sh'), '#!/bin/sh\n');
+    writeFileSync(join(repo, d, '01-a.md'), [
+      `# 1`, `See [${ch} 1](./01-a.md), ${d}/01-a.md and ${l}/01-a/run.sh.`,
+      `Then [${ch} 2](./02-b.md), and ~/runts/${l}/01-a/gone.sh.`,
+      `${ch}s 1 and 3 are the ones to read; ${l}/NN-topic/ is a pattern.`,
+    ].join('\n'));
+    writeFileSync(join(repo, 'src', 'x.ts'), `// The book: ${d}/04-d.md; image test/bb is no file\n`);
+    const got = danglingRefs(repo).map((r) => `${r.file}:${r.line}: ${r.ref}`);
+    assert.deepEqual(got.sort(), [
+      `${d}/01-a.md:3: ./02-b.md`,
+      `${d}/01-a.md:3: ${ch} 2`,
+      `${d}/01-a.md:3: ${l}/01-a/gone.sh`,
+      `${d}/01-a.md:4: ${ch}s 1 and 3`,
+      `${join('src', 'x.ts')}:1: ${d}/04-d.md`,
+    ].sort());
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
+});
+
+test('no reference in the project leads nowhere (docs, README, labs, src, native, test, bench, scripts)', () => {
+  const refs = danglingRefs(join(import.meta.dirname, '../..'));
+  assert.deepEqual(refs.map((r) => `${r.file}:${r.line}: ${r.ref}: ${r.why}`), []);
 });
 
 test('the lab VM: {run vm} blocks, and the result lines a `sandbox: vm` chapter sends back from the guest', async () => {
