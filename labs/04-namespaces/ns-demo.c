@@ -5,12 +5,13 @@
  *   ns-demo [-p] [-m] [-u] [-n] [-i] [-U] [-C] [-P] [-h HOSTNAME] COMMAND [ARG...]
  *
  *   -p  new pid namespace: COMMAND is pid 1 in it
- *   -m  new mount namespace (and every mount in it made private)
+ *   -m  new mount namespace, with every mount in it made private (so that
+ *       nothing mounted inside propagates back to the host)
  *   -u  new uts namespace: its own hostname (-h sets it)
  *   -n  new network namespace: only a loopback interface, down
  *   -i  new ipc namespace: no message queues, semaphores or shared memory
  *   -U  new user namespace: uid and gid 0 inside are 100000 outside when
- *       run as root (the caller's own uid otherwise)
+ *       run as root (the caller's own uid and gid otherwise)
  *   -C  new cgroup namespace: the current cgroup is its root
  *   -P  mount a fresh /proc (needs -p and -m), so ps shows the new pid namespace
  *
@@ -38,9 +39,11 @@
 struct child_args {
 	char **argv;
 	const char *hostname;
+	int private_mounts; /* -m: a new mount namespace, made private */
 	int mount_proc;
 	int become_root; /* -U: switch to uid/gid 0 of the new user namespace */
 	int sync_fd; /* read end: one byte when the parent is done with us */
+	int parent_fd; /* write end: the parent's, closed here at once */
 };
 
 static void die(const char *what)
@@ -62,8 +65,17 @@ static int child(void *arg)
 	struct child_args *a = arg;
 	char c, host[64] = "";
 
-	if (read(a->sync_fd, &c, 1) != 1)
-		die("waiting for the parent");
+	/*
+	 * clone() without CLONE_FILES gave us a copy of every descriptor, the
+	 * pipe's write end too. Close ours: if the parent dies before writing,
+	 * the last write end is gone and read() returns 0 instead of blocking
+	 * forever.
+	 */
+	close(a->parent_fd);
+	if (read(a->sync_fd, &c, 1) != 1) {
+		fprintf(stderr, "ns-demo: the parent went away before setting us up\n");
+		exit(1);
+	}
 	close(a->sync_fd);
 
 	/*
@@ -75,13 +87,15 @@ static int child(void *arg)
 		die("switching to uid 0 of the new user namespace");
 	if (a->hostname && sethostname(a->hostname, strlen(a->hostname)) < 0)
 		die("sethostname");
-	if (a->mount_proc) {
-		/* private first, so the new /proc does not propagate to the host */
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			die("making / private");
-		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			die("mount /proc");
-	}
+	/*
+	 * A new mount namespace starts with copies of our mounts, shared ones
+	 * included: make every one private first, so that nothing mounted here
+	 * (the /proc of -P, or anything COMMAND mounts) propagates to the host.
+	 */
+	if (a->private_mounts && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die("making / private");
+	if (a->mount_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		die("mount /proc");
 	gethostname(host, sizeof(host) - 1);
 	printf("child:  I am pid %d, uid %d, on host \"%s\"\n", getpid(), getuid(), host);
 	fflush(stdout);
@@ -99,7 +113,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "+pmuniUCPh:")) != -1) {
 		switch (opt) {
 		case 'p': flags |= CLONE_NEWPID; break;
-		case 'm': flags |= CLONE_NEWNS; break;
+		case 'm': flags |= CLONE_NEWNS; a.private_mounts = 1; break;
 		case 'u': flags |= CLONE_NEWUTS; break;
 		case 'n': flags |= CLONE_NEWNET; break;
 		case 'i': flags |= CLONE_NEWIPC; break;
@@ -124,6 +138,7 @@ int main(int argc, char **argv)
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		die("pipe");
 	a.sync_fd = pipefd[0];
+	a.parent_fd = pipefd[1];
 
 	/* the stack grows down on every architecture Linux containers run on */
 	pid_t pid = clone(child, stack + sizeof(stack), flags | SIGCHLD, &a);
@@ -139,18 +154,25 @@ int main(int argc, char **argv)
 
 	if (flags & CLONE_NEWUSER) {
 		char path[64], map[64];
-		unsigned outside = getuid() == 0 ? 100000 : getuid();
-		unsigned count = getuid() == 0 ? 65536 : 1;
-		snprintf(map, sizeof(map), "0 %u %u\n", outside, count);
+		int root = getuid() == 0;
+		/* root may map a range; anybody else only their own uid and gid */
+		unsigned uid = root ? 100000 : getuid(), gid = root ? 100000 : getgid();
+		unsigned count = root ? 65536 : 1;
+		snprintf(map, sizeof(map), "0 %u %u\n", uid, count);
 		snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 		write_file(path, map);
 		/* an unprivileged writer must give up setgroups before it may map gids */
-		snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
-		if (getuid() != 0)
+		if (!root) {
+			snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
 			write_file(path, "deny");
+		}
+		snprintf(map, sizeof(map), "0 %u %u\n", gid, count);
 		snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
 		write_file(path, map);
-		printf("parent: mapped uid and gid 0-%u inside to %u-%u outside\n", count - 1, outside, outside + count - 1);
+		if (uid == gid)
+			printf("parent: mapped uid and gid 0-%u inside to %u-%u outside\n", count - 1, uid, uid + count - 1);
+		else
+			printf("parent: mapped uid 0 inside to %u and gid 0 to %u outside\n", uid, gid);
 		fflush(stdout);
 	}
 	if (write(pipefd[1], "x", 1) != 1)

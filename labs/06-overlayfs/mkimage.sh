@@ -4,7 +4,8 @@
 # Builds an OCI image layout in OUT (which must not exist yet) with nothing
 # but tar, gzip, sha256sum and a few lines of JSON, as chapter 6 does step by
 # step. Each LAYER, base first, is a directory, archived as it is (names
-# sorted, numeric owners; `.wh.` files in it are whiteouts, recorded like any
+# sorted, numeric owners, every date set to 0 so that the same files always
+# give the same digest; `.wh.` files in it are whiteouts, recorded like any
 # other file), or a tar file, used as it is. Then:
 #
 #   diff id    = sha256 of the plain tar          (listed by the config)
@@ -45,7 +46,7 @@ diff_ids= layers= n=0
 for layer; do
   n=$((n + 1))
   if [ -d "$layer" ]; then
-    tar --sort=name --numeric-owner -C "$layer" -cf "$work/$n.tar" .
+    tar --sort=name --numeric-owner --mtime=@0 -C "$layer" -cf "$work/$n.tar" .
   else
     cp "$layer" "$work/$n.tar"
   fi
