@@ -58,7 +58,7 @@ export function v2Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
       if (m.swap === -1) value = 'max';
       else if (m.limit === undefined || m.limit === -1) invalidResource(f('memory.swap'), 'a memory+swap limit needs memory.limit on cgroup v2');
       else if (m.swap < m.limit) invalidResource(f('memory.swap'), `memory+swap (${m.swap}) must be at least memory.limit (${m.limit})`);
-      else value = String(m.swap - m.limit);
+      else value = String(BigInt(m.swap) - BigInt(m.limit));
       add('memory.swap.max', value!, f('memory.swap'));
     }
     if (m.kernel !== undefined) opts.warn(`${f('memory.kernel')}: kernel memory limits are deprecated and not set (as runc)`);

@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
+import type { Int64 } from '../oci/types.ts';
 
 export interface CgroupWrite {
   /** The v1 controller whose hierarchy holds the file; '' on cgroup v2. */
@@ -35,9 +36,9 @@ export function unsupportedResource(field: string, why: string): never {
   throw new RuntsError('ENOTSUP', `${field}: ${why}`, { path: field });
 }
 
-/** -1 means unlimited; anything else must be a count. */
-export function limitValue(field: string, v: number, unlimited = 'max'): string {
-  if (!Number.isSafeInteger(v) || v < -1) invalidResource(field, `must be -1 (unlimited) or a non-negative integer, not ${v}`);
+/** -1 means unlimited; anything else must be a count (exact, up to 2^63-1: see Int64). */
+export function limitValue(field: string, v: Int64, unlimited = 'max'): string {
+  if (typeof v === 'number' ? !Number.isSafeInteger(v) || v < -1 : v < -1n) invalidResource(field, `must be -1 (unlimited) or a non-negative integer, not ${v}`);
   return v === -1 ? unlimited : String(v);
 }
 

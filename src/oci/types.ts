@@ -334,13 +334,20 @@ export interface LinuxDeviceCgroup {
   access?: string;
 }
 
+/**
+ * An int64 of config.json: a number, or a bigint where the JSON held an
+ * integer beyond 2^53 (9223372036854775807 is a valid memory limit, which
+ * a plain JSON.parse rounds to 9223372036854775808). See parseSpec.
+ */
+export type Int64 = number | bigint;
+
 export interface LinuxMemory {
-  limit?: number;
-  reservation?: number;
-  swap?: number;
+  limit?: Int64;
+  reservation?: Int64;
+  swap?: Int64;
   /** deprecated by the spec, ignored by cgroup v2 */
-  kernel?: number;
-  kernelTCP?: number;
+  kernel?: Int64;
+  kernelTCP?: Int64;
   swappiness?: number;
   disableOOMKiller?: boolean;
   useHierarchy?: boolean;

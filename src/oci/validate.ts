@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
 import type {
+  Int64,
   IOPriorityClass,
   Linux,
   LinuxNamespace,
@@ -117,11 +118,23 @@ export function loadSpec(bundleDir: string): Spec {
   return parseSpec(text);
 }
 
+/**
+ * JSON.parse reviver: an integer too large for a double keeps its exact
+ * value as a bigint, read off the source text (memory limits up to 2^63-1
+ * are valid int64s). The memory int64 fields keep it (expectInt64); every
+ * other number field reads it as the rounded double JSON.parse would give
+ * (fromBigint): RLIM_INFINITY, 2^64-1, means the same rounded.
+ */
+function exactInt64(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number' || Number.isSafeInteger(value) || !context?.source || !/^-?\d+$/.test(context.source)) return value;
+  return BigInt(context.source);
+}
+
 /** Parses config.json text and validates it; `name` is the file name used in errors. */
 export function parseSpec(text: string, name = 'config.json'): Spec {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(text, exactInt64);
   } catch (err) {
     throw new RuntsError('EINVAL_CONFIG', `${name}: invalid JSON${describeJsonError(text, err)}`, { path: name, cause: err });
   }
@@ -168,16 +181,31 @@ function expectAbsolutePath(path: string, value: unknown): string {
   return typeof value === 'string' && value.startsWith('/') ? value : invalid(path, 'must be an absolute path');
 }
 
-function expectInteger(path: string, value: unknown): number {
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** An int64: exact beyond 2^53 (a bigint there, from exactInt64). */
+function expectInt64(path: string, value: unknown): Int64 {
+  if (typeof value === 'bigint') return value >= INT64_MIN && value <= INT64_MAX ? value : invalid(path, `must be a 64-bit integer, not ${value}`);
+  return expectInteger(path, value);
+}
+
+/** A field that is not an exact int64 takes a large integer as JSON.parse alone would have: rounded. */
+const fromBigint = (value: unknown) => (typeof value === 'bigint' ? Number(value) : value);
+
+function expectInteger(path: string, raw: unknown): number {
+  const value = fromBigint(raw);
   return Number.isInteger(value) ? (value as number) : invalid(path, 'must be an integer');
 }
 
 /** uint64 in the spec; values past 2^53 arrive rounded, which is fine for limits */
-function expectUint(path: string, value: unknown): number {
+function expectUint(path: string, raw: unknown): number {
+  const value = fromBigint(raw);
   return Number.isInteger(value) && (value as number) >= 0 ? (value as number) : invalid(path, 'must be a non-negative integer');
 }
 
-function expectPositiveInteger(path: string, value: unknown): number {
+function expectPositiveInteger(path: string, raw: unknown): number {
+  const value = fromBigint(raw);
   return Number.isInteger(value) && (value as number) > 0 ? (value as number) : invalid(path, 'must be a positive integer');
 }
 
@@ -190,7 +218,7 @@ function uintUpTo(max: number): Check<number> {
 
 function integerBetween(min: number, max: number): Check<number> {
   return (path, value) => {
-    const n = Number.isInteger(value) ? (value as number) : NaN;
+    const n = Number.isInteger(fromBigint(value)) ? (fromBigint(value) as number) : NaN;
     return n >= min && n <= max ? n : invalid(path, `must be an integer from ${min} to ${max}`);
   };
 }
@@ -253,8 +281,10 @@ function shape<T>(members: Record<string, Check<unknown>>): Check<T> {
   return (path, value) => {
     const o = expectObject(path, value);
     for (const [key, check] of Object.entries(members)) {
-      if (key.endsWith('?')) optional(o, path, key.slice(0, -1), check);
-      else required(o, path, key, check);
+      const name = key.endsWith('?') ? key.slice(0, -1) : key;
+      // the checked value replaces the raw one (a large integer read as its field's type: see exactInt64)
+      const checked = key.endsWith('?') ? optional(o, path, name, check) : required(o, path, name, check);
+      if (checked !== undefined) o[name] = checked;
     }
     return o as T;
   };
@@ -450,11 +480,11 @@ function checkResources(path: string, value: unknown): unknown {
       }),
     ),
     'memory?': shape({
-      'limit?': expectInteger,
-      'reservation?': expectInteger,
-      'swap?': expectInteger,
-      'kernel?': expectInteger,
-      'kernelTCP?': expectInteger,
+      'limit?': expectInt64,
+      'reservation?': expectInt64,
+      'swap?': expectInt64,
+      'kernel?': expectInt64,
+      'kernelTCP?': expectInt64,
       'swappiness?': expectUint,
       'disableOOMKiller?': expectBoolean,
       'useHierarchy?': expectBoolean,

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
 import { getSystemErrorMessage } from 'node:util';
 import type { Socket } from 'node:net';
 import { RuntsError } from '../errors.ts';
@@ -166,6 +167,8 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
               else await parentExited;
             },
           };
+        case MSG.MSG_EXIT: // a supervised INIT died during setup: OOM, a signal
+          throw new RuntsError('EEXEC', `container init ${describeWaitStatus(m.payload.readInt32LE(0))} before it was created`);
         default:
           throw new RuntsError('EINTERNAL', `runts-init sent unexpected message ${m.type}`);
       }
@@ -186,6 +189,14 @@ async function waitExit(channel: Channel): Promise<number> {
       return m.payload.readInt32LE(0);
     }
   }
+}
+
+/** A wait(2) status in words: "was killed by SIGKILL", "exited with status 1". */
+export function describeWaitStatus(status: number): string {
+  const signal = status & 0x7f;
+  if (!signal) return `exited with status ${(status >> 8) & 0xff}`;
+  const name = Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
+  return `was killed by ${name ?? `signal ${signal}`}`;
 }
 
 function stepError(plan: Step[], payload: Buffer): RuntsError {

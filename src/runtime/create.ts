@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
 import { primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
 import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
+import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
 import { compilePlan } from '../plan/compile.ts';
@@ -134,9 +135,20 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       return { record, launched };
     });
   } catch (err) {
+    const cause = oomDuringSetup(record, spec, err) ?? err;
     await undoCreate(ctx, record);
-    throw err;
+    throw cause;
   }
+}
+
+/** INIT died before "created" and the OOM killer took it: say so, and name the limit (read before the cgroup goes). */
+function oomDuringSetup(record: ContainerRecord, spec: Spec, err: unknown): RuntsError | undefined {
+  if (!isRuntsError(err, 'EEXEC')) return undefined;
+  let kills = 0;
+  try { kills = cgroupDriver().oomKills(record.cgroupDirs); } catch { return undefined; }
+  if (!kills) return undefined;
+  const limit = spec.linux?.resources?.memory?.limit;
+  return new RuntsError('EEXEC', `container init was killed by the OOM killer before it was created: linux.resources.memory.limit${limit !== undefined ? ` (${limit} bytes)` : ''} is below what the container needs to start`, { cause: err });
 }
 
 async function undoCreate(ctx: RuntimeContext, record: ContainerRecord) {

@@ -142,3 +142,12 @@ containerTest('with --log-format json an error is one JSON object on stderr', as
   assert.equal(entry.level, 'error');
   assert.ok(entry.msg, 'the JSON error has a msg');
 });
+
+/* runc says "unable to set memory limit ... current usage"; a limit the setup itself outgrows is named, not "unexpected message 9". */
+containerTest('a memory limit below what the container needs to start is named: OOM-killed at that limit, in create and in run', async (c) => {
+  const tiny = c.bundle([withArgs('exit', '0'), { linux: { resources: { memory: { limit: 16384 } } } }]);
+  const oom = /container init was killed by the OOM killer before it was created: linux\.resources\.memory\.limit \(16384 bytes\) is below what the container needs to start/;
+  assertFails((await c.tryCreate(tiny)).result, oom);
+  assertFails(await c.run(tiny), oom);
+  assert.deepEqual(await c.list(), [], 'nothing left');
+});

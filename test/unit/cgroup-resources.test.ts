@@ -9,6 +9,7 @@ import { parseBytes, parseDuration } from '../../src/cli/cgroup-commands.ts';
 import { DEFAULT_ALLOWED, deviceRules, v1RuleText } from '../../src/cgroups/device-rules.ts';
 import { blkioToIoWeight, sharesToWeight } from '../../src/cgroups/v2.ts';
 import { limitValue, parseList } from '../../src/cgroups/writes.ts';
+import { parseSpec } from '../../src/oci/validate.ts';
 
 test('cpu shares convert to cpu.weight as runc converts them', () => {
   assert.equal(sharesToWeight(2), 1);
@@ -35,6 +36,17 @@ test('limits: -1 is unlimited, other negatives are refused with the field', () =
   assert.equal(limitValue('x', 42), '42');
   assert.throws(() => limitValue('linux.resources.memory.limit', -5), /linux\.resources\.memory\.limit: must be -1/);
   assert.throws(() => limitValue('linux.resources.memory.limit', 1.5), /linux\.resources\.memory\.limit/);
+});
+
+test('int64 limits past 2^53 are read and written exactly; past 2^63-1 refused with the value as written', () => {
+  const spec = (limit: string) => `{"ociVersion":"1.2.0","root":{"path":"rootfs"},"linux":{"resources":{"memory":{"limit":${limit},"swap":-1}}}}`;
+  const limit = parseSpec(spec('9223372036854775807')).linux!.resources!.memory!.limit!;
+  assert.equal(limit, 9223372036854775807n);
+  assert.equal(limitValue('linux.resources.memory.limit', limit), '9223372036854775807');
+  assert.equal(parseSpec(spec('1073741824')).linux!.resources!.memory!.limit, 1073741824, 'an ordinary limit stays a number');
+  assert.throws(() => parseSpec(spec('9223372036854775808')), /linux\.resources\.memory\.limit: must be a 64-bit integer, not 9223372036854775808$/);
+  const rlimit = parseSpec(`{"ociVersion":"1.2.0","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"],"rlimits":[{"type":"RLIMIT_NOFILE","soft":18446744073709551615,"hard":18446744073709551615}]}}`);
+  assert.equal(rlimit.process!.rlimits![0]!.hard, 2 ** 64, 'other fields read a large integer as JSON.parse would: RLIM_INFINITY rounded, as before');
 });
 
 test('device rules: the config first, then the defaults; wildcards as *', () => {
