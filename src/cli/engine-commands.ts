@@ -93,7 +93,7 @@ let verb = '';
  * (125 the runtime failed, 126 the command cannot be run, 127 it was not
  * found): for the verbs that run a command, where a runtime failure must
  * not look like the command's own status. */
-const RUNS_A_COMMAND = new Set(['run', 'exec']);
+const RUNS_A_COMMAND = new Set(['run', 'run-image', 'exec']);
 
 /**
  * runts's own exit code for an error. `run` and `exec`: 127 the command was

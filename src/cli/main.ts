@@ -216,6 +216,16 @@ export function buildProgram(verb?: string): Command {
     .showHelpAfterError(false)
     .configureOutput({ writeOut: (s) => writeSync(1, s), writeErr: (s) => writeSync(2, s) });
   configureEngineProgram(program);
+  // A log that cannot be written is an error now, not a silence later.
+  program.hook('preAction', () => {
+    const { log } = program.opts<GlobalOptions>();
+    if (!log) return;
+    try {
+      appendFileSync(log, '');
+    } catch (err) {
+      throw new RuntsError('EINVAL', `--log ${log}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`, { path: log });
+    }
+  });
   const ctx = () => context(program);
   const known = verb !== undefined && COMMAND_GROUPS.some(([verbs]) => verbs.includes(verb));
   for (const [verbs, register] of COMMAND_GROUPS) if (!known || verbs.includes(verb!)) register(program, ctx);

@@ -17,7 +17,7 @@
  *
  * The book: docs/09-writing-runtime.md, "From config.json to a plan".
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Hook, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
@@ -200,6 +200,7 @@ export function rootfsPath(spec: Spec, bundle: string): string {
     throw new RuntsError('ENOENT', `root.path: ${path}: no such directory`, { path });
   }
   if (!isDir) throw new RuntsError('EINVAL_CONFIG', `root.path: ${path}: not a directory`, { path });
+  if (realpathSync(path) === '/') throw new RuntsError('EINVAL_CONFIG', `root.path: ${path} is the host's own root: a container needs a root filesystem of its own`, { path });
   return path;
 }
 

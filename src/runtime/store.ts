@@ -53,10 +53,13 @@ export interface ContainerRecord {
 export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
 const ID_RE = /^[\w+.-]+$/;
+const MAX_ID = 200;
 
 export function checkId(id: string): void {
   if (!id) throw new RuntsError('EINVAL', 'container id cannot be empty');
   if (!ID_RE.test(id) || id === '.' || id === '..') throw new RuntsError('EINVAL', `invalid container id ${JSON.stringify(id)}: use letters, digits, "_", "+", "-" and "."`);
+  // it names a directory (255 bytes at most, with room for the claim's temporary name) and cgroups
+  if (id.length > MAX_ID) throw new RuntsError('EINVAL', `invalid container id: ${id.length} characters long, ${MAX_ID} at most`);
 }
 
 export class Store {

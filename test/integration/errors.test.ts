@@ -4,7 +4,7 @@
  * entry, nothing in `list`, no mounts, no helper processes).
  */
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { addMounts, withArgs } from '../lib/bundle.ts';
 import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
 import { describeResult } from '../lib/runtime.ts';
@@ -150,4 +150,22 @@ containerTest('a memory limit below what the container needs to start is named: 
   assertFails((await c.tryCreate(tiny)).result, oom);
   assertFails(await c.run(tiny), oom);
   assert.deepEqual(await c.list(), [], 'nothing left');
+});
+
+containerTest('an id too long for a directory name is refused, saying how long it may be', async (c) => {
+  const r = await c.tryCreate(c.bundle(sleeper), { id: 'a'.repeat(1024) });
+  assertFails(r.result, /^runts: invalid container id: 1024 characters long, 200 at most$/m);
+});
+
+containerTest('root.path of the host\'s own / (or a symlink to it) is refused, naming root.path', async (c) => {
+  for (const path of ['/', c.tempDir('to-root') + '/link']) {
+    if (path !== '/') symlinkSync('/', path);
+    const r = await c.tryCreate(c.bundle([sleeper, { root: { path } }]));
+    assertFails(r.result, /root\.path: .* is the host's own root: a container needs a root filesystem of its own/);
+  }
+});
+
+containerTest('a --log that cannot be written is an error, not a silence', async (c) => {
+  const r = await c.runts(['--log', '/nonexistent-dir/runts.log', 'list']);
+  assertFails(r, /^runts: --log \/nonexistent-dir\/runts\.log: no such directory$/m);
 });
