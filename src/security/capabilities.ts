@@ -6,7 +6,8 @@
  * exec by a non-root user). A name this kernel does not know is skipped with a
  * warning, as runc does; a name nobody knows was refused by validation.
  *
- * The book: docs/08-security.md, "Capabilities".
+ * The book: docs/08-security.md, "Capabilities" (the five sets, and what a
+ * container holds).
  */
 import { readFileSync } from 'node:fs';
 import type { LinuxCapabilities } from '../oci/types.ts';

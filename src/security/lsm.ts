@@ -13,7 +13,8 @@
  * anything exists: a container that silently runs unconfined is worse than
  * one that does not start.
  *
- * The book: docs/08-security.md, "AppArmor and SELinux".
+ * The book: docs/08-security.md, "AppArmor and SELinux", and "Why the order of
+ * the steps matters".
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';

@@ -3,7 +3,7 @@
  * them: struct seccomp_data carries an AUDIT_ARCH_* value, and x32 shares
  * x86_64's, marked instead by bit 30 of the syscall number.
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "runts's seccomp compiler" (the x32 bit).
  */
 import type { SeccompArch } from '../../oci/types.ts';
 import { AARCH64_SYSCALLS } from './syscalls-aarch64.ts';

@@ -9,7 +9,7 @@
  * every offset fits. All jumps go forward: BPF has no loops, which is why
  * the kernel can prove a filter terminates.
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "seccomp by hand" and "runts's seccomp compiler".
  */
 import { RuntsError } from '../../errors.ts';
 

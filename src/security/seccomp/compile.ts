@@ -18,7 +18,8 @@
  * (they are ORed); an unknown syscall name is skipped with a warning, unless
  * the profile names nothing this kernel knows.
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "runts's seccomp compiler"; where the step goes:
+ * "Why the order of the steps matters".
  */
 import { RuntsError } from '../../errors.ts';
 import type { LinuxSeccomp, LinuxSeccompArg, SeccompAction, SeccompArch, SeccompFlag } from '../../oci/types.ts';

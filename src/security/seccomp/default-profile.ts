@@ -14,7 +14,7 @@
  * resolveTemplate (./template.ts) turns this into a container's
  * linux.seccomp for its capabilities and this host's architecture.
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "The default profile" and "EPERM or ENOSYS?".
  */
 import type { LinuxSeccomp, LinuxSeccompArg } from '../../oci/types.ts';
 import { resolveTemplate, type SeccompTemplate, type TemplateRule } from './template.ts';

@@ -4,7 +4,8 @@
  * tests use it to ask a filter (ours, or libseccomp's) what it does with a
  * syscall, with no root and no risk.
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "runts's seccomp compiler" (labs/08-security/bpf.ts
+ * runs it on a profile).
  */
 import type { Instruction } from './bpf.ts';
 

@@ -6,7 +6,7 @@
  * `excludes` do not, for this container's capabilities and this host's
  * architecture, and list the host's ABIs (archMap).
  *
- * The book: docs/08-security.md, "seccomp".
+ * The book: docs/08-security.md, "The default profile".
  */
 import type { LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, SeccompAction, SeccompArch } from '../../oci/types.ts';
 
