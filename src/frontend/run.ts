@@ -32,6 +32,7 @@ import { resolveUser } from '../rootfs/users.ts';
 import { kill } from '../runtime/kill.ts';
 import { withStdio } from '../sys/libc.ts';
 import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
+import { faultPoint } from '../sys/fault.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
 import { imageSpec, type RunFlags } from './spec.ts';
@@ -120,6 +121,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   sweepClaims(parent, readdirSync(parent));
   // claims the name: the directory appears with its container.json, or not at all
   if (!createDirAtomic(dir, { 'container.json': JSON.stringify(info, null, 2) + '\n' })) throw taken();
+  faultPoint('frontend.claimed');
   let merged: string;
   let net: ContainerNetwork;
   try {
@@ -133,6 +135,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     });
     net.editSpec(spec);
     writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
+    faultPoint('frontend.prepared');
   } catch (err) {
     undo(ctx, images, name, { remove: true, failed: true });
     throw err;

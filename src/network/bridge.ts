@@ -173,6 +173,7 @@ export function attach(net: BridgeNetwork, id: string, pid: number): void {
       deleteLink(veth);
       throw err;
     }
+    faultPoint('network.attached');
     a.pid = pid;
     a.startTime = processStartTime(pid) ?? '';
     writeTable(net.stateFile, table);

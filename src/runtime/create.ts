@@ -117,6 +117,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     return await store.locked(opts.id, async () => {
       cgroupDriver().create(cgroupDirs);
       cgroupDriver().apply(cgroupDirs, cgroupWrites);
+      faultPoint('create.cgroup');
       const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
         onPid: (pid) => {
           record.pid = pid;
@@ -130,6 +131,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
           return [JSON.stringify(state('creating')), JSON.stringify(state('created'))].join('\0');
         },
       });
+      faultPoint('create.launched');
       store.write(record);
       if (opts.pidFile) writePidFile(resolve(opts.pidFile), record.pid);
       return { record, launched };

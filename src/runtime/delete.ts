@@ -14,6 +14,7 @@ import type { RuntimeContext } from './create.ts';
 import { runHooksWarning } from './hooks.ts';
 import { signalAll } from './kill.ts';
 import { signalProcess, waitGone } from './process.ts';
+import { faultPoint } from '../sys/fault.ts';
 
 export async function remove(ctx: RuntimeContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
   const { store } = ctx;
@@ -38,7 +39,9 @@ export async function remove(ctx: RuntimeContext, id: string, opts: { force?: bo
     }
     // Without a pid namespace of its own, INIT's children outlive it.
     signalAll(record, 9);
+    faultPoint('delete.killed');
     cgroupDriver().remove(record.cgroupDirs);
+    faultPoint('delete.uncgrouped');
     await runHooksWarning('poststop', record.poststop, { ...store.state(record), status: 'stopped' }, ctx.warn);
     store.release(id);
   });

@@ -12,6 +12,14 @@ import { RuntsError } from '../errors.ts';
 
 /** Field 22 of /proc/<pid>/stat, or undefined if the process is gone or a zombie. */
 export function processStartTime(pid: number): string | undefined {
+  return processStat(pid)?.startTime;
+}
+
+/** The name runts-init's INIT carries until it execs the container's process (native/runts-init.c). */
+export const INIT_NAME = 'runts:[1:INIT]';
+
+/** Start time and name (comm) of a live process, from one read of /proc/<pid>/stat. */
+export function processStat(pid: number): { startTime: string; comm: string } | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -19,9 +27,10 @@ export function processStartTime(pid: number): string | undefined {
     return undefined;
   }
   // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
   if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return fields[19];
+  return { startTime: fields[19]!, comm: stat.slice(stat.indexOf('(') + 1, close) };
 }
 
 export function signalNumber(sig: string | number): number {

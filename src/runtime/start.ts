@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { runHooksWarning } from './hooks.ts';
+import { faultPoint } from '../sys/fault.ts';
 
 export async function start(ctx: RuntimeContext, id: string): Promise<void> {
   const { store } = ctx;
@@ -34,6 +35,7 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
     } finally {
       closeSync(fd);
     }
+    faultPoint('start.signalled');
     // poststart hooks run after the user process has started (runtime.md):
     // INIT may still be running startContainer hooks, so wait for its exec.
     if (record.poststart?.length) await waitForExec(store.fifo(id));

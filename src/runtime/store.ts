@@ -25,7 +25,7 @@ import { RuntsError } from '../errors.ts';
 import type { Hook, State } from '../oci/types.ts';
 import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { withFileLockAsync } from '../sys/lock.ts';
-import { processStartTime } from './process.ts';
+import { INIT_NAME, processStartTime, processStat } from './process.ts';
 
 export const DEFAULT_ROOT = '/run/runts';
 
@@ -129,8 +129,11 @@ export class Store {
 
   status(rec: ContainerRecord): Status {
     if (!rec.pid) return !rec.creator || processStartTime(rec.creator.pid) === rec.creator.startTime ? 'creating' : 'stopped';
-    if (processStartTime(rec.pid) !== rec.pidStartTime) return 'stopped';
-    if (existsSync(this.fifo(rec.id))) return 'created';
+    const init = processStat(rec.pid);
+    if (init?.startTime !== rec.pidStartTime) return 'stopped';
+    // The fifo goes when `start` is done; a start killed halfway leaves it
+    // behind a process that already runs its program: INIT's name tells.
+    if (existsSync(this.fifo(rec.id))) return init.comm === INIT_NAME ? 'created' : 'running';
     if (isFrozen(rec.cgroupDirs)) return 'paused';
     return 'running';
   }

@@ -13,8 +13,24 @@ export const FAULT_POINTS = [
   'claim.written',
   /** create: the container's id is claimed (state.json, no INIT yet). */
   'create.claimed',
+  /** create: its cgroups are made and limited, INIT not cloned yet. */
+  'create.cgroup',
+  /** create: INIT waits on the exec fifo; its pid is not in state.json yet. */
+  'create.launched',
+  /** start: the byte is in the fifo, the fifo not removed yet. */
+  'start.signalled',
+  /** delete: every process is killed, the cgroups are still there. */
+  'delete.killed',
+  /** delete: the cgroups are gone, the state directory is not. */
+  'delete.uncgrouped',
+  /** the front end's run: the name is claimed, nothing mounted. */
+  'frontend.claimed',
+  /** the front end's run: the snapshot is mounted, the network reserved, config.json written; no container. */
+  'frontend.prepared',
   /** bridge.reserve: the allocation is recorded and its ports published, nothing else done. */
   'network.published',
+  /** bridge.attach: the veth is in the container's namespace, the allocation still names runts's pid. */
+  'network.attached',
 ] as const;
 
 export type FaultPoint = (typeof FAULT_POINTS)[number];
