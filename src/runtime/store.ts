@@ -94,6 +94,7 @@ export class Store {
         if (createDirAtomic(this.dir(rec.id), first)) return;
       }
     } catch (err) {
+      if (err instanceof RuntsError) throw err;
       const e = err as NodeJS.ErrnoException;
       throw new RuntsError('ESTATE', `create state directory ${this.dir(rec.id)}: ${e.message}`, { errno: e.errno, path: e.path, cause: err });
     }

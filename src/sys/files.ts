@@ -7,6 +7,8 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { getSystemErrorMessage } from 'node:util';
+import { RuntsError } from '../errors.ts';
 import { faultPoint } from './fault.ts';
 
 /** Write data to file through a temporary file beside it; on failure the old file is untouched and no temporary is left. */
@@ -17,8 +19,15 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600): void 
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw err;
+    throw fsError(err, `write ${file}`);
   }
+}
+
+/** "write /x/state.json: no space left on device": what, where and why, not Node's "ENOSPC: ..., write". */
+function fsError(err: unknown, what: string): RuntsError {
+  const e = err as NodeJS.ErrnoException;
+  const why = typeof e.errno === 'number' ? getSystemErrorMessage(e.errno).toLowerCase() : e.message;
+  return new RuntsError('ESYSTEM', `${what}: ${why}`, { errno: e.errno, path: e.path, cause: err });
 }
 
 /**
@@ -39,7 +48,7 @@ export function createDirAtomic(dir: string, files: Record<string, string>, mode
     rmSync(tmp, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
-    throw err;
+    throw fsError(err, `create ${dir}`);
   }
 }
 

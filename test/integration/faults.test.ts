@@ -158,3 +158,40 @@ test('front end: a busybox image in a store of the test', { skip }, () => {
 for (const point of frontEnd) {
   test(`front end killed at ${point}: rm -f cleans up, the name, port and address are free`, { skip }, () => frontEndRecovers(point));
 }
+
+/* ---- a full disk ---- */
+
+/*
+ * The front end's store and state root on a small tmpfs, filled to the
+ * last block: `run` fails with the reason, and once space is freed `rm -f`
+ * clears whatever it left and the name takes a new container: nothing cut
+ * short (a 0-byte network.json, container.json) blocks it.
+ */
+test('front end on a full disk: run fails saying so; after freeing space, rm -f and the name work again', { skip }, () => {
+  const fs = join(base, 'full');
+  mkdirSync(fs, { recursive: true });
+  assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'runts-full', fs]).status, 0);
+  const full = { ...env, RUNTS_STORE: join(fs, 'store'), RUNTS_NET_STATE: join(fs, 'net') };
+  const onFull = (args: string[]) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, ...full };
+    delete e.NODE_TEST_CONTEXT;
+    return spawnSync(RUNTS_BIN, ['--root', join(fs, 'state'), ...args], { env: e, encoding: 'utf8', timeout: 60_000 });
+  };
+  const name = `${RUN_PREFIX}-full`;
+  try {
+    assert.equal(onFull(['load', join(base, 'layout')]).status, 0, 'the image fits');
+    spawnSync('dd', ['if=/dev/zero', `of=${join(fs, 'filler')}`, 'bs=64k'], { stdio: 'ignore' }); // until ENOSPC
+    const r = onFull(['run', '-d', '--name', name, '-p', `${PORT + 1}:80`, 'test/bb:1', 'sleep', '600']);
+    assert.notEqual(r.status, 0, 'run on a full disk fails');
+    assert.match(r.stderr, /ENOSPC|no space left/i, 'and says why');
+    rmSync(join(fs, 'filler'));
+    const rm = onFull(['rm', '-f', name]);
+    assert.ok(rm.status === 0 || /no such container/.test(rm.stderr), `rm -f after freeing space: ${rm.stderr}`);
+    const again = onFull(['run', '-d', '--name', name, '-p', `${PORT + 1}:80`, 'test/bb:1', 'sleep', '600']);
+    assert.equal(again.status, 0, `the name is free again: ${again.stderr}`);
+    assert.equal(onFull(['rm', '-f', name]).status, 0);
+  } finally {
+    onFull(['rm', '-f', name]);
+    spawnSync('umount', ['-l', fs]);
+  }
+});
