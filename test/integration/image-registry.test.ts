@@ -26,13 +26,13 @@ import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
-import { hasCommand, isRoot, mountsUnder, processStartTime, waitFor } from '../lib/host.ts';
+import { hasCommand, isRoot, mountsUnder, processStartTime, waitFor, fileSkip } from '../lib/host.ts';
 import { describeResult, runLogged, RUNTS_BIN, type RuntsResult } from '../lib/runtime.ts';
 import { BUSYBOX, busyboxLayer, config, hostArch, ociIndexLayout, ociLayout, sha, tarOf, whiteoutLayer } from './image-fixtures.ts';
 
 const missing = ['docker-registry', 'skopeo', 'openssl', 'script'].filter((c) => !hasCommand(c));
-const skip = !isRoot() ? 'needs root' : missing.length ? `needs ${missing.join(', ')} (scripts/setup.sh installs them)` : !existsSync(BUSYBOX) ? 'needs `npm run build`' : false;
-if (skip && process.env.CI === 'true') throw new Error(`registry tests: ${skip}`);
+// a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
+const skip = fileSkip('registry tests', !isRoot() ? 'needs root' : missing.length ? `needs ${missing.join(', ')} (scripts/setup.sh installs them)` : !existsSync(BUSYBOX) ? 'needs `npm run build`' : false);
 
 const base = join(ensureRunDir(), 'registry');
 const store = join(base, 'store');

@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
-import { hasCommand, isRoot } from '../lib/host.ts';
+import { fileSkip, isRoot, lacks, missingCommands } from '../lib/host.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
 import { BUSYBOX, busyboxLayer, dockerSave, middleLayer, ociLayout, sha, tarOf, tree, treeDiff, whiteoutLayer } from './image-fixtures.ts';
 import { lgetxattr } from '../../src/sys/libc.ts';
 
-const skip = !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)' : false;
-if (skip && process.env.CI === 'true') throw new Error(`image tests: ${skip}`);
+// a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
+const skip = fileSkip('image tests', !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)' : false);
 
 const base = join(ensureRunDir(), 'images');
 const store = join(base, 'store');
@@ -83,11 +83,8 @@ test('an OCI layout loads: whiteouts become 0/0 char devices, layers stack in Ov
   assert.deepEqual(mountsUnder(store), []);
 });
 
-test('the overlay root equals umoci unpack of the same image, file by file', { skip }, async () => {
-  if (!hasCommand('umoci')) {
-    if (process.env.CI === 'true') assert.fail('umoci is missing (scripts/setup.sh installs it)');
-    return;
-  }
+test('the overlay root equals umoci unpack of the same image, file by file', { skip }, async (t) => {
+  if (lacks(t, missingCommands('umoci'))) return;
   // umoci 0.4 reads no zstd
   const cmp = ociLayout(join(base, 'cmp'), 'cmp', [{ tar: busyboxLayer(), compress: 'gzip' }, { tar: await middleLayer(), compress: 'gzip' }, { tar: await whiteoutLayer() }]);
   const bundle = join(base, 'umoci-bundle');
@@ -107,12 +104,8 @@ test('the overlay root equals umoci unpack of the same image, file by file', { s
   }
 });
 
-test('a file capability (a binary xattr) survives load byte for byte, as umoci unpacks it', { skip }, async () => {
-  const missing = ['umoci', 'setcap', 'python3'].filter((c) => !hasCommand(c));
-  if (missing.length) {
-    if (process.env.CI === 'true') assert.fail(`missing ${missing.join(', ')} (scripts/setup.sh installs them)`);
-    return;
-  }
+test('a file capability (a binary xattr) survives load byte for byte, as umoci unpacks it', { skip }, async (t) => {
+  if (lacks(t, missingCommands('umoci', 'setcap', 'python3'))) return;
   const src = join(base, 'caps-src');
   mkdirSync(join(src, 'bin'), { recursive: true });
   writeFileSync(join(src, 'bin/capable'), '#!/bin/sh\n', { mode: 0o755 });
@@ -159,14 +152,15 @@ test('the secure defaults, and the flags that change them', { skip }, () => {
   assert.match(r.stdout, /^1000\n1000\nbox\nfrom-host\nroot-ro\nvol-ro\nCapEff:\s+0+\n$/);
 });
 
-test('capability, seccomp, resource and terminal flags', { skip }, () => {
+test('capability, seccomp, resource and terminal flags', { skip }, (t) => {
   const out = ok(['run', '--rm', '--name', cname('caps'), '--cap-drop', 'ALL', '--cap-add', 'chown', '--pids-limit', '10', '--security-opt', 'seccomp=unconfined',
     '--security-opt', 'no-new-privileges=false', 'test/stack:1', 'sh', '-c', 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
   assert.match(out, /CapEff:\s+0000000000000001\nNoNewPrivs:\s+0\nSeccomp:\s+0\n10\n$/);
   assert.match(runts(['run', '--rm', '-d', '-t', 'test/stack:1', 'sh']).stderr, /--tty with --detach/);
   assert.match(runts(['run', '--rm', '--cap-add', 'NOPE', 'test/stack:1', 'true']).stderr, /unknown capability CAP_NOPE/);
   assert.deepEqual(readdirSync(join(store, 'containers')), [], 'bad flags create nothing');
-  if (!hasCommand('script')) return;
+  // the terminal part needs script(1) for a terminal of its own
+  if (lacks(t, missingCommands('script'))) return;
   const tty = spawnSync('script', ['-qec', `${RUNTS_BIN} --root ${stateRoot} run --rm -t --name ${cname('tty')} test/stack:1 sh -c 'tty; exit 3'`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, RUNTS_STORE: store, RUNTS_NET_BRIDGE: `${RUN_PREFIX}f`, RUNTS_NET_SUBNET: '10.233.0.0/24', RUNTS_NET_STATE: join(base, 'net'), RUNTS_NET_CONFIG: join(base, 'networks') }, timeout: 60_000 });
   assert.equal(tty.status, 3, tty.stderr);
   assert.match(tty.stdout, /\/dev\/pts\/\d+/);
@@ -236,7 +230,7 @@ test('a corrupt blob is refused and changes nothing', { skip }, async () => {
   assert.match(unknown.stderr, /no such image: test\/nothing:1 \(--pull never: /);
 });
 
-test('save writes an OCI layout that load (and skopeo) read back as the same image', { skip }, () => {
+test('save writes an OCI layout that load (and skopeo) read back as the same image', { skip }, (t) => {
   const [before] = JSON.parse(ok(['inspect', 'test/stack:1'])) as { Id: string; Digest: string }[];
   const file = join(base, 'stack.tar');
   ok(['save', 'test/stack:1', '-o', file]);
@@ -245,13 +239,13 @@ test('save writes an OCI layout that load (and skopeo) read back as the same ima
   const [after] = JSON.parse(ok(['inspect', 'test/copy:1'])) as { Id: string; Digest: string; RepoTags: string[] }[];
   assert.equal(after!.Digest, before!.Digest);
   assert.deepEqual(after!.RepoTags.sort(), ['test/copy:1', 'test/stack:1']);
-  if (hasCommand('skopeo')) {
-    const dir = join(base, 'stack-layout');
-    ok(['save', 'test/copy:1', '-o', dir]);
-    const r = spawnSync('skopeo', ['inspect', `oci:${dir}:1`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { Digest: string }).Digest, before!.Digest);
-  } else if (process.env.CI === 'true') assert.fail('skopeo is missing (scripts/setup.sh installs it)');
+  // the last part: skopeo reads what save wrote
+  if (lacks(t, missingCommands('skopeo'))) return;
+  const dir = join(base, 'stack-layout');
+  ok(['save', 'test/copy:1', '-o', dir]);
+  const r = spawnSync('skopeo', ['inspect', `oci:${dir}:1`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { Digest: string }).Digest, before!.Digest);
 });
 
 test('docker save archives load; rmi frees exactly the layers no image uses', { skip }, async () => {

@@ -20,16 +20,16 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
-import { hasCommand, isRoot, waitFor } from '../lib/host.ts';
+import { hasCommand, isRoot, waitFor, fileSkip } from '../lib/host.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
 import { checkNetwork, type NetworkRecord } from '../../src/network/container.ts';
 import { BUSYBOX, busyboxLayer, ociLayout } from './image-fixtures.ts';
 
 const PLUGINS = '/usr/lib/cni';
-const skip = !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)'
+// a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
+const skip = fileSkip('CNI network tests', !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)'
   : !existsSync(join(PLUGINS, 'bridge')) ? 'needs the CNI plugins (apt-get install containernetworking-plugins)'
-    : !hasCommand('iptables-save') ? 'needs iptables' : !hasCommand('ip') ? 'needs iproute2' : false;
-if (skip && process.env.CI === 'true') throw new Error(`CNI network tests: ${skip}`);
+    : !hasCommand('iptables-save') ? 'needs iptables' : !hasCommand('ip') ? 'needs iproute2' : false);
 
 const base = join(ensureRunDir(), 'network-cni');
 const store = join(base, 'store');

@@ -19,15 +19,15 @@ import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
-import { hasCommand, isRoot } from '../lib/host.ts';
+import { hasCommand, isRoot, fileSkip } from '../lib/host.ts';
 import { probeBinary } from '../lib/probe.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
 import { hostVeth, type BridgeNetwork } from '../../src/network/bridge.ts';
 import { BUSYBOX, busyboxLayer, ociLayout } from './image-fixtures.ts';
 
-const skip = !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)'
-  : !hasCommand('nft') ? 'needs nftables' : !hasCommand('ip') ? 'needs iproute2' : false;
-if (skip && process.env.CI === 'true') throw new Error(`network tests: ${skip}`);
+// a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
+const skip = fileSkip('network tests', !isRoot() ? 'needs root' : !existsSync(BUSYBOX) ? 'needs `npm run build` (dist/images/busybox)'
+  : !hasCommand('nft') ? 'needs nftables' : !hasCommand('ip') ? 'needs iproute2' : false);
 
 const base = join(ensureRunDir(), 'network');
 const store = join(base, 'store');

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
 
 export interface MountEntry {
   id: number;
@@ -119,8 +120,8 @@ function runMarks(pid: string): string[] {
 }
 
 /*
- * Processes of a runtime under test: runts names its stages "runts:[1:CHILD]"
- * (ARCHITECTURE.md); runc names them "runc:[2:INIT]" and its init runs as
+ * Processes of a runtime under test: runts-init names its stages
+ * "runts:[0:PARENT]" and "runts:[1:INIT]" (native/runts-init.c); runc names them "runc:[2:INIT]" and its init runs as
  * "runc init"; and the probe itself. Other people's containers run on a shared
  * machine too, so each carries the run prefixes it can be attributed to;
  * only attributed processes are ever reported or killed.
@@ -173,4 +174,46 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string | (() =>
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
+}
+
+/* ---- prerequisites: a failure in CI, a reported skip elsewhere ---- */
+
+/*
+ * The project's rule for a test that needs root, a package or a host
+ * feature: in CI (which installs every package scripts/setup.sh names) a
+ * missing one is a failure; on a developer's machine the test is reported
+ * as skipped, with the reason. Never a pass. "CI" is the same predicate as
+ * scripts/test.sh's: CI=true or CI=1.
+ */
+export function inCI(): boolean {
+  return process.env.CI === 'true' || process.env.CI === '1';
+}
+
+/*
+ * For a whole file: `const skip = fileSkip('image tests', !isRoot() && 'needs root')`,
+ * then `test(name, { skip }, ...)`. Throws in CI when why is set; returns why
+ * (a skip reason node:test reports) or false.
+ */
+export function fileSkip(what: string, why: string | false | null | undefined): string | false {
+  if (!why) return false;
+  if (inCI()) throw new Error(`${what}: ${why} (in CI a missing prerequisite is a failure)`);
+  return why;
+}
+
+/*
+ * Inside a test: `if (lacks(t, !hasCommand('umoci') && 'needs umoci')) return;`.
+ * In CI a missing prerequisite fails the test; elsewhere the test is marked
+ * skipped with the reason and the caller returns. True when it must stop.
+ */
+export function lacks(t: TestContext, why: string | false | null | undefined): boolean {
+  if (!why) return false;
+  if (inCI()) throw new Error(`${why} (in CI a missing prerequisite is a failure; scripts/setup.sh installs the packages)`);
+  t.skip(why);
+  return true;
+}
+
+/* The commands of names this host lacks, as one reason ('needs umoci, setcap'), or false. */
+export function missingCommands(...names: string[]): string | false {
+  const missing = names.filter((n) => !hasCommand(n));
+  return missing.length ? `needs ${missing.join(', ')}` : false;
 }
