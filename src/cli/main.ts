@@ -214,7 +214,17 @@ export function buildProgram(verb?: string): Command {
     .option('--debug', 'print debug output')
     .option('--systemd-cgroup', 'accepted for runc compatibility; runts drives cgroupfs directly')
     .showHelpAfterError(false)
-    .configureOutput({ writeOut: (s) => writeSync(1, s), writeErr: (s) => writeSync(2, s) });
+    .configureOutput({
+      writeOut: (s) => writeSync(1, s),
+      writeErr: (s) => writeSync(2, s),
+      // usage errors (an unknown verb, a missing argument) go where every other error goes: to --log, and as JSON with --log-format json
+      outputError: (s) => {
+        const g = program.opts<GlobalOptions>();
+        const msg = s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+        logLine(g, 'error', msg);
+        writeSync(2, g.logFormat === 'json' ? JSON.stringify({ level: 'error', msg, time: new Date().toISOString() }) + '\n' : s);
+      },
+    });
   configureEngineProgram(program);
   // A log that cannot be written is an error now, not a silence later.
   program.hook('preAction', () => {

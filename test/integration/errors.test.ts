@@ -4,7 +4,7 @@
  * entry, nothing in `list`, no mounts, no helper processes).
  */
 import assert from 'node:assert/strict';
-import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { addMounts, withArgs } from '../lib/bundle.ts';
 import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
 import { describeResult } from '../lib/runtime.ts';
@@ -168,4 +168,17 @@ containerTest('root.path of the host\'s own / (or a symlink to it) is refused, n
 containerTest('a --log that cannot be written is an error, not a silence', async (c) => {
   const r = await c.runts(['--log', '/nonexistent-dir/runts.log', 'list']);
   assertFails(r, /^runts: --log \/nonexistent-dir\/runts\.log: no such directory$/m);
+});
+
+containerTest('a usage error (an unknown verb, a missing argument) is JSON with --log-format json, and reaches --log', async (c) => {
+  const log = `${c.tempDir('log')}/runts.log`;
+  for (const args of [['no-such-verb'], ['state']]) {
+    const r = await c.runts(args, { globalArgs: ['--log-format', 'json', '--log', log] });
+    assertFails(r);
+    const entry = JSON.parse(r.stderr.trim()) as { level?: string; msg?: string };
+    assert.equal(entry.level, 'error', r.stderr);
+    assert.match(entry.msg ?? '', args[0] === 'state' ? /missing required argument/ : /unknown command/);
+  }
+  const logged = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+  assert.equal(logged.length, 2, 'both errors are in the log');
 });
