@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { getSystemErrorMessage } from 'node:util';
 import { RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
 import { Hasher } from './store.ts';
@@ -88,6 +89,15 @@ function ensureParents(root: string, parts: string[], entry: string) {
 
 export interface UnpackResult { diffId: string; entries: number }
 
+/** A failure to write one entry names the entry and the reason, not the stream: the tar itself was fine. */
+function entryError(h: { name: string; type?: string; linkname?: string }, err: unknown): RuntsError {
+  if (err instanceof RuntsError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (h.type === 'link' && e.code === 'ENOENT') return new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: hard link to ${JSON.stringify(h.linkname)}, which is not in the layer before it`, { cause: err });
+  const why = typeof e.errno === 'number' ? getSystemErrorMessage(e.errno).toLowerCase() : e.message;
+  return new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: ${why}`, { errno: e.errno, cause: err });
+}
+
 /**
  * Unpacks the layer blob `file` into `dest` (an empty directory). `diffId`,
  * when given, is checked against the digest of the uncompressed tar.
@@ -102,7 +112,11 @@ export async function unpackLayer(file: string, dest: string, diffId?: string): 
     await pipeline(createReadStream(file), decompress, hasher, async (tar: AsyncIterable<Buffer>) => {
       for await (const entry of readTar(tar)) {
         entries++;
-        await writeEntry(dest, entry, dirTimes);
+        try {
+          await writeEntry(dest, entry, dirTimes);
+        } catch (err) {
+          throw entryError(entry, err);
+        }
       }
     });
   } catch (err) {

@@ -46,6 +46,15 @@ test('a layer entry through a symlink is refused and writes nothing outside', as
   assert.deepEqual(readdirSync(outside), []);
 });
 
+test('a hard link to a file the layer does not hold names the entry, not "corrupt (gzip)"', async () => {
+  const dest = join(dir, 'dest-link');
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  const file = join(dir, 'dangling-link.tar');
+  writeFileSync(file, await tarOf([{ name: 'b', type: 'link', linkname: 'missing' }]));
+  await assert.rejects(unpackLayer(file, dest), /layer .*dangling-link\.tar: layer entry "b": hard link to "missing", which is not in the layer before it$/);
+});
+
 test('a whiteout of no file (.wh.., .wh..., a/.wh.) is refused before it removes anything', async () => {
   for (const [i, name] of ['.wh..', '.wh...', 'a/.wh.'].entries()) {
     const dest = join(dir, `dest-wh-${i}`);
