@@ -35,7 +35,8 @@ import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { faultPoint } from '../sys/fault.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
-import { imageSpec, type RunFlags } from './spec.ts';
+import { imageSpec, volumeMount, type RunFlags } from './spec.ts';
+import type { Spec } from '../oci/types.ts';
 import { EXIT_FILE, readExit, recordSupervisor, waitExit, type ExitRecord } from './exit.ts';
 import { parseNetworkFlags, prepareNetwork, releaseNetwork, type ContainerNetwork } from '../network/container.ts';
 
@@ -124,10 +125,11 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   faultPoint('frontend.claimed');
   let merged: string;
   let net: ContainerNetwork;
+  let spec: Spec | undefined;
   try {
     merged = mountSnapshot(images, name, image);
     const user = resolveUser(merged, opts.user ?? config.config?.User ?? '');
-    const spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
+    spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
     net = prepareNetwork(dir, name, spec.hostname!, opts, (peer) => {
       const s = state(ctx, peer);
       if (s.status !== 'running' || !s.pid) throw new RuntsError('ESTATE', `--network container:${peer}: container ${peer} is ${s.status}, not running`);
@@ -138,7 +140,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     faultPoint('frontend.prepared');
   } catch (err) {
     undo(ctx, images, name, { remove: true, failed: true });
-    throw err;
+    throw inFlagTerms(err, spec, flags);
   }
   let exitCode: number;
   try {
@@ -149,10 +151,32 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();
   } catch (err) {
     undo(ctx, images, name, { remove: !!opts.rm, failed: true });
-    throw err;
+    throw inFlagTerms(err, spec, flags);
   }
   if (!opts.detach) undo(ctx, images, name, { remove: !!opts.rm });
   return { name, exitCode };
+}
+
+/**
+ * The user of `runts run IMAGE` typed flags, not config.json: an error about
+ * a field a flag set names the flag ("--pids-limit -5: must be ...", not
+ * "linux.resources.pids.limit: must be ...").
+ */
+function inFlagTerms(err: unknown, spec: Spec | undefined, flags: RunFlags): unknown {
+  if (!(err instanceof RuntsError)) return err;
+  const terms: [RegExp, (m: string[]) => string][] = [];
+  if (flags.pidsLimit !== undefined) terms.push([/linux\.resources\.pids\.limit/g, () => `--pids-limit ${flags.pidsLimit}`]);
+  if (flags.memory !== undefined) terms.push([/linux\.resources\.memory\.limit/g, () => '--memory']);
+  if (flags.cpus !== undefined) terms.push([/linux\.resources\.cpu\.(quota|period)/g, () => `--cpus ${flags.cpus}`]);
+  const volumes = flags.volumes.map(volumeMount);
+  const volumeAt = (i: number) => volumes.findIndex((v) => v.source === spec?.mounts?.[i]?.source && v.destination === spec?.mounts?.[i]?.destination);
+  terms.push([/mounts\[(\d+)\](?:\.(\w+))?/g, (m) => {
+    const v = volumeAt(Number(m[1]));
+    return v < 0 ? m[0]! : `--volume ${flags.volumes[v]}${m[2] ? ` (${m[2]})` : ''}`;
+  }]);
+  let message = err.message;
+  for (const [re, flag] of terms) message = message.replace(re, (...m: string[]) => flag(m));
+  return message === err.message ? err : new RuntsError(err.code, message, { errno: err.errno, cause: err });
 }
 
 export function listContainers(ctx: RuntimeContext, images: ImageStore): (ContainerInfo & ContainerState)[] {

@@ -276,3 +276,10 @@ esac
   assert.deepEqual(readdirSync(join(store, 'containers')), []);
   assert.deepEqual(mountsUnder(store), []);
 });
+
+test('errors about what a flag set name the flag, not the OCI field', { skip }, () => {
+  fails(['run', '--rm', '--network', 'none', '--pids-limit', '-5', 'test/bb:1', 'true'], /^runts: --pids-limit -5: must be -1\/0 \(unlimited\) or positive, not -5$/m);
+  fails(['run', '--rm', '--network', 'none', '-v', '/nonexistent-runts-test:/x', 'test/bb:1', 'true'],
+    /^runts: --volume \/nonexistent-runts-test:\/x \(source\): \/nonexistent-runts-test: no such file or directory$/m);
+  assert.deepEqual(readdirSync(join(store, 'containers')), [], 'nothing made');
+});
