@@ -1,7 +1,13 @@
 // The site of the book: VitePress, built from docs/.
 // Mermaid fences become <Mermaid> components rendered in the browser (theme/Mermaid.vue);
 // the {run}/{output}/{norun: ...} marks the book test reads are stripped from the fence info.
+// A chapter's `time:` and `prerequisites:` front matter make a box under its title
+// (chapter-meta.ts); docs/labs.md gets its index from labs/ (labs.ts); the repository's
+// address comes from package.json (repository.ts).
 import { defineConfig } from 'vitepress';
+import { chapterMeta } from './chapter-meta';
+import { labsIndex } from './labs';
+import { branch, repositoryUrl } from './repository';
 
 const chapters = [
   ['01-what-is-a-container', '1. What is a container'],
@@ -41,12 +47,18 @@ export default defineConfig({
   themeConfig: {
     nav: [
       { text: 'The book', link: '/01-what-is-a-container' },
+      { text: 'Labs', link: '/labs' },
       { text: 'Design notes', link: '/design/runtime-core' },
     ],
+    socialLinks: [{ icon: 'github', link: repositoryUrl, ariaLabel: 'The repository: the book, its labs and runts' }],
+    editLink: { pattern: `${repositoryUrl}/edit/${branch}/docs/:path`, text: 'Edit this page' },
     sidebar: [
       {
         text: 'The book',
-        items: chapters.filter(([f]) => here(f)).map(([f, text]) => ({ text, link: `/${f}` })),
+        items: [
+          ...chapters.filter(([f]) => here(f)).map(([f, text]) => ({ text, link: `/${f}` })),
+          ...(here('labs') ? [{ text: 'The labs, by chapter', link: '/labs' }] : []),
+        ],
       },
       {
         text: 'Design notes',
@@ -62,6 +74,8 @@ export default defineConfig({
   },
   markdown: {
     config(md) {
+      md.use(chapterMeta);
+      md.use(labsIndex);
       const fence = md.renderer.rules.fence!;
       md.renderer.rules.fence = (tokens, idx, options, env, self) => {
         const token = tokens[idx]!;
