@@ -34,6 +34,7 @@ import { createGzip } from 'node:zlib';
 import { RuntsError, wrap } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { withFileLock } from '../sys/lock.ts';
+import { fsError } from '../sys/files.ts';
 import { MNT_DETACH, umount } from '../sys/libc.ts';
 import { mountsUnder } from '../sys/mounts.ts';
 
@@ -175,8 +176,12 @@ export class ImageStore {
       diff.destroy(err); // the gzip stream and putBlob then fail too, and keep nothing
       throw err;
     });
-    const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
-    return { diffId: diff.digest(), digest, size };
+    try {
+      const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
+      return { diffId: diff.digest(), digest, size };
+    } catch (err) {
+      throw fsError(err, `store the ${what} in ${this.root}`);
+    }
   }
 
   /** Removes blobs that no image names: those a failed import or commit stored. */
