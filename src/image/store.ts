@@ -34,7 +34,6 @@ import { createGzip } from 'node:zlib';
 import { RuntsError, wrap } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
 import { withFileLock } from '../sys/lock.ts';
-import { fsError } from '../sys/files.ts';
 import { MNT_DETACH, umount } from '../sys/libc.ts';
 import { mountsUnder } from '../sys/mounts.ts';
 
@@ -180,7 +179,7 @@ export class ImageStore {
       const [{ digest, size }] = await Promise.all([storing, compressing, writing]);
       return { diffId: diff.digest(), digest, size };
     } catch (err) {
-      throw fsError(err, `store the ${what} in ${this.root}`);
+      throw this.storeError(err, `store the ${what}`);
     }
   }
 

@@ -24,7 +24,7 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600): void 
 }
 
 /** "write /x/state.json: no space left on device": what, where and why, not Node's "ENOSPC: ..., write". A RuntsError passes as it is. */
-export function fsError(err: unknown, what: string): RuntsError {
+function fsError(err: unknown, what: string): RuntsError {
   if (err instanceof RuntsError) return err;
   const e = err as NodeJS.ErrnoException;
   const why = typeof e.errno === 'number' ? getSystemErrorMessage(e.errno).toLowerCase() : e.message;
