@@ -356,3 +356,20 @@ export function assertFails(r: RuntsResult, ...patterns: (RegExp | string)[]): v
     assert.ok(ok, `stderr should mention ${p}: ${r.stderr.trim()}`);
   }
 }
+
+/*
+ * The outcome of a process started with cwd=/proc/self/fd/N (CVE-2024-21626):
+ * it ran with a cwd inside its root, or the chdir was refused for a reason
+ * that names the path (runts: "chdir to /proc/self/fd/3: not a directory";
+ * runc: 'chdir to cwd ("/proc/self/fd/3") set in config.json failed: not a
+ * directory'). Any other failure is a broken runtime, not a refusal.
+ */
+export function assertCwdContained(r: RuntsResult, n: number): void {
+  if (r.code === 0) {
+    const p = parseProbe(r.stdout, describeResult(r));
+    assert.ok(p.cwd?.startsWith('/') && !p.cwdError, `fd ${n}: cwd is outside the root (${p.cwd ?? p.cwdError})`);
+    return;
+  }
+  const refusal = new RegExp(`chdir to .*/proc/self/fd/${n}\\b.*: (not a directory|no such file or directory)$`, 'im');
+  assert.match(r.stderr.trim(), refusal, `fd ${n}: neither ran nor was refused by the chdir: ${describeResult(r)}`);
+}
