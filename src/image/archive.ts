@@ -15,6 +15,7 @@
 import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { faultPoint } from '../sys/fault.ts';
 import { RuntsError, wrap } from '../errors.ts';
 import { readTar, type TarEntry } from './tar-read.ts';
 import { cleanEntryName, decompressorFor, unpackLayer } from './unpack.ts';
@@ -125,6 +126,7 @@ export async function ensureLayer(store: ImageStore, digest: string, diffId: str
       // another import unpacked the same layer meanwhile: keep theirs
       if (!store.hasLayer(diffId)) throw err;
     }
+    faultPoint('image.unpacked');
   } catch (err) {
     throw err instanceof RuntsError ? err : wrap(err, `unpack layer ${diffId}`);
   } finally {

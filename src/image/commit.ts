@@ -32,6 +32,7 @@ import { withCleanup, writeTree } from './diff.ts';
 import { parseReference } from './registry.ts';
 import { snapshotPaths } from './snapshot.ts';
 import type { ImageRecord, ImageStore } from './store.ts';
+import { faultPoint } from '../sys/fault.ts';
 
 export interface CommitOptions {
   /** IMAGE[:TAG]; none makes an image known by its id only */
@@ -136,6 +137,7 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   );
 
   const stored = [layer.digest];
+  faultPoint('commit.stored');
   try {
     const created = new Date().toISOString();
     const config: ImageConfig = {

@@ -31,6 +31,10 @@ export const FAULT_POINTS = [
   'network.published',
   /** bridge.attach: the veth is in the container's namespace, the allocation still names runts's pid. */
   'network.attached',
+  /** archive.ensureLayer (load, import, pull): a layer is unpacked into the store, no image names it yet. */
+  'image.unpacked',
+  /** commit: the new layer's blob is stored, no image names it yet. */
+  'commit.stored',
 ] as const;
 
 export type FaultPoint = (typeof FAULT_POINTS)[number];

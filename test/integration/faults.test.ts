@@ -138,9 +138,10 @@ function frontEndRecovers(point: FaultPoint): void {
 }
 
 const frontEnd: FaultPoint[] = ['frontend.claimed', 'frontend.prepared', 'network.published', 'network.attached'];
+const images: FaultPoint[] = ['image.unpacked', 'commit.stored'];
 
 test('every fault point has a scenario here', () => {
-  assert.deepEqual([...Object.keys(oci), ...frontEnd].sort(), [...FAULT_POINTS].sort());
+  assert.deepEqual([...Object.keys(oci), ...frontEnd, ...images].sort(), [...FAULT_POINTS].sort());
 });
 
 for (const [point, scenario] of Object.entries(oci)) {
@@ -158,6 +159,36 @@ test('front end: a busybox image in a store of the test', { skip }, () => {
 for (const point of frontEnd) {
   test(`front end killed at ${point}: rm -f cleans up, the name, port and address are free`, { skip }, () => frontEndRecovers(point));
 }
+
+/* The image store after a kill: what the dead run stored is either named by an image or freed by prune; tmp/ holds nothing of it. */
+const storeFiles = (sub: string) => (existsSync(join(base, 'store', sub)) ? readdirSync(join(base, 'store', sub)).sort() : []);
+
+test('load killed once a layer is unpacked: a new load completes, prune leaves exactly the image\'s files', { skip }, () => {
+  const blobs = storeFiles('blobs/sha256');
+  assert.equal(runts(['rmi', 'test/bb:1']).status, 0);
+  assert.equal(runts(['prune']).status, 0);
+  const killed = runts(['load', join(base, 'layout')], 'image.unpacked');
+  assert.equal(killed.signal, 'SIGKILL', `load was to be killed at image.unpacked: ${killed.stderr}`);
+  const again = runts(['load', join(base, 'layout')]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(runts(['prune']).status, 0);
+  assert.deepEqual(storeFiles('blobs/sha256'), blobs, 'the image\'s blobs, no more, no fewer');
+  assert.deepEqual(storeFiles('tmp'), [], 'no work directory of the dead load is left');
+});
+
+test('commit killed once its layer is stored: prune frees the layer no image names; a new commit works', { skip }, () => {
+  const name = `${RUN_PREFIX}-commit`;
+  assert.equal(runts(['run', '--name', name, '--network', 'none', 'test/bb:1', 'sh', '-c', 'echo changed > /file']).status, 0);
+  const blobs = storeFiles('blobs/sha256');
+  const killed = runts(['commit', name, 'test/committed:1'], 'commit.stored');
+  assert.equal(killed.signal, 'SIGKILL', `commit was to be killed at commit.stored: ${killed.stderr}`);
+  assert.equal(runts(['prune']).status, 0);
+  assert.deepEqual(storeFiles('blobs/sha256'), blobs, 'the dead commit\'s layer is freed');
+  const again = runts(['commit', name, 'test/committed:1']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(runts(['rm', '-f', name]).status, 0);
+  assert.equal(runts(['rmi', 'test/committed:1']).status, 0);
+});
 
 /* ---- a full disk ---- */
 
