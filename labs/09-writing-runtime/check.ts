@@ -276,7 +276,7 @@ levels[3] = {
       ['it has a cgroup of its own, for memory and pids', () => {
         for (const c of ['memory', 'pids']) {
           if (!where[c]) fail(`no ${c} line in /proc/${pid}/cgroup`);
-          if (where[c] === cgroupOf(mine, c)) fail(`the container is still in its runtime's ${cgroupV2 ? '' : `${c} `}cgroup (${where[c]}): between clone and go, make a cgroup and write the child's pid to its cgroup.procs`);
+          if (where[c] === cgroupOf(mine, c)) fail(`the container is still in the cgroup of the runtime that started it: between clone and go, make a cgroup and write the child's pid to its cgroup.procs`);
         }
       }],
       ['its memory limit is 64 MiB', () => {
@@ -530,7 +530,8 @@ levels[7] = {
 let ok = true;
 try {
   for (let n = 1; n <= level && ok; n++) {
-    console.log(`level ${n}: ${levels[n]!.title}`);
+    // levels below N in one line each when they pass; level N, or the one that fails, in full
+    const lines: string[] = [];
     let checks: Check[];
     try {
       checks = await levels[n]!.checks();
@@ -541,14 +542,16 @@ try {
     for (const [what, test] of checks) {
       try {
         await test();
-        console.log(`  ok    ${what}`);
+        lines.push(`  ok    ${what}`);
       } catch (e) {
         if (!(e instanceof Failure)) throw e;
-        console.log(`  FAIL  ${what}\n        ${e.message}`);
+        lines.push(`  FAIL  ${what}\n        ${e.message}`);
         ok = false;
         break;
       }
     }
+    if (ok && n < level) console.log(`level ${n}: ${levels[n]!.title}: ${lines.length} check${lines.length > 1 ? 's' : ''} ok`);
+    else console.log([`level ${n}: ${levels[n]!.title}`, ...lines].join('\n'));
   }
   console.log(ok ? `${name} passes level ${level}` : `${name} does not pass level ${level} yet`);
 } finally {
