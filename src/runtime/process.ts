@@ -36,7 +36,7 @@ export function processStat(pid: number): { startTime: string; comm: string } | 
 export function signalNumber(sig: string | number): number {
   if (typeof sig === 'number' || /^\d+$/.test(sig)) {
     const n = Number(sig);
-    if (n <= 0 || n > 64) throw new RuntsError('EINVAL', `invalid signal ${sig}`);
+    if (n > 64) throw new RuntsError('EINVAL', `invalid signal ${sig}`);
     return n;
   }
   const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;

@@ -104,6 +104,18 @@ containerTest('kill KILL stops the process without it seeing a signal', async (c
   assert.equal(signalReceived(ct.output()), undefined);
 });
 
+containerTest('kill with signal 0 (and kill -a) asks whether the container runs, as runc: success while it does, "not running" after', async (c) => {
+  const ct = await startedSleeper(c);
+  await c.kill(ct.id, '0');
+  await c.kill(ct.id, '--all', '0');
+  assert.equal((await c.state(ct.id)).status, 'running', 'signal 0 changed nothing');
+  await c.kill(ct.id, 'KILL');
+  await c.waitForStatus(ct.id, 'stopped');
+  const r = await c.runts(['kill', ct.id, '0']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /container not running/);
+});
+
 containerTest('delete removes a stopped container and its state', async (c) => {
   const ct = await startedSleeper(c);
   await c.kill(ct.id, 'KILL');
