@@ -27,6 +27,8 @@ interface Containerd {
   ctrGlobal: string[];
   /* `ctr run` flags that choose runts: the shim option BinaryName, and where runts keeps state */
   runtsFlags: string[];
+  /* the state root the shim passes to runts (--root): <runc-root>/<namespace> */
+  runtsRoot: string;
   config: string;
 }
 
@@ -37,6 +39,7 @@ async function startContainerd(c: Ctx, extraConfig = 'disabled_plugins = ["io.co
   writeFileSync(config, `version = 2\n${extraConfig}\n[debug]\n  address = ""\n[metrics]\n  address = ""\n`);
   const args = ['--config', config, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', address];
   const daemon = startDaemon('containerd', args, join(dir, 'containerd.log'));
+  const runtsRoot = join(dir, 'runts', NS);
   const ctrGlobal = ['--address', address, '--namespace', NS];
   const ctr = (...a: string[]) => runCommand('ctr', [...ctrGlobal, ...a], { timeoutMs: 60_000 });
   c.defer('stop containerd', async () => {
@@ -51,11 +54,28 @@ async function startContainerd(c: Ctx, extraConfig = 'disabled_plugins = ["io.co
     // shims outlive a stopped containerd by design: ours must be gone with their tasks
     await waitFor(() => shimsOf(dir).length === 0, `containerd shims of ${dir} to exit`);
     assert.deepEqual(mountsUnder(dir).map((m) => m.mountPoint), [], 'no snapshot or rootfs mount remains');
-    const runtsRoot = join(dir, 'runts', NS);
     assert.deepEqual(existsSync(runtsRoot) ? readdirSync(runtsRoot) : [], [], 'runts state of every task removed');
   });
   await waitFor(async () => (await ctr('version')).code === 0, () => `containerd to answer on ${address}: ${daemon.log().slice(-2000)}`);
-  return { ctr, ctrGlobal, config, runtsFlags: ['--runc-binary', RUNTS_BIN, '--runc-root', join(dir, 'runts')] };
+  return { ctr, ctrGlobal, config, runtsRoot, runtsFlags: ['--runc-binary', RUNTS_BIN, '--runc-root', join(dir, 'runts')] };
+}
+
+/*
+ * Proof that runts, not runc (the shim's default), runs a task: its state
+ * under the root the shim passed is runts's own record (src/runtime/store.ts:
+ * pidStartTime, cgroupDirs; runc's state.json has init_process_pid and
+ * cgroup_paths instead), and names the task's pid. Nothing seen from inside
+ * the container would tell the two runtimes apart.
+ */
+async function assertRuntsRuns(cd: Containerd, id: string): Promise<void> {
+  const tasks = ok(await cd.ctr('task', 'list'));
+  const pid = Number(new RegExp(`^${id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(tasks)?.[1]);
+  assert.ok(pid > 0, `task ${id} is running: ${tasks}`);
+  const file = join(cd.runtsRoot, id, 'state.json');
+  assert.ok(existsSync(file), `no runts state for ${id} under the shim's --root ${cd.runtsRoot}: ${existsSync(cd.runtsRoot) ? readdirSync(cd.runtsRoot).join(' ') : 'no such dir'}`);
+  const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.ok('pidStartTime' in state && Array.isArray(state.cgroupDirs) && !('init_process_pid' in state), `not runts's state record: ${Object.keys(state).join(' ')}`);
+  assert.equal(state.pid, pid, 'runts\'s record names the task\'s pid');
 }
 
 function shimsOf(dir: string): number[] {
@@ -140,6 +160,10 @@ containerTest('ctr run through the runc shim runs runts: from a rootfs and from 
   const fromImage = await cd.ctr('run', '--rm', ...cd.runtsFlags, image, 'from-image');
   const q = parseProbe(ok(fromImage), describeCommand(fromImage));
   assert.deepEqual(q.argv.slice(-1), ['from-image']);
+
+  // the same flags, a task that stays: runts is what runs it
+  ok(await cd.ctr('run', '--detach', ...cd.runtsFlags, '--rootfs', rootfs, 'proof', '/probe', 'sleep', '600'));
+  await assertRuntsRuns(cd, 'proof');
 }, NEEDS);
 
 containerTest('ctr task exec, ps, kill and delete on a runts container', async (c) => {
@@ -148,6 +172,7 @@ containerTest('ctr task exec, ps, kill and delete on a runts container', async (
   const tasks = ok(await cd.ctr('task', 'list'));
   assert.match(tasks, /sleeper\s+\d+\s+RUNNING/);
   const initPid = Number(/sleeper\s+(\d+)/.exec(tasks)![1]);
+  await assertRuntsRuns(cd, 'sleeper');
 
   const exec = await cd.ctr('task', 'exec', '--exec-id', 'probe', 'sleeper', '/probe');
   const p = parseProbe(ok(exec), describeCommand(exec));
@@ -156,7 +181,8 @@ containerTest('ctr task exec, ps, kill and delete on a runts container', async (
   assert.equal(status.code, 4, describeCommand(status));
   const missing = await cd.ctr('task', 'exec', '--exec-id', 'missing', 'sleeper', 'no-such-command');
   assert.notEqual(missing.code, 0);
-  assert.match(missing.stderr, /executable file not found/, 'the shim read runts\'s JSON log');
+  // runts's wording ('exec "NAME": ...'; runc's is 'exec: "NAME": ...'): the shim read runts's JSON log
+  assert.match(missing.stderr, /exec "no-such-command": executable file not found/);
 
   assert.match(ok(await cd.ctr('task', 'ps', 'sleeper')), new RegExp(`^${initPid}\\b`, 'm'));
   ok(await cd.ctr('task', 'kill', '--signal', 'KILL', 'sleeper'));
@@ -177,6 +203,7 @@ containerTest('ctr run -t and ctr task exec -t give the process a real terminal'
   assert.equal(run.code, 3, describeCommand(run));
 
   ok(await cd.ctr('run', '--detach', ...cd.runtsFlags, '--rootfs', rootfs, 'tty-exec', '/probe', 'sleep', '600'));
+  await assertRuntsRuns(cd, 'tty-exec');
   const exec = await onTerminal(['task', 'exec', '-t', '--exec-id', 'tty', 'tty-exec', '/bin/sh', '-c', "'tty'"]);
   assert.match(exec.stdout.replace(/\r/g, ''), /\/dev\/pts\/\d+$/m, describeCommand(exec));
 }, { needs: [...NEEDS.needs, 'script'] });

@@ -7,7 +7,7 @@
  * CNI plugins are needed).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
@@ -26,6 +26,8 @@ const RUN_FLAGS = ['--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimi
 interface Podman {
   (...args: string[]): Promise<CommandResult>;
   rootfs: string;
+  /* every runtime command podman (through conmon) gave the wrapper, one line each */
+  calls(): string;
 }
 
 /* A podman whose every byte of state is under the test dir, and is removed with it. */
@@ -38,8 +40,11 @@ function podmanFor(c: Ctx): Podman {
   });
   // runts's state goes under the test dir too. Not with --runtime-flag:
   // podman 4.3 leaves the runtime flags out of `delete`.
+  // The wrapper writes down each command, so a test can show podman used it.
   const runtime = join(c.dir, 'runts-for-podman');
-  writeFileSync(runtime, `#!/bin/sh\nexec ${RUNTS_BIN} --root ${c.root} "$@"\n`, { mode: 0o755 });
+  const calls = join(c.dir, 'runtime-calls.log');
+  writeFileSync(calls, '');
+  writeFileSync(runtime, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${calls}\nexec ${RUNTS_BIN} --root ${c.root} "$@"\n`, { mode: 0o755 });
   const global = [
     '--runtime', runtime,
     '--root', c.tempDir('storage'), '--runroot', run, '--tmpdir', c.tempDir('tmp'),
@@ -47,6 +52,7 @@ function podmanFor(c: Ctx): Podman {
   ];
   const podman = ((...args: string[]) => runCommand('podman', [...global, ...args], { timeoutMs: 90_000 })) as Podman;
   podman.rootfs = c.bundle().rootfs;
+  podman.calls = () => readFileSync(calls, 'utf8');
   c.defer('podman rm --all --force', async () => {
     const mark = [c.dir, run];
     const ids = (await podman('ps', '--all', '--no-trunc', '--quiet')).stdout.split('\n').filter(Boolean);
@@ -57,6 +63,21 @@ function podmanFor(c: Ctx): Podman {
     assert.deepEqual(readdirSync(c.root), [], 'runts state of every podman container removed');
   });
   return podman;
+}
+
+/*
+ * Proof that runts, not podman's default runtime, runs a container: its
+ * state under the wrapper's --root is runts's own record (src/runtime/store.ts:
+ * pidStartTime, cgroupDirs; runc's state.json has init_process_pid instead)
+ * for podman's container id, naming the pid podman reports.
+ */
+async function assertRuntsRuns(c: Ctx, podman: Podman, name: string): Promise<void> {
+  const [id, pid] = ok(await podman('inspect', '--format', '{{.Id}} {{.State.Pid}}', name)).trim().split(' ');
+  const file = join(c.root, id!, 'state.json');
+  assert.ok(existsSync(file), `no runts state for ${name} (${id}) under ${c.root}: ${readdirSync(c.root).join(' ')}`);
+  const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.ok('pidStartTime' in state && Array.isArray(state.cgroupDirs) && !('init_process_pid' in state), `not runts's state record: ${Object.keys(state).join(' ')}`);
+  assert.equal(state.pid, Number(pid), 'runts\'s record names the pid podman reports');
 }
 
 function processesMentioning(text: string): number[] {
@@ -91,6 +112,10 @@ containerTest('podman run: output, exit code, -e and --user', async (c) => {
   const missing = await podman('run', '--rm', ...RUN_FLAGS, '--rootfs', podman.rootfs, '/no/such/command');
   assert.equal(missing.code, 127, describeCommand(missing));
   assert.match(missing.stderr, /no such file/);
+  // through the wrapper, which execs runts: three containers created, started and deleted
+  for (const verb of ['create', 'start', 'delete']) {
+    assert.ok(podman.calls().split('\n').filter((l) => l.split(' ').includes(verb)).length >= (verb === 'start' ? 2 : 3), `podman ran runts ${verb}:\n${podman.calls()}`);
+  }
 }, NEEDS);
 
 containerTest('podman run -d, exec, logs, top, stop, rm', async (c) => {
@@ -98,6 +123,7 @@ containerTest('podman run -d, exec, logs, top, stop, rm', async (c) => {
   const id = ok(await podman('run', '-d', ...RUN_FLAGS, '--name', 'sleeper', '--rootfs', podman.rootfs, '/probe', 'sleep', '600')).trim();
   assert.match(id, /^[0-9a-f]{64}$/);
   await waitFor(async () => (await podman('logs', 'sleeper')).stdout.includes('sleeping'), 'the container to log {"sleeping":600}');
+  await assertRuntsRuns(c, podman, 'sleeper');
 
   const exec = await podman('exec', '-e', 'IN_EXEC=1', 'sleeper', '/probe');
   const p = parseProbe(ok(exec), describeCommand(exec));
@@ -124,6 +150,7 @@ containerTest('podman run -t and exec -t give the process a real terminal', asyn
   assert.match(run, /^\/dev\/pts\/\d+\r?$/m);
 
   ok(await podman('run', '-d', ...RUN_FLAGS, '--name', 'ttyd', '--rootfs', podman.rootfs, '/probe', 'sleep', '600'));
+  await assertRuntsRuns(c, podman, 'ttyd');
   const exec = ok(await podman('exec', '-t', 'ttyd', '/bin/sh', '-c', 'tty'));
   assert.match(exec, /^\/dev\/pts\/\d+\r?$/m);
   const plain = await podman('exec', 'ttyd', '/bin/sh', '-c', 'tty');
