@@ -26,6 +26,7 @@ interface ExecFlags {
   /** commander's name for --no-new-privs: false when given */
   newPrivs: boolean;
   preserveFds: number;
+  ignorePaused?: boolean;
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -65,6 +66,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('-c, --cap <capability>', 'add a capability (repeatable)', collect, [])
     .option('--no-new-privs', 'set no_new_privs for the process')
     .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the process', count('--preserve-fds'), 0)
+    .option('--ignore-paused', 'exec into a paused container: the process is set up once it is resumed')
     .addOption(new Option('--apparmor <profile>', 'accepted for runc compatibility').hideHelp())
     .addOption(new Option('--process-label <label>', 'accepted for runc compatibility').hideHelp())
     .action(async (id: string, command: string[], f: ExecFlags) => {
@@ -72,7 +74,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
         pidFile: f.pidFile, env: f.env, cwd: f.cwd ?? f.workdir, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
-        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds,
+        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused,
       });
     });
 

@@ -48,6 +48,8 @@ export interface ExecOptions {
   caps?: string[];
   noNewPrivs?: boolean;
   preserveFds?: number;
+  /** Exec into a paused container anyway (runc's --ignore-paused): the process is set up once the container is resumed. */
+  ignorePaused?: boolean;
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
@@ -56,7 +58,10 @@ const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2
 export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
   const record = ctx.store.read(opts.id);
   const status = ctx.store.status(record);
-  if (status !== 'running' && status !== 'created') {
+  if (status === 'paused' && !opts.ignorePaused) {
+    throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it is paused (resume it first, or use --ignore-paused to wait for the resume)`);
+  }
+  if (status !== 'running' && status !== 'created' && status !== 'paused') {
     throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it is ${status}, not running`);
   }
   primeCgroupMove(); // runts-init moves the process into the container's cgroups: see there

@@ -142,6 +142,18 @@ containerTest('exec into a paused or a stopped container fails', async (c) => {
   assertFails(await c.runts(['exec', ct.id, '/probe']), 'stopped');
 });
 
+containerTest('exec --ignore-paused into a paused container is set up once the container is resumed, as runc', async (c) => {
+  const ct = await runningSleeper(c);
+  assertOk(await c.runts(['pause', ct.id]));
+  let done = false;
+  const pending = c.runts(['exec', '--ignore-paused', ct.id, '/probe', 'exit', '3']).finally(() => { done = true; });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(done, false, 'the process cannot be set up in a frozen cgroup');
+  assertOk(await c.runts(['resume', ct.id]));
+  const r = await pending;
+  assert.equal(r.code, 3, describeResult(r));
+});
+
 containerTest('a foreground exec forwards signals to its process', async (c) => {
   const ct = await runningSleeper(c);
   const out = join(c.dir, 'exec-out');
