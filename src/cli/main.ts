@@ -122,9 +122,11 @@ const registerStart: Register = (program, ctx) => {
 const registerRun: Register = (program, ctx) => {
   createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
-    .action(async (id: string, f: CreateFlags) => {
+    .option('--keep', 'keep the container once it has stopped (delete it later)')
+    .action(async (id: string, f: CreateFlags & { keep?: boolean }) => {
       const { run } = await import('../runtime/run.ts');
-      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach });
+      if (f.keep && f.detach) throw new RuntsError('EINVAL', '--keep with --detach: a detached container is kept anyway');
+      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach, keep: f.keep });
     });
 };
 

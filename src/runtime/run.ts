@@ -3,8 +3,9 @@
  *
  * In the foreground runts-init stays as INIT's parent (STEP_SUPERVISE) and
  * reports its exit status; runts forwards the signals it receives to INIT,
- * then deletes the container and exits with the container's status, as a
- * shell would report it (128 + signal for a killed process).
+ * then deletes the container (unless `keep`, runc's --keep) and exits with
+ * the container's status, as a shell would report it (128 + signal for a
+ * killed process).
  *
  * With `exitFile` (the front end's containers) PARENT also writes INIT's wait
  * status to that file; detached, it stays on after runts exits to do so, a
@@ -21,7 +22,7 @@ import { start } from './start.ts';
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 /** Returns the exit code for runts itself. */
-export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; beforeStart?: (pid: number, supervisorPid: number) => void | Promise<void> }): Promise<number> {
+export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; keep?: boolean; beforeStart?: (pid: number, supervisorPid: number) => void | Promise<void> }): Promise<number> {
   const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach });
   // Between create and start, as createRuntime hooks run: the front end wires the network here.
   if (opts.beforeStart) {
@@ -49,7 +50,8 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: 
     return exitCode(status);
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
-    await remove(ctx, opts.id, { force: true });
+    // kept: stopped, for `state` and `delete` (its processes and cgroup go with delete)
+    if (!opts.keep) await remove(ctx, opts.id, { force: true });
   }
 }
 

@@ -157,6 +157,15 @@ containerTest('run in the foreground removes the container when the process exit
   assert.deepEqual(readdirSync(c.root), []);
 });
 
+containerTest('run --keep keeps the stopped container for state and delete, as runc', async (c) => {
+  const r = await c.run(c.bundle(withArgs('exit', '4')), { flags: ['--keep'] });
+  assert.equal(r.code, 4, describeResult(r));
+  assert.equal((await c.state(r.id)).status, 'stopped');
+  await c.delete(r.id);
+  assert.deepEqual(await c.list(), []);
+  assert.notEqual((await c.runts(['run', '--keep', '--detach', '--bundle', c.bundle(sleeper).dir, c.newId()])).code, 0, '--keep with --detach is refused');
+});
+
 containerTest('run --detach returns while the process keeps running', async (c) => {
   const r = await c.run(c.bundle(sleeper), { flags: ['--detach'] });
   assert.equal(r.code, 0, describeResult(r));
