@@ -48,9 +48,8 @@ const PAUSE_IMAGE = `localhost/${RUN_PREFIX}/pause:1`;
 const BUSYBOX_IMAGE = `localhost/${RUN_PREFIX}/busybox:1`;
 const K8S_NS = 'k8s.io'; // the containerd namespace of the cri plugin
 
-// libcni's cache of results (containerd 1.6 has no setting for it): removed at the end if this file made it
-const CNI_CACHE = '/var/lib/cni';
-const hadCniCache = existsSync(CNI_CACHE);
+// libcni's cache of results (containerd 1.6 has no setting for it): what of it this file made is removed at the end
+const CNI_CACHE = ['/var/lib/cni/results', '/var/lib/cni'].filter((d) => !existsSync(d));
 
 let daemon: Daemon | undefined;
 let cri: CriClient | undefined;
@@ -184,7 +183,7 @@ after(async () => {
   const leftMounts = mountsUnder(base).map((m) => m.mountPoint);
   if (leftMounts.length) errors.push(`mounts left: ${leftMounts.join(' ')}`);
   safeRemove(base);
-  if (!hadCniCache) for (const dir of [join(CNI_CACHE, 'results'), CNI_CACHE]) spawnSync('rmdir', [dir], { stdio: 'ignore' }); // only if empty
+  for (const dir of CNI_CACHE) spawnSync('rmdir', [dir], { stdio: 'ignore' }); // only if empty: a result left is a leak for the suite's check
   assert.deepEqual(errors, [], 'teardown');
 });
 checkLeaksAfterFile();
@@ -340,6 +339,11 @@ for (const handler of HANDLERS) {
     assert.ok(!(await cri!.listPodSandboxIds()).includes(podId));
     assert.ok(!existsSync(netns), `the pod's netns ${netns} is gone`);
     assert.deepEqual(readdirSync(`/sys/class/net/${BRIDGE}/brif`), [], 'no veth left on the bridge');
+    // CNI DEL ran: the pod's address lease and libcni's cached result are gone
+    const leases = join(base, 'ipam', CNI_NET);
+    assert.deepEqual(readdirSync(leases).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)), [], `no lease left in ${leases}`);
+    const cached = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results').filter((f) => f.includes(podId)) : [];
+    assert.deepEqual(cached, [], 'no cached CNI result of the pod');
     const root = join(runtimeRoot[handler], K8S_NS);
     assert.deepEqual(existsSync(root) ? readdirSync(root) : [], [], `${handler} state of every container removed`);
     assert.deepEqual(mountsUnder(base).filter((m) => m.mountPoint.includes(podId)).map((m) => m.mountPoint), [], 'no mount of the pod remains');
