@@ -234,13 +234,10 @@ static const struct op {
 	[STEP_CGROUP_DEVICE_FILTER] = {'P', "sb", step_cgroup_device_filter},
 };
 
-struct plan {
-	uint32_t count;
-	struct step *steps;
-	const struct step *clone;
-	int supervise;
-	const struct step *exit_file;
-};
+const char *plan_signature(uint32_t op)
+{
+	return op < sizeof ops / sizeof ops[0] && ops[op].who ? ops[op].sig : NULL;
+}
 
 struct reader {
 	const uint8_t *p, *end;
@@ -308,44 +305,82 @@ static const char *take_value(struct reader *r, char kind, struct value *v)
 	}
 }
 
-#define plan_error(index, ...) fail(index, EINVAL, "plan: " __VA_ARGS__)
+/* Rejects the plan: fills e ("plan: " and what is wrong) and frees what the
+ * decoder had allocated. Returns -1, what plan_decode returns. */
+__attribute__((format(printf, 5, 6)))
+static int reject(struct plan *pl, struct plan_error *e, int index, int err,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(e->msg, sizeof e->msg, "plan: ");
+	va_start(ap, fmt);
+	vsnprintf(e->msg + n, sizeof e->msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	e->index = index;
+	e->err = err;
+	plan_free(pl);
+	return -1;
+}
 
-static void decode_plan(const uint8_t *data, uint32_t len, struct plan *pl)
+#define plan_error(index, ...) reject(pl, e, index, EINVAL, __VA_ARGS__)
+
+void plan_free(struct plan *pl)
+{
+	for (uint32_t i = 0; pl->steps && i < pl->count; i++) {
+		for (int k = 0; k < MAX_VALUES; k++) {
+			struct value *v = &pl->steps[i].v[k];
+			free(v->str);
+			for (char **p = v->strs; p && *p; p++)
+				free(*p);
+			free(v->strs);
+			free(v->nums);
+		}
+	}
+	free(pl->steps);
+	*pl = (struct plan){0};
+}
+
+/* Decodes and checks a whole plan without running anything: the decoder
+ * does no I/O and keeps no state, so test/fuzz/plan-decoder.c calls it on
+ * arbitrary bytes. 0: *pl holds the plan (plan_free releases it); -1: *e
+ * says what is wrong and with which step, and *pl is empty. */
+int plan_decode(const uint8_t *data, size_t len, struct plan *pl, struct plan_error *e)
 {
 	struct reader r = {data, data + len};
 	uint32_t head[4];
+	*pl = (struct plan){0};
 	if (take(&r, head, sizeof head))
-		plan_error(-1, "truncated header");
+		return plan_error(-1, "truncated header");
 	if (head[0] != RUNTS_PLAN_MAGIC)
-		plan_error(-1, "bad magic 0x%08x", head[0]);
+		return plan_error(-1, "bad magic 0x%08x", head[0]);
 	if (head[1] != RUNTS_PROTOCOL_VERSION)
-		plan_error(-1, "version %u, this runts-init speaks %u", head[1],
-			   RUNTS_PROTOCOL_VERSION);
+		return plan_error(-1, "version %u, this runts-init speaks %u", head[1],
+				  RUNTS_PROTOCOL_VERSION);
 	if (head[3] != 0)
-		plan_error(-1, "unknown flags 0x%x", head[3]);
+		return plan_error(-1, "unknown flags 0x%x", head[3]);
 	/* each step costs at least its 8-byte header: bound count first */
 	if (head[2] > len / 8)
-		plan_error(-1, "%u steps cannot fit in %u bytes", head[2], len);
-	*pl = (struct plan){.count = head[2]};
-	if (!(pl->steps = calloc(pl->count + 1, sizeof *pl->steps)))
-		fail(-1, ENOMEM, "plan: allocate %u steps", pl->count);
+		return plan_error(-1, "%u steps cannot fit in %zu bytes", head[2], len);
+	if (!(pl->steps = calloc((size_t)head[2] + 1, sizeof *pl->steps)))
+		return reject(pl, e, -1, ENOMEM, "allocate %u steps", head[2]);
+	pl->count = head[2];
 	for (uint32_t i = 0; i < pl->count; i++) {
 		struct step *s = &pl->steps[i];
 		uint32_t plen;
 		s->index = (int)i;
 		if (take(&r, &s->op, 4) || take(&r, &plen, 4) ||
 		    (size_t)(r.end - r.p) < plen)
-			plan_error(s->index, "step %u: truncated", i);
+			return plan_error(s->index, "step %u: truncated", i);
 		if (s->op >= sizeof ops / sizeof ops[0] || !ops[s->op].who)
-			plan_error(s->index, "step %u: unknown op %u", i, s->op);
+			return plan_error(s->index, "step %u: unknown op %u", i, s->op);
 		const struct op *op = &ops[s->op];
 		/* Who runs what follows from where CLONE stands. */
 		if (op->who == 'C' && pl->clone)
-			plan_error(s->index, "step %u: a second clone", i);
+			return plan_error(s->index, "step %u: a second clone", i);
 		if (op->who == 'P' && pl->clone)
-			plan_error(s->index, "step %u: op %u must come before clone", i, s->op);
+			return plan_error(s->index, "step %u: op %u must come before clone", i, s->op);
 		if ((op->who == 'Q' || op->who == 'I') && !pl->clone)
-			plan_error(s->index, "step %u: op %u must come after clone", i, s->op);
+			return plan_error(s->index, "step %u: op %u must come after clone", i, s->op);
 		if (op->who == 'C')
 			pl->clone = s;
 		if (s->op == STEP_SUPERVISE)
@@ -354,22 +389,24 @@ static void decode_plan(const uint8_t *data, uint32_t len, struct plan *pl)
 			pl->exit_file = s;
 		struct reader pr = {r.p, r.p + plen};
 		for (int k = 0; op->sig[k]; k++) {
-			const char *e = take_value(&pr, op->sig[k], &s->v[k]);
-			if (e)
-				plan_error(s->index, "step %u (op %u): value %d: %s", i, s->op, k, e);
+			const char *why = take_value(&pr, op->sig[k], &s->v[k]);
+			if (why)
+				return plan_error(s->index, "step %u (op %u): value %d: %s",
+						  i, s->op, k, why);
 		}
 		if (pr.p != pr.end)
-			plan_error(s->index, "step %u (op %u): %zu bytes after the values",
-				   i, s->op, (size_t)(pr.end - pr.p));
+			return plan_error(s->index, "step %u (op %u): %zu bytes after the values",
+					  i, s->op, (size_t)(pr.end - pr.p));
 		r.p += plen;
 	}
 	if (r.p != r.end)
-		plan_error(-1, "%zu bytes after the last step", (size_t)(r.end - r.p));
+		return plan_error(-1, "%zu bytes after the last step", (size_t)(r.end - r.p));
 	if (!pl->clone)
-		plan_error(-1, "no clone step");
+		return plan_error(-1, "no clone step");
 	if (pl->clone->v[0].num & ~(uint64_t)NS_FLAGS)
-		plan_error(pl->clone->index, "clone flags 0x%llx are not only namespaces",
-			   (unsigned long long)pl->clone->v[0].num);
+		return plan_error(pl->clone->index, "clone flags 0x%llx are not only namespaces",
+				  (unsigned long long)pl->clone->v[0].num);
+	return 0;
 }
 
 static void run_steps(const struct plan *pl, char who)
@@ -627,6 +664,7 @@ int main(int argc, char **argv)
 {
 	struct msg m;
 	struct plan pl;
+	struct plan_error pe;
 
 	if (argc == 2 && strcmp(argv[1], "--protocol") == 0) {
 		printf("%d\n", RUNTS_PROTOCOL_VERSION);
@@ -656,6 +694,7 @@ int main(int argc, char **argv)
 		fail(-1, r < 0 ? errno : EPIPE, "read the plan");
 	if (m.type != MSG_PLAN)
 		fail(-1, EPROTO, "expected a plan, got message type %u", m.type);
-	decode_plan(m.data, m.len, &pl);
+	if (plan_decode(m.data, m.len, &pl, &pe) < 0)
+		fail(pe.index, pe.err, "%s", pe.msg);
 	parent_stage(&pl);
 }

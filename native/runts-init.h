@@ -35,6 +35,32 @@ struct step {
 
 typedef void step_fn(const struct step *s);
 
+/* ---- runts-init.c: the plan decoder --------------------------------------- */
+
+struct plan {
+	uint32_t count;
+	struct step *steps;
+	const struct step *clone;
+	int supervise;
+	const struct step *exit_file;
+};
+
+/* Why a plan was refused: the step (-1: the plan as a whole), an errno for
+ * MSG_ERROR, and the message ("plan: ..."). */
+struct plan_error {
+	int index;
+	int err;
+	char msg[256];
+};
+
+/* Decodes and checks len bytes of MSG_PLAN against the ops table; runs
+ * nothing. 0 and a plan to release with plan_free, or -1 and *e filled. */
+int plan_decode(const uint8_t *buf, size_t len, struct plan *pl, struct plan_error *e);
+void plan_free(struct plan *pl);
+/* The values op carries, one letter each (see the ops table), or NULL for
+ * an unknown op: what test/fuzz/plan-decoder.c encodes a plan back with. */
+const char *plan_signature(uint32_t op);
+
 /* ---- runts-init.c: the channel and errors ------------------------------ */
 
 struct msg {

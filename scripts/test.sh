@@ -42,6 +42,13 @@ if node node_modules/typescript/bin/tsc --noEmit -p .; then done_ typecheck pass
 units=(test/unit/*.test.ts)
 need_files unit "${units[@]}" && node_test unit "${units[@]}"
 
+# Fuzzing, bounded in time: the plan decoder (libFuzzer), the config
+# validator, the tar reader and the manifest parser, RUNTS_FUZZ_SECONDS each
+# (default 25), two at a time (test/fuzz/run.ts). A finding fails the run;
+# its input is kept in crashes/ beside run.ts.
+start fuzz
+if node test/fuzz/run.ts --seconds "${RUNTS_FUZZ_SECONDS:-25}" --tap "$tap/fuzz.tap"; then done_ fuzz passed; else done_ fuzz FAILED; status=1; fi
+
 # leaks.test.ts checks that the whole suite left nothing behind: it runs on
 # its own, last (node --test sorts the files of one run by name).
 integ=()

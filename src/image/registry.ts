@@ -130,6 +130,48 @@ const statusOf = async (res: Response) => {
   return `${res.status} ${res.statusText}${text ? ` (${text})` : ''}`;
 };
 
+/** A digest as the OCI image spec writes one (`algorithm:encoded`): nothing that could leave its place in a URL. */
+const DIGEST_SYNTAX = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A registry's answer to GET /manifests/<reference>: its bytes checked
+ * against `reference` when that is a digest, parsed, and given the media
+ * type of `contentType` when the document names none. Then its shape, so
+ * what pull reads next is there: an index lists descriptors, each with a
+ * digest (its platform, if any, an os and an architecture); an image
+ * manifest has a config and layers with sha256 digests. Anything else is
+ * a RuntsError EIMAGE naming the field.
+ */
+export function parseManifest(bytes: Buffer, reference: string, contentType: string | null): { digest: string; json: Manifest & Index } {
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  if (reference.startsWith('sha256:') && digest !== reference) {
+    throw new RuntsError('EIMAGE', `manifest ${reference}: digest mismatch: got ${digest}`);
+  }
+  let parsed: unknown;
+  try { parsed = JSON.parse(bytes.toString('utf8')); } catch (err) { throw new RuntsError('EIMAGE', `manifest ${reference}: not JSON`, { cause: err }); }
+  const bad = (why: string) => new RuntsError('EIMAGE', `manifest ${reference}: ${why}`);
+  if (!isObject(parsed)) throw bad('not a JSON object');
+  const json = parsed as unknown as Manifest & Index;
+  if (json.mediaType !== undefined && typeof json.mediaType !== 'string') throw bad('mediaType is not a string');
+  if (!json.mediaType) json.mediaType = contentType?.split(';')[0] ?? undefined;
+  if (isIndex(json)) {
+    if (!Array.isArray(json.manifests)) throw bad('an index without a manifests list');
+    json.manifests.forEach((d: unknown, i) => {
+      if (!isObject(d) || typeof d.digest !== 'string' || !DIGEST_SYNTAX.test(d.digest)) throw bad(`manifests[${i}]: not a descriptor with a digest`);
+      const p = d.platform;
+      if (p !== undefined && !(isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string')) throw bad(`manifests[${i}].platform: not an os and an architecture`);
+    });
+  } else {
+    if (!isObject(json.config) || !Array.isArray(json.layers)) throw bad('no config or layers (schema 1 manifests are not supported)');
+    const digestOf = (d: unknown, what: string) => checkDigest(isObject(d) && typeof d.digest === 'string' ? d.digest : '(none)', `manifest ${reference}: ${what}`);
+    digestOf(json.config, 'config');
+    json.layers.forEach((l: unknown, i) => digestOf(l, `layers[${i}]`));
+  }
+  return { digest, json };
+}
+
 export class RegistryClient {
   private auth: string | undefined;
   /** how `auth` was obtained, for the message when access is still denied */
@@ -229,14 +271,7 @@ export class RegistryClient {
   async manifest(reference: string): Promise<{ bytes: Buffer; digest: string; json: Manifest & Index }> {
     const res = await this.get(`/manifests/${reference}`, MANIFEST_TYPES);
     const bytes = Buffer.from(await res.arrayBuffer());
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (reference.startsWith('sha256:') && digest !== reference) {
-      throw new RuntsError('EIMAGE', `manifest ${reference}: digest mismatch: got ${digest}`);
-    }
-    let json: Manifest & Index;
-    try { json = JSON.parse(bytes.toString('utf8')); } catch (err) { throw new RuntsError('EIMAGE', `manifest ${reference}: not JSON`, { cause: err }); }
-    if (!json.mediaType) json.mediaType = res.headers.get('content-type')?.split(';')[0] ?? undefined;
-    return { bytes, digest, json };
+    return { bytes, ...parseManifest(bytes, reference, res.headers.get('content-type')) };
   }
 
   /** Streams a blob into the store unless it is there already; `onBytes` hears each chunk's size. */

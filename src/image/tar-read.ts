@@ -104,6 +104,7 @@ function text(block: Buffer, field: Field): string {
  * A number field: octal text (NUL- or space-terminated), or GNU base-256 for
  * what octal cannot hold: the top bit of the first byte set, then the value
  * as big-endian two's complement (uids past 2097151, sizes past 8 GiB).
+ * Only a time may be negative (before 1970).
  */
 function number(block: Buffer, field: Field, at: number): number {
   const [offset, length] = FIELD[field];
@@ -113,6 +114,7 @@ function number(block: Buffer, field: Field, at: number): number {
     for (const byte of raw) value = (value << 8n) | BigInt(byte);
     value = raw[0] === 0xff ? value - (1n << BigInt(8 * length)) : value - (0x80n << BigInt(8 * (length - 1)));
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the ${field} of the header at byte ${at} is out of range`);
+    if (value < 0n && field !== 'mtime') throw corrupt(`the ${field} of the header at byte ${at} is negative: ${value}`);
     return Number(value);
   }
   const digits = text(block, field).trim();
@@ -179,15 +181,24 @@ function paxNumber(key: string, value: Buffer, fraction: boolean): number {
   return n;
 }
 
-/** The extended attributes among PAX records: GNU tar's and star's raw bytes, libarchive's base64. */
+/** The extended attributes among PAX records: GNU tar's and star's raw bytes, libarchive's base64 (names URL-encoded). */
 function xattrsOf(pax: Map<string, Buffer>): Map<string, Buffer> {
   const xattrs = new Map<string, Buffer>();
   for (const [key, value] of pax) {
     if (key.startsWith(XATTR)) xattrs.set(key.slice(XATTR.length), value);
-    else if (key.startsWith(LIBARCHIVE_XATTR)) xattrs.set(decodeURIComponent(key.slice(LIBARCHIVE_XATTR.length)), Buffer.from(value.toString('latin1'), 'base64'));
+    else if (key.startsWith(LIBARCHIVE_XATTR)) {
+      let name: string;
+      try { name = decodeURIComponent(key.slice(LIBARCHIVE_XATTR.length)); } catch { throw corrupt(`PAX ${JSON.stringify(key)}: the xattr name is not URL-encoded`); }
+      xattrs.set(name, Buffer.from(value.toString('latin1'), 'base64'));
+    }
   }
   return xattrs;
 }
+
+/** uid_t is 32 bits, and (uid_t)-1 means "leave it" to chown(2). */
+const ID_MAX = 0xfffffffe;
+/** The seconds a Date holds, either side of 1970. */
+const TIME_MAX = 8.64e12;
 
 /** The data of an entry type that has some: link, symlink, device, dir and fifo headers carry none, whatever their size says. */
 const hasData = (typeflag: string) => !(typeflag in TYPE_OF) || TYPE_OF[typeflag] === 'file';
@@ -243,9 +254,14 @@ export async function* readTar(input: AsyncIterable<Uint8Array>): AsyncGenerator
     const size = hasData(h.typeflag) ? num('size', h.size) : 0;
     const end = bytes.offset + size;
     const what = `the data of ${JSON.stringify(name)} (the entry at byte ${at})`;
+    const uid = num('uid', h.uid), gid = num('gid', h.gid), mtime = num('mtime', h.mtime, true);
+    for (const [key, id] of [['uid', uid], ['gid', gid]] as const) {
+      if (id > ID_MAX) throw corrupt(`the ${key} of the entry at byte ${at} (${JSON.stringify(name)}) is ${id}, past the largest id (${ID_MAX})`);
+    }
+    if (Math.abs(mtime) > TIME_MAX) throw corrupt(`the mtime of the entry at byte ${at} (${JSON.stringify(name)}) is out of range: ${mtime}`);
     yield {
       name, type, typeflag: h.typeflag, mode: h.mode, size,
-      uid: num('uid', h.uid), gid: num('gid', h.gid), mtime: new Date(num('mtime', h.mtime, true) * 1000),
+      uid, gid, mtime: new Date(mtime * 1000),
       linkname: str('linkpath') ?? longLink ?? h.linkname, uname: str('uname') ?? h.uname, gname: str('gname') ?? h.gname,
       devmajor: h.devmajor, devminor: h.devminor, xattrs: xattrsOf(pax), pax,
       body: {

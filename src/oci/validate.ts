@@ -617,6 +617,7 @@ function checkRelations(spec: Spec): void {
 /** " at line L column C: unexpected X", found by re-scanning: V8 names a position for only some errors. */
 function describeJsonError(text: string, err: unknown): string {
   const at = firstJsonError(text);
+  if (at < 0 && err instanceof RangeError) return ': nested too deeply to read'; // the stack ran out
   if (at < 0) return `: ${err instanceof Error ? err.message : String(err)}`;
   const before = text.slice(0, at);
   const line = before.split('\n').length;
@@ -698,6 +699,8 @@ function firstJsonError(text: string): number {
     return -1;
   } catch (stuck) {
     if (typeof stuck === 'number') return stuck;
+    // nested deeper than this recursive scanner can follow: V8's message it is
+    if (stuck instanceof RangeError) return -1;
     throw stuck;
   }
 }
