@@ -353,7 +353,8 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('--format <format>', FORMAT_HELP, 'table').addOption(storeOption())
     .option('-q, --quiet', 'print only the names')
     .action(async (f: { all?: boolean; format: string; quiet?: boolean; store?: string }) => {
-      const all = (await frontend()).listContainers(ctx(), (await imageStore(f))).filter((c) => f.all || c.status !== 'exited');
+      const { listContainers, isOver } = await frontend();
+      const all = listContainers(ctx(), (await imageStore(f))).filter((c) => f.all || !isOver(c.status));
       if (f.quiet) return all.forEach((c) => print(c.name));
       if (f.format === 'json') return print(JSON.stringify(all));
       // with the fields `docker ps --format` knows

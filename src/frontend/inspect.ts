@@ -15,7 +15,7 @@ import type { NetworkRecord } from '../network/container.ts';
 import type { Spec } from '../oci/types.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { snapshotPaths } from '../image/snapshot.ts';
-import { containerState, info } from './run.ts';
+import { containerState, info, isOver } from './run.ts';
 
 const readJson = <T>(file: string): T | undefined => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as T : undefined);
 
@@ -38,7 +38,7 @@ export function inspectContainer(ctx: RuntimeContext, images: ImageStore, name: 
     // ExitCode -1: exited, but its supervisor was killed first; FinishedAt: Docker's zero time until then
     State: {
       Status: status, Running: status === 'running', Paused: status === 'paused', Pid: pid,
-      ExitCode: exitCode ?? (status === 'exited' ? -1 : 0), FinishedAt: finishedAt ?? '0001-01-01T00:00:00Z',
+      ExitCode: exitCode ?? (isOver(status) ? -1 : 0), FinishedAt: finishedAt ?? '0001-01-01T00:00:00Z',
     },
     Image: c.image,
     ImageName: c.imageName,

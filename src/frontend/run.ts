@@ -204,11 +204,32 @@ export function containerStatus(ctx: RuntimeContext, name: string): { status: st
 
 export type ContainerState = { status: string; pid: number } & Partial<ExitRecord>;
 
-/** The status and, once it has exited, how: the exit code and time its supervisor recorded (none if it was killed first). */
+/**
+ * The status and, once it has exited, how: the exit code and time its
+ * supervisor recorded (none if it was killed first). "dead" (Docker's word)
+ * is a container that never got a process: the run that made it died (a
+ * crash, a kill) before its process existed, and nothing is left to wait
+ * for; `rm -f` removes it.
+ */
 export function containerState(ctx: RuntimeContext, images: ImageStore, name: string): ContainerState {
   const s = containerStatus(ctx, name);
-  return s.status === 'exited' ? { ...s, ...readExit(images.containerDir(name)) } : s;
+  if (s.status !== 'exited') return s;
+  const exit = readExit(images.containerDir(name));
+  if (exit) return { ...s, ...exit };
+  return neverRan(ctx, name) ? { status: 'dead', pid: 0 } : s;
 }
+
+/** The core has no state of it, or a state without a process. */
+function neverRan(ctx: RuntimeContext, name: string): boolean {
+  try {
+    return !ctx.store.read(name).pid;
+  } catch {
+    return true;
+  }
+}
+
+/** Exited or dead: nothing runs, nothing will. */
+export const isOver = (status: string) => status === 'exited' || status === 'dead';
 
 /**
  * `runts wait`: the container's exit code, once it has exited. A container

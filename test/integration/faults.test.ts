@@ -126,6 +126,9 @@ function frontEndRecovers(point: FaultPoint): void {
   const args = ['run', '-d', '--name', name, '-p', `${PORT}:80`, 'test/bb:1', 'sleep', '600'];
   const killed = runts(args, point);
   assert.equal(killed.signal, 'SIGKILL', `run was to be killed at ${point}: exit ${killed.status}\n${killed.stderr}`);
+  // before its process existed the container is dead, not "creating" forever; after, it waits in created
+  const listed = JSON.parse(runts(['ps', '-a', '--format', 'json']).stdout) as { name: string; status: string }[];
+  assert.equal(listed.find((c) => c.name === name)?.status, point === 'network.attached' ? 'created' : 'dead', JSON.stringify(listed));
   const rm = runts(['rm', '-f', name]);
   assert.equal(rm.status, 0, `rm -f after the kill: ${rm.stderr}`);
   assert.equal(existsSync(join(base, 'store', 'containers', name)), false, 'the container directory is gone');
