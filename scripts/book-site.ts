@@ -258,19 +258,22 @@ async function checkPage(page: Page, base: string, path: string, repoUrl: string
     // the other colour scheme: every diagram is drawn again, for it
     if (light.total) {
       await switchAppearance(page);
-      const redrawn = (s: DiagramState) => s.each.every((d, i) => d.theme === 'dark' && d.id && d.id !== light.each[i]?.id);
+      // (a diagram that failed in light mode has already been reported)
+      const drawnAgain = (d: DiagramState['each'][number], i: number) => !light.each[i]?.id || (d.theme === 'dark' && d.id && d.id !== light.each[i]?.id);
+      const redrawn = (s: DiagramState) => s.each.every(drawnAgain);
       const dark = await waitForDiagrams(page, redrawn);
       const isDark = await page.evaluate(() => document.documentElement.classList.contains('dark'));
       if (!isDark) problems.push('the light/dark switch did not turn the page dark');
-      if (dark.rendered < dark.total) problems.push(`${dark.total - dark.rendered} Mermaid diagrams did not render after switching to dark`);
-      const stale = dark.each.filter((d, i) => !(d.theme === 'dark' && d.id && d.id !== light.each[i]?.id)).length;
+      if (dark.rendered < light.rendered) problems.push(`${light.rendered - dark.rendered} Mermaid diagrams did not render after switching to dark`);
+      const stale = dark.each.filter((d, i) => !drawnAgain(d, i)).length;
       if (stale) problems.push(`${stale} of ${dark.total} diagrams were not drawn again for the dark theme`);
-      const sameColours = dark.each.filter((d, i) => d.fills === light.each[i]?.fills).length;
+      const sameColours = dark.each.filter((d, i) => light.each[i]?.id && d.fills === light.each[i]?.fills).length;
       if (sameColours) problems.push(`${sameColours} of ${dark.total} diagrams have the same colours in dark mode as in light mode`);
       for (const d of await measureDiagrams(page, path)) problems.push(...illegible(d, ' in dark mode'));
       await switchAppearance(page);
-      const back = await waitForDiagrams(page, (s) => s.each.every((d, i) => d.theme === 'light' && d.id !== dark.each[i]?.id));
-      if (back.each.some((d) => d.theme !== 'light')) problems.push('diagrams were not drawn again for the light theme after switching back');
+      const lightAgain = (d: DiagramState['each'][number], i: number) => !dark.each[i]?.id || (d.theme === 'light' && d.id !== dark.each[i]?.id);
+      const back = await waitForDiagrams(page, (s) => s.each.every(lightAgain));
+      if (!back.each.every(lightAgain)) problems.push('diagrams were not drawn again for the light theme after switching back');
     }
 
     const info = await page.evaluate(() => ({
