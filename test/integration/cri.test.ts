@@ -297,6 +297,23 @@ for (const handler of HANDLERS) {
     assert.match(addr!, new RegExp(`\\binet ${podIp.replace(/\./g, '\\.')}/24\\b`), inside.stdout);
   });
 
+  test(`${handler}: a container that exits on its own: ContainerStatus reports its exit code, RemoveContainer removes it`, { skip }, async () => {
+    const id = await cri!.createContainer(podId, { name: 'exits', image: BUSYBOX_IMAGE, command: ['sh', '-c', 'echo bye; exit 3'], logPath: 'exits.log' }, pod);
+    await cri!.startContainer(id);
+    assertRanBy(handler, id);
+    // the exit reaches the cri plugin as an event from the shim: eventually consistent
+    const st = await waitFor(async () => { const s = await cri!.containerStatus(id); return s.state === ContainerState.EXITED ? s : undefined; }, `${id} to exit`);
+    assert.equal(st.exitCode, 3);
+    assert.equal(st.reason, 'Error');
+    // both set; not ordered: startedAt is when the runtime's `start` returned, and a process this short may be
+    // gone by then (runts's start, a Node process, returns some ms after it released the process)
+    assert.ok(st.startedAt > 0 && st.finishedAt > 0, JSON.stringify(st));
+    assert.deepEqual(criLog(st.logPath).map((l) => [l.stream, l.text]), [['stdout', 'bye']]);
+    await cri!.removeContainer(id);
+    await assert.rejects(cri!.containerStatus(id), /NOT_FOUND/);
+    assert.equal(runtimeState(handler, id), undefined, `${handler} state of ${id} removed`);
+  });
+
   test(`${handler}: a security context (uid 1000, read-only rootfs, every capability dropped) and a memory limit, seen from inside`, { skip }, async () => {
     const limit = 48 * 1024 * 1024;
     secureId = await cri!.createContainer(podId, {
