@@ -7,6 +7,7 @@
  *
  * The book: docs/04-namespaces.md (mount propagation), docs/09-writing-runtime.md.
  */
+import { RuntsError } from '../errors.ts';
 
 export const MS = {
   RDONLY: 0x1,
@@ -100,7 +101,7 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
     } else if (prop !== undefined) {
       propagation.push({ flags: prop, name: opt });
     } else if (UNSUPPORTED.has(opt)) {
-      throw new Error(`${where}.options[${i}]: mount option "${opt}" is not supported by runts`);
+      throw new RuntsError('ENOTSUP', `${where}.options[${i}]: mount option "${opt}" is not supported by runts`, { path: `${where}.options[${i}]` });
     } else {
       data.push(opt);
     }
