@@ -82,10 +82,16 @@ function invoke(verb: string[], opts: { ms?: number; onStdout?: (text: string, c
     });
     child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 20000);
-    child.on('close', (code, signal) => {
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const finish = (code: number | null, signal: string | null) => {
       clearTimeout(timer);
+      clearTimeout(grace);
       done({ code, signal, stdout, stderr });
-    });
+    };
+    // a container left running by a runtime that died holds its stdout open:
+    // once the runtime has exited, wait a second for its output, not longer
+    child.on('exit', (code, signal) => (grace = setTimeout(() => finish(code, signal), 1000)));
+    child.on('close', (code, signal) => finish(code, signal));
     child.on('error', (e) => done({ code: 127, signal: null, stdout, stderr: String(e) }));
   });
 }
@@ -489,7 +495,9 @@ levels[7] = {
       }],
     ];
     if (useRunts) return checks;
-    configure(['/bin/sh', '-c', '(sleep 0 &); exec /probe sleep 34']);
+    // the orphan sleeps a second: long enough to outlive the shell's exec,
+    // so that it is the probe's (or the init's) to reap, not the shell's
+    configure(['/bin/sh', '-c', '(sleep 1 &); exec /probe sleep 34']);
     const iid = newId();
     let zombies: string[] | undefined;
     let pid2: string | undefined;
@@ -499,12 +507,22 @@ levels[7] = {
       const pid = pidsOf(['/probe', 'sleep', '34'])[0];
       if (pid) {
         pid2 = /NSpid:.*\s(\d+)\n/.exec(readOr(`/proc/${pid}/status`) ?? '')?.[1];
-        spawnSync('sleep', ['0.3']);
+        // the orphan, once it has exited, must not stay a zombie: look for
+        // one that is still there after a second
         const ns = nsOf(pid, 'pid');
-        for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        const zombiesNow = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((p) => {
           const stat = readOr(`/proc/${p}/stat`);
-          if (stat && / Z /.test(stat) && nsOf(Number(p), 'pid') === ns) zombies.push(/\((.*)\)/.exec(stat)![1]!);
-        }
+          return stat && / Z /.test(stat) && nsOf(Number(p), 'pid') === ns;
+        });
+        const sleeping = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).some((p) => {
+          const stat = readOr(`/proc/${p}/stat`);
+          return stat?.includes('(sleep) S') && nsOf(Number(p), 'pid') === ns;
+        });
+        for (let i = 0; i < 50 && sleeping(); i++) spawnSync('sleep', ['0.1']);
+        const first = zombiesNow();
+        spawnSync('sleep', ['1']);
+        const still = zombiesNow().filter((p) => first.includes(p));
+        for (const p of still) zombies.push(/\((.*)\)/.exec(readOr(`/proc/${p}/stat`) ?? '(?)')![1]!);
       }
       child.kill('SIGTERM');
     } });
