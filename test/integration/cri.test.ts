@@ -236,6 +236,20 @@ async function exec(id: string, ...cmd: string[]) {
   return cri!.execSync(id, cmd, 20);
 }
 
+test('containerd answers CRI v1, and its cri plugin reports the runtime and the test\'s CNI network ready', { skip }, async () => {
+  const v = await cri!.version();
+  assert.equal(v.runtimeName, 'containerd');
+  assert.equal(v.runtimeApiVersion, 'v1');
+  // the CNI configuration is loaded by a watcher: eventually consistent
+  let last: unknown;
+  const conditions = await waitFor(async () => {
+    const c = await cri!.status();
+    last = c;
+    return c.length >= 2 && c.every((x) => x.status) ? c : undefined;
+  }, () => `RuntimeReady and NetworkReady: ${JSON.stringify(last)}`);
+  assert.deepEqual(conditions.map((c) => c.type).sort(), ['NetworkReady', 'RuntimeReady']);
+});
+
 for (const handler of HANDLERS) {
   const podName = `${RUN_PREFIX}-${handler}`;
   const logDir = join(base, 'logs', handler);
