@@ -3,7 +3,8 @@
  * process is the executor's job (STEP_CGROUP_ADD), made faster by
  * primeCgroupMove; limits belong to the drivers that build on this file.
  *
- * The book: docs/05-cgroups.md.
+ * The book: docs/05-cgroups.md, "What runts does" (the move into the
+ * cgroup, and why it is primed).
  */
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, write, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';

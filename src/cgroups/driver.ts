@@ -4,7 +4,8 @@
  * container's cgroup, turn linux.resources into file writes and apply them,
  * freeze and thaw, read usage.
  *
- * The book: docs/05-cgroups.md.
+ * The book: docs/05-cgroups.md, "What runts does" (and "Processes go in
+ * leaves" for execProcsFiles).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

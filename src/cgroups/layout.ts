@@ -7,7 +7,8 @@
  * pids; ...) plus, on hybrid hosts, a controller-less cgroup2 at
  * /sys/fs/cgroup/unified. Like runc, a hybrid host is driven through v1.
  *
- * The book: docs/05-cgroups.md.
+ * The book: docs/05-cgroups.md, "cgroup v1 and hybrid hosts" and
+ * "Delegation: who owns the tree" (cgroupsPath).
  */
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';

@@ -3,7 +3,7 @@
  * pids, blkio, devices, freezer, hugetlb, net_cls, net_prio, rdma), each
  * with its own files. Hybrid hosts use this driver, as runc does.
  *
- * The book: docs/05-cgroups.md, "cgroup v1".
+ * The book: docs/05-cgroups.md, "cgroup v1 and hybrid hosts".
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

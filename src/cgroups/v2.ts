@@ -4,7 +4,8 @@
  * config.json are converted the way runc converts them (cpu shares to
  * weight, blkio weight to io weight, memory+swap to swap alone).
  *
- * The book: docs/05-cgroups.md, "cgroup v2".
+ * The book: docs/05-cgroups.md, "cgroup v2: one tree of groups" (the
+ * files, by hand) and "What runts does" (the OCI-to-file table).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@
  * Each write remembers the config field it comes from: a value the kernel
  * refuses is reported against that field, never silently dropped.
  *
- * The book: docs/05-cgroups.md.
+ * The book: docs/05-cgroups.md, "What runts does" and "Changing limits".
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
