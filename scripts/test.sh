@@ -39,6 +39,13 @@ node_test() { # NAME NODE-ARGS... FILES...
 start typecheck
 if node node_modules/typescript/bin/tsc --noEmit -p .; then done_ typecheck passed; else done_ typecheck FAILED; status=1; fi
 
+# The host before any test (root only: it reads nft and iptables), for the
+# leak check at the end to compare with (test/lib/cleanup.ts, hostSnapshot).
+if ((EUID == 0)); then
+  start "host snapshot"
+  if node test/lib/snapshot-host.ts; then done_ "host snapshot" taken; else done_ "host snapshot" FAILED; status=1; fi
+fi
+
 units=(test/unit/*.test.ts)
 need_files unit "${units[@]}" && node_test unit "${units[@]}"
 
@@ -49,8 +56,9 @@ need_files unit "${units[@]}" && node_test unit "${units[@]}"
 start fuzz
 if node test/fuzz/run.ts --seconds "${RUNTS_FUZZ_SECONDS:-25}" --tap "$tap/fuzz.tap"; then done_ fuzz passed; else done_ fuzz FAILED; status=1; fi
 
-# leaks.test.ts checks that the whole suite left nothing behind: it runs on
-# its own, last (node --test sorts the files of one run by name).
+# leaks.test.ts checks that the whole suite left nothing behind (by name, and
+# against the snapshot above): it runs on its own, last (node --test sorts the
+# files of one run by name).
 integ=()
 for f in test/integration/*.test.ts; do [[ $f == */leaks.test.ts ]] || integ+=("$f"); done
 if ((EUID != 0)); then

@@ -1,7 +1,11 @@
 /*
  * cleanup.ts - every test leaves the machine as it found it, and the suite
- * proves it (TESTING.md: "a leak check at the end of the suite makes
- * leftovers a failure").
+ * proves it. The project's rule: a test cleans up after itself even when it
+ * fails (no leftover cgroups, mounts, network namespaces, veths, bridges,
+ * nft tables or state dirs), and a leak check at the end of the suite
+ * (test/integration/leaks.test.ts) makes a leftover a failure. Two ways to
+ * see one: by name (below), and by comparing the host with a snapshot taken
+ * before the tests (the end of this file).
  *
  * Naming makes leftovers findable without any in-memory registry, so a check
  * in another process (leaks.test.ts) sees them too:
@@ -15,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostMounts, mountsUnder, processAlive, processStartTime, runtimeProcesses, type HostProcess } from './host.ts';
@@ -54,7 +58,7 @@ function inScope(text: string, scope: LeakScope['scope']): boolean {
 }
 
 export interface Leak {
-  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir' | 'link' | 'nft';
+  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir' | 'link' | 'nft' | 'iptables';
   what: string;
 }
 
@@ -268,4 +272,231 @@ export function removeCgroupTree(dir: string): void {
       spawnSync('sleep', ['0.02']);
     }
   }
+}
+
+/* ---- the host before and after: what the suite changed, whatever its name ---- */
+
+/*
+ * Naming finds what carries this run's mark; what runts or a client names
+ * for itself does not: a host veth (rv<hash>), an unnamed front-end
+ * container's cgroup (runts-<hex>), containerd's cgroups, a workload
+ * process, a mount outside the test dir, an iptables rule. So the suite also
+ * compares the whole host before and after: scripts/test.sh takes a
+ * snapshot before the tests (test/lib/snapshot-host.ts writes SNAPSHOT_FILE)
+ * and leaks.test.ts, run last, compares the host with it. Anything of these
+ * kinds that appeared is a leak:
+ *   - mounts: every mount of the host's mount table (mount point, type, source; counted,
+ *     so a second mount on the same point counts too)
+ *   - cgroups: every directory of every hierarchy under /sys/fs/cgroup
+ *   - links (bridges, veths), named network namespaces, nft tables, iptables
+ *     and ip6tables rules and user chains
+ *   - processes a runtime or a client of the suite runs: runts-init (its
+ *     stages, "runts:[0:PARENT]"), the probe, containerd and its shims,
+ *     conmon, the registry, qemu; and any process in a runtime's cgroup
+ *     (a path with a part named runts*, libpod* or rtt-*)
+ *   - entries of the default state and store directories (/run/runts,
+ *     /var/lib/runts, /run/runc, /var/lib/cni): tests always choose their own
+ * The parents a runtime makes for cgroupsPath (runts/, containerd's namespace,
+ * podman's libpod_parent) may stay, empty: runc leaves them too; only what is
+ * below them counts. So may iptables-nft's own tables (ip filter, ip nat, ...),
+ * made on their first use: their rules are compared one by one.
+ *
+ * On a machine shared with other work, RUNTS_TEST_LEAK_IGNORE (a regular
+ * expression) leaves out what matches it; CI sets nothing, nothing else runs there.
+ */
+export const SNAPSHOT_FILE = join(TEST_BASE, 'host-before.json');
+
+export interface HostSnapshot {
+  mounts: string[];
+  cgroups: string[];
+  links: string[];
+  netns: string[];
+  nftTables: string[];
+  iptables: string[];
+  processes: { id: string; what: string }[]; // id: "pid start-time", unique across pid reuse
+  state: string[];
+  unavailable: string[]; // what this host could not show (a missing command)
+}
+
+/* The parents of cgroupsPath that stay, empty (containerd's is the namespace containerd.test.ts uses). */
+const SHARED_CGROUP_PARENTS = new Set(['/runts', '/runts-test', '/libpod_parent', '/libpod_parent/conmon']);
+/* iptables-nft's tables: made on first use and kept; the iptables detector compares their rules. */
+const IPTABLES_NFT_TABLES = /^(ip|ip6) (filter|nat|mangle|raw|security)$/;
+const STATE_DIRS: [string, number][] = [['/run/runts', 2], ['/var/lib/runts', 2], ['/run/runc', 1], ['/var/lib/cni', 2]];
+const SUITE_PROGRAMS = /(^|\/)(runts-init|probe|attempt|containerd|containerd-shim-runc-v2|conmon|docker-registry|qemu-system-x86_64)( \(deleted\))?$/;
+const RUNTIME_CGROUP = /\/(runts|libpod|rtt-)[^/]*(\/|$)/;
+
+function cgroupHierarchies(): string[] {
+  return [...new Set(hostMounts().filter((m) => (m.fsType === 'cgroup' || m.fsType === 'cgroup2') && m.mountPoint.startsWith(CGROUP_ROOT)).map((m) => m.mountPoint))];
+}
+
+/* Every cgroup directory, as "<hierarchy><path>" (the hierarchy's root itself left out). */
+export function allCgroupDirs(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      found.push(join(dir, name));
+      if (depth < 12) walk(join(dir, name), depth + 1);
+    }
+  };
+  for (const h of cgroupHierarchies()) walk(h, 0);
+  return found;
+}
+
+function entriesBelow(dir: string, depth: number): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    const p = join(dir, n);
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      /* raced */
+    }
+    return [p, ...(isDir && depth > 1 ? entriesBelow(p, depth - 1) : [])];
+  });
+}
+
+function commandLines(cmd: string, args: string[], unavailable: string[]): string[] {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    unavailable.push(`${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+    return [];
+  }
+  return r.stdout.split('\n');
+}
+
+/* iptables-save, as "<command> -t <table> <rule or user chain>": counters and comments dropped. */
+function iptablesRules(cmd: string, unavailable: string[]): string[] {
+  const out: string[] = [];
+  let table = '';
+  for (const line of commandLines(cmd, [], unavailable)) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith('-A ')) out.push(`${cmd.replace(/-save$/, '')} -t ${table} ${line}`);
+    else if (line.startsWith(':')) {
+      const [chain, policy] = line.slice(1).split(' ');
+      if (policy === '-') out.push(`${cmd.replace(/-save$/, '')} -t ${table} -N ${chain}`); // a user chain
+      else if (policy !== 'ACCEPT') out.push(`${cmd.replace(/-save$/, '')} -t ${table} -P ${chain} ${policy}`);
+    }
+  }
+  return out;
+}
+
+function suiteProcesses(): { id: string; what: string }[] {
+  const found: { id: string; what: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let comm = '';
+    let exe = '';
+    let cgroup = '';
+    try {
+      comm = readFileSync(`/proc/${name}/comm`, 'utf8').trim();
+      cgroup = readFileSync(`/proc/${name}/cgroup`, 'utf8');
+      exe = readlinkSync(`/proc/${name}/exe`);
+    } catch {
+      /* a kernel thread (no exe), or gone */
+    }
+    const inRuntimeCgroup = cgroup.split('\n').map((l) => l.slice(l.indexOf(':', l.indexOf(':') + 1) + 1)).find((path) => RUNTIME_CGROUP.test(path));
+    if (!comm.startsWith('runts:') && !SUITE_PROGRAMS.test(exe) && !inRuntimeCgroup) continue;
+    const start = processStartTime(Number(name));
+    if (start === null || !processAlive(Number(name))) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    } catch {
+      /* gone */
+    }
+    found.push({ id: `${name} ${start}`, what: `${name} ${comm} (${exe || '?'}: ${cmdline.slice(0, 200)})${inRuntimeCgroup ? ` in cgroup ${inRuntimeCgroup}` : ''}` });
+  }
+  return found;
+}
+
+export function hostSnapshot(): HostSnapshot {
+  const unavailable: string[] = [];
+  let netns: string[] = [];
+  try {
+    netns = readdirSync('/run/netns');
+  } catch {
+    /* no named netns */
+  }
+  return {
+    mounts: hostMounts().map((m) => `${m.mountPoint} (${m.fsType} ${m.source})`),
+    cgroups: allCgroupDirs(),
+    links: readdirSync('/sys/class/net'),
+    netns,
+    nftTables: commandLines('nft', ['list', 'tables'], unavailable).map((l) => l.trim().split(' ')).filter((w) => w[0] === 'table').map((w) => `${w[1]} ${w[2]}`),
+    iptables: [...iptablesRules('iptables-save', unavailable), ...iptablesRules('ip6tables-save', unavailable)],
+    processes: suiteProcesses(),
+    state: STATE_DIRS.flatMap(([dir, depth]) => entriesBelow(dir, depth)),
+    unavailable,
+  };
+}
+
+export function saveHostSnapshot(): HostSnapshot {
+  mkdirSync(TEST_BASE, { recursive: true, mode: 0o755 });
+  const snap = hostSnapshot();
+  writeFileSync(`${SNAPSHOT_FILE}.tmp`, JSON.stringify(snap, null, 1));
+  renameSync(`${SNAPSHOT_FILE}.tmp`, SNAPSHOT_FILE);
+  return snap;
+}
+
+export function loadHostSnapshot(): HostSnapshot | null {
+  try {
+    return JSON.parse(readFileSync(SNAPSHOT_FILE, 'utf8')) as HostSnapshot;
+  } catch {
+    return null;
+  }
+}
+
+/* What appeared between the two snapshots (a mount counted: one more on a point is one more). */
+export function hostChanges(before: HostSnapshot, after: HostSnapshot = hostSnapshot()): Leak[] {
+  const added = (a: string[], b: string[]) => {
+    const left = new Map<string, number>();
+    for (const x of a) left.set(x, (left.get(x) ?? 0) + 1);
+    return b.filter((x) => {
+      const n = left.get(x) ?? 0;
+      left.set(x, n - 1);
+      return n <= 0;
+    });
+  };
+  const emptyCgroup = (dir: string) => {
+    try {
+      return readdirSync(dir, { withFileTypes: true }).every((e) => !e.isDirectory()) && readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '';
+    } catch {
+      return false;
+    }
+  };
+  const sharedParent = (dir: string) => {
+    const h = cgroupHierarchies().find((m) => dir.startsWith(m + '/'));
+    return h !== undefined && SHARED_CGROUP_PARENTS.has(dir.slice(h.length)) && emptyCgroup(dir);
+  };
+  const known = new Set(before.processes.map((p) => p.id));
+  const leaks: Leak[] = [
+    ...added(before.mounts, after.mounts).map((what) => ({ kind: 'mount' as const, what })),
+    ...added(before.cgroups, after.cgroups).filter((d) => !sharedParent(d)).map((what) => ({ kind: 'cgroup' as const, what })),
+    ...added(before.links, after.links).map((what) => ({ kind: 'link' as const, what })),
+    ...added(before.netns, after.netns).map((what) => ({ kind: 'netns' as const, what })),
+    ...added(before.nftTables, after.nftTables).filter((t) => !IPTABLES_NFT_TABLES.test(t)).map((what) => ({ kind: 'nft' as const, what })),
+    ...added(before.iptables, after.iptables).map((what) => ({ kind: 'iptables' as const, what })),
+    ...after.processes.filter((p) => !known.has(p.id)).map((p) => ({ kind: 'process' as const, what: p.what })),
+    ...added(before.state, after.state).map((what) => ({ kind: 'state' as const, what })),
+  ];
+  // what carries only the marks of other runs still going on is theirs (see the top of this file)
+  const theirs = (what: string) => {
+    const marks: string[] = what.match(RUN_MARK) ?? [];
+    return marks.length > 0 && marks.every((m) => m !== RUN_PREFIX && runIsLive(m));
+  };
+  const ignore = process.env.RUNTS_TEST_LEAK_IGNORE;
+  return leaks.filter((l) => !theirs(l.what) && !(ignore && new RegExp(ignore).test(l.what)));
 }
