@@ -20,13 +20,14 @@ import { applyChanges } from '../../src/image/commit.ts';
 import { walkTree, writeTree } from '../../src/image/diff.ts';
 import { unpackLayer } from '../../src/image/unpack.ts';
 import { lgetxattr, llistxattr, lsetxattr, mknod } from '../../src/sys/libc.ts';
+import { inCI } from '../lib/host.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'runts-commit-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const isRoot = process.getuid?.() === 0;
 const rootSkip = isRoot ? false : 'whiteouts and trusted.* xattrs need root';
-if (rootSkip && process.env.CI) throw new Error(`commit tests: ${rootSkip}`);
+if (rootSkip && inCI()) throw new Error(`commit tests: ${rootSkip}`);
 
 const S_IFCHR = 0o020000, S_IFIFO = 0o010000;
 const mtime = new Date('2024-05-06T07:08:09Z');

@@ -23,6 +23,7 @@ import { X32_SYSCALLS } from '../../src/security/seccomp/syscalls-x32.ts';
 import { X86_SYSCALLS } from '../../src/security/seccomp/syscalls-x86.ts';
 import { X86_64_SYSCALLS } from '../../src/security/seccomp/syscalls-x86-64.ts';
 import { resolveTemplate, type SeccompTemplate } from '../../src/security/seccomp/template.ts';
+import { inCI } from '../lib/host.ts';
 
 const X64 = AUDIT_ARCH.X86_64;
 const nr = (name: string) => X86_64_SYSCALLS[name]!;
@@ -178,7 +179,7 @@ const PODMAN_PROFILE = '/usr/share/containers/seccomp.json';
 
 test('the default profile has the same effect as podman\'s, for several capability sets', (t) => {
   if (!existsSync(PODMAN_PROFILE)) {
-    if (process.env.CI) throw new Error(`${PODMAN_PROFILE} is missing: install golang-github-containers-common`);
+    if (inCI()) throw new Error(`${PODMAN_PROFILE} is missing: install golang-github-containers-common`);
     t.skip('podman\'s profile is not installed');
     return;
   }

@@ -19,13 +19,14 @@ import { readTar, type TarEntry } from '../../src/image/tar-read.ts';
 import { TarWriter, type TarHeader } from '../../src/image/tar.ts';
 import { tarBuffer } from '../integration/image-fixtures.ts';
 import { lgetxattr } from '../../src/sys/libc.ts';
+import { inCI } from '../lib/host.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'runts-tar-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const isRoot = process.getuid?.() === 0;
 const rootSkip = isRoot ? false : 'file capabilities need root';
-if (rootSkip && process.env.CI) throw new Error(`tar tests: ${rootSkip}`);
+if (rootSkip && inCI()) throw new Error(`tar tests: ${rootSkip}`);
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
 const setxattr = (path: string, name: string, value: Buffer) => run('python3', ['-c',
