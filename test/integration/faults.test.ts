@@ -43,32 +43,20 @@ async function recovers(c: Ctx, id: string, bundle: ReturnType<Ctx['bundle']>): 
   await c.delete(again.id, '--force');
 }
 
+/** create killed at point: delete --force recovers; `check` looks at what the kill left first. */
+const killedCreate = (point: FaultPoint, check?: (id: string) => void) => async (c: Ctx) => {
+  const b = c.bundle([sleeper, { linux: { resources: { pids: { limit: 50 } } } }]);
+  const id = c.newId();
+  await killedAt(c, point, ['create', '--bundle', b.dir, id]);
+  check?.(id);
+  await recovers(c, id, b);
+};
+
 const oci: Partial<Record<FaultPoint, (c: Ctx) => Promise<void>>> = {
-  'claim.written': async (c) => {
-    const b = c.bundle(sleeper);
-    const id = c.newId();
-    await killedAt(c, 'claim.written', ['create', '--bundle', b.dir, id]);
-    await recovers(c, id, b);
-  },
-  'create.claimed': async (c) => {
-    const b = c.bundle(sleeper);
-    const id = c.newId();
-    await killedAt(c, 'create.claimed', ['create', '--bundle', b.dir, id]);
-    await recovers(c, id, b);
-  },
-  'create.cgroup': async (c) => {
-    const b = c.bundle([sleeper, { linux: { resources: { pids: { limit: 50 } } } }]);
-    const id = c.newId();
-    await killedAt(c, 'create.cgroup', ['create', '--bundle', b.dir, id]);
-    assert.notDeepEqual(cgroupsOf(id), [], 'the cgroups were made before the kill');
-    await recovers(c, id, b);
-  },
-  'create.launched': async (c) => {
-    const b = c.bundle(sleeper);
-    const id = c.newId();
-    await killedAt(c, 'create.launched', ['create', '--bundle', b.dir, id]);
-    await recovers(c, id, b);
-  },
+  'claim.written': killedCreate('claim.written'),
+  'create.claimed': killedCreate('create.claimed'),
+  'create.cgroup': killedCreate('create.cgroup', (id) => assert.notDeepEqual(cgroupsOf(id), [], 'the cgroups were made before the kill')),
+  'create.launched': killedCreate('create.launched'),
   'start.signalled': async (c) => {
     const b = c.bundle(sleeper);
     const ct = await c.create(b);
