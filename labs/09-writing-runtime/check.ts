@@ -322,6 +322,9 @@ levels[4] = {
     const hostSide = spawnSync('ip', ['-brief', 'addr', 'show', 'dev', `tiny-${id}`], { encoding: 'utf8' }).stdout;
     for (const p of pidsOf(['/probe', 'udp-echo', '7777'])) process.kill(p, 'SIGKILL');
     await ran;
+    // the kernel frees a dead namespace, and the veth in it, a moment later (a work queue)
+    const linkGone = () => spawnSync('ip', ['link', 'show', `tiny-${id}`], { stdio: 'ignore' }).status !== 0 || undefined;
+    const gone = await waitFor(linkGone, 5000);
     return [
       [`the container answers on ${ctrAddr.split('/')[0]}, through a veth pair`, () => {
         if (answer !== 'echo:ping') fail(`no answer from ${ctrAddr} in the container (${answer}): between clone and go, add a veth pair with eth0 in the child's network namespace, ${ctrAddr} on eth0, ${hostAddr} on the host's end, both ends up`);
@@ -330,8 +333,7 @@ levels[4] = {
         if (!hostSide.includes(hostAddr)) fail(`the host has no interface tiny-${id} with ${hostAddr}`);
       }],
       ['the veth pair goes with the container', () => {
-        const left = spawnSync('ip', ['link', 'show', `tiny-${id}`], { encoding: 'utf8' });
-        if (left.status === 0) fail(`tiny-${id} is still there after the container exited`);
+        if (!gone) fail(`tiny-${id} is still there after the container exited`);
       }],
     ];
   },
