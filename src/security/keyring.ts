@@ -8,7 +8,7 @@
  * user namespace; `runts exec` joins the same one by name. `--no-new-keyring`
  * (runc's flag) keeps the caller's.
  *
- * The book: docs/08-security.md.
+ * The book: docs/08-security.md; design: docs/design/security.md, "The session keyring".
  */
 import { steps, type Step } from '../plan/steps.ts';
 
