@@ -15,6 +15,8 @@
 // The CLI prints `message` as one line (or as JSON with --log-format json);
 // the library never prints.
 
+import { getSystemErrorMessage } from 'node:util';
+
 /**
  * What went wrong, coarse enough to branch on. The message says the rest.
  *
@@ -126,4 +128,15 @@ function codeOfSystemError(name: string): ErrorCode {
     default:
       return 'ESYSTEM';
   }
+}
+
+/** An errno (positive, as C has it) in the kernel's words: 28 -> "no space left on device". */
+export function errnoText(errno: number): string {
+  return getSystemErrorMessage(-Math.abs(errno)).toLowerCase();
+}
+
+/** Why a failure happened, for a message: a system error's errno in words (not Node's "ENOSPC: ..., write"), else its message. */
+export function reasonOf(err: unknown): string {
+  const errno = (err as { errno?: unknown }).errno;
+  return typeof errno === 'number' ? errnoText(errno) : err instanceof Error ? err.message : String(err);
 }

@@ -119,7 +119,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   const info: ContainerInfo = { name, image: image.id, imageName: image.names[0] ?? image.id, layers: image.layers, command: opts.cmd, created: new Date().toISOString() };
   const parent = join(dir, '..');
   mkdirSync(parent, { recursive: true });
-  sweepClaims(parent, readdirSync(parent));
+  sweepClaims(parent);
   // claims the name: the directory appears with its container.json, or not at all
   if (!createDirAtomic(dir, { 'container.json': JSON.stringify(info, null, 2) + '\n' })) throw taken();
   faultPoint('frontend.claimed');

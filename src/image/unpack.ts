@@ -25,8 +25,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import { getSystemErrorMessage } from 'node:util';
-import { RuntsError, wrap } from '../errors.ts';
+import { reasonOf, RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
 import { Hasher } from './store.ts';
 import { readTar, type TarEntry } from './tar-read.ts';
@@ -94,8 +93,7 @@ function entryError(h: { name: string; type?: string; linkname?: string }, err: 
   if (err instanceof RuntsError) return err;
   const e = err as NodeJS.ErrnoException;
   if (h.type === 'link' && e.code === 'ENOENT') return new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: hard link to ${JSON.stringify(h.linkname)}, which is not in the layer before it`, { cause: err });
-  const why = typeof e.errno === 'number' ? getSystemErrorMessage(e.errno).toLowerCase() : e.message;
-  return new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: ${why}`, { errno: e.errno, cause: err });
+  return new RuntsError('EIMAGE', `layer entry ${JSON.stringify(h.name)}: ${reasonOf(err)}`, { errno: e.errno, cause: err });
 }
 
 /**

@@ -217,8 +217,9 @@ function uintUpTo(max: number): Check<number> {
 }
 
 function integerBetween(min: number, max: number): Check<number> {
-  return (path, value) => {
-    const n = Number.isInteger(fromBigint(value)) ? (fromBigint(value) as number) : NaN;
+  return (path, raw) => {
+    const value = fromBigint(raw);
+    const n = Number.isInteger(value) ? (value as number) : NaN;
     return n >= min && n <= max ? n : invalid(path, `must be an integer from ${min} to ${max}`);
   };
 }

@@ -10,9 +10,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
-import { getSystemErrorMessage } from 'node:util';
 import type { Socket } from 'node:net';
-import { RuntsError } from '../errors.ts';
+import { errnoText, RuntsError } from '../errors.ts';
 import { MSG, RUNTS_PROTOCOL_VERSION } from './protocol.ts';
 import type { Step } from './steps.ts';
 
@@ -203,7 +202,7 @@ function stepError(plan: Step[], payload: Buffer): RuntsError {
   const index = payload.readInt32LE(0);
   const errno = payload.readInt32LE(4);
   const what = payload.subarray(8).toString('utf8');
-  const reason = errno ? getSystemErrorMessage(-errno).toLowerCase() : '';
+  const reason = errno ? errnoText(errno) : '';
   const step = plan[index];
   const message = reason ? `${what}: ${reason}` : what;
   const code = step?.op === 'STEP_PREPARE_EXEC' || step?.op === 'STEP_EXEC' ? 'EEXEC' : 'ESYSTEM';

@@ -85,7 +85,7 @@ export class Store {
     const first = { 'state.json': JSON.stringify(rec) };
     try {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
-      sweepClaims(this.root, readdirSync(this.root));
+      sweepClaims(this.root);
       if (createDirAtomic(this.dir(rec.id), first)) return;
       // A directory without a state is what an older runts left when killed
       // while claiming: nobody's container. Take its place, once.

@@ -5,10 +5,9 @@
  * (rename is atomic within a filesystem), and a directory that stands for a
  * claim (a container's id or name) appears with its first files in it.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { getSystemErrorMessage } from 'node:util';
-import { RuntsError } from '../errors.ts';
+import { reasonOf, RuntsError } from '../errors.ts';
 import { faultPoint } from './fault.ts';
 
 /** Write data to file through a temporary file beside it; on failure the old file is untouched and no temporary is left. */
@@ -27,8 +26,7 @@ export function writeFileAtomic(file: string, data: string, mode = 0o600): void 
 function fsError(err: unknown, what: string): RuntsError {
   if (err instanceof RuntsError) return err;
   const e = err as NodeJS.ErrnoException;
-  const why = typeof e.errno === 'number' ? getSystemErrorMessage(e.errno).toLowerCase() : e.message;
-  return new RuntsError('ESYSTEM', `${what}: ${why}`, { errno: e.errno, path: e.path, cause: err });
+  return new RuntsError('ESYSTEM', `${what}: ${reasonOf(err)}`, { errno: e.errno, path: e.path, cause: err });
 }
 
 /**
@@ -56,8 +54,8 @@ export function createDirAtomic(dir: string, files: Record<string, string>, mode
 const claimTemp = (dir: string) => join(dirname(dir), `~${basename(dir)}.${process.pid}`);
 
 /** Removes the temporary directories of createDirAtomic in parent whose process is gone. */
-export function sweepClaims(parent: string, entries: string[]): void {
-  for (const name of entries) {
+export function sweepClaims(parent: string): void {
+  for (const name of readdirSync(parent)) {
     const m = /^~.*\.(\d+)$/.exec(name);
     if (m && !existsPid(Number(m[1]))) rmSync(join(parent, name), { recursive: true, force: true });
   }
