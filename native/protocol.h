@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 5
+#define RUNTS_PROTOCOL_VERSION 6
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -84,8 +84,10 @@
  *   executor resolves them with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
  *   against the root it opened in STEP_ROOTFS (or "/" after pivot), never by
  *   joining strings, and mounts onto /proc/self/fd/N.
- *   "slot" is an index 0..7 into the executor's table of open descriptors.
+ *   "slot" is an index 0..RUNTS_SLOTS-1 into the executor's table of open
+ *   descriptors: what PARENT opens for INIT to use later.
  */
+#define RUNTS_SLOTS 16
 #define VAL_INT 1
 #define VAL_STR 2
 #define VAL_STRS 3
@@ -125,6 +127,18 @@
  *    writes the file and exits. Killed first, it leaves no file: INIT goes
  *    on, adopted by whoever reaps orphans.                     STR path  */
 #define STEP_EXIT_FILE 8
+/* P: an idmapped copy of a host tree, for STEP_MOUNT_TREE. The tree at
+ *    source is cloned detached (open_tree OPEN_TREE_CLONE, with AT_RECURSIVE
+ *    when recursive & 1); a child is cloned into a new user namespace, its
+ *    uid_map and gid_map written with the contents given, its namespace
+ *    opened and the child let go; then mount_setattr gives the tree that
+ *    namespace's mapping, MOUNT_ATTR_IDMAP | attr set, minus attr clear
+ *    (MOUNT_ATTR_* bits; AT_RECURSIVE when recursive & 2). Done here, on the
+ *    host side, because only a process privileged over the filesystem may
+ *    idmap a mount. The tree's fd goes into slot.
+ *    INT slot, STR source, INT recursive, STR uid map, STR gid map,
+ *    INT attr set, INT attr clear                                         */
+#define STEP_IDMAP_TREE 9
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a new user namespace.  */
 #define STEP_BECOME_ROOT 20
@@ -232,6 +246,10 @@
 #define STEP_WAIT_START 52
 /* I: execve what PREPARE_EXEC resolved.                       (no values) */
 #define STEP_EXEC 53
+/* I: attach the detached tree in slot (STEP_IDMAP_TREE) at target in root,
+ *    created as STEP_MOUNT's create says, with move_mount(2); close the slot.
+ *                                      INT slot, STR target, INT create     */
+#define STEP_MOUNT_TREE 54
 
 /* ---- steps_tty.c: exec into a running container, terminals (60-69) ------ */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)

@@ -62,7 +62,7 @@ extern char **environ;
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
 		  CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
 
-int slots[SLOTS] = {-1, -1, -1, -1, -1, -1, -1, -1};
+int slots[SLOTS] = {[0 ... SLOTS - 1] = -1};
 static int sync_fd = -1;
 static pid_t init_pid;
 /* Until GO, a failing PARENT takes INIT down with it: runts was never told
@@ -192,6 +192,7 @@ static const struct op {
 	[STEP_CGROUP_ADD] = {'Q', "s", step_cgroup_add},
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
+	[STEP_IDMAP_TREE] = {'P', "nsissii", step_idmap_tree},
 	[STEP_BECOME_ROOT] = {'I', "", step_become_root},
 	[STEP_UNSHARE] = {'I', "i", step_unshare},
 	[STEP_SET_PROPAGATION] = {'I', "si", step_set_propagation},
@@ -226,6 +227,7 @@ static const struct op {
 	[STEP_REPORT_CREATED] = {'I', "", step_report_created},
 	[STEP_WAIT_START] = {'I', "n", step_wait_start},
 	[STEP_EXEC] = {'I', "", step_exec},
+	[STEP_MOUNT_TREE] = {'I', "nsi", step_mount_tree},
 	[STEP_ENTER_NS] = {'I', "is", step_enter_ns},
 	[STEP_CONSOLE_PAIR] = {'P', "n", step_console_pair},
 	[STEP_LSM_OPEN_ATTR] = {'I', "nS", step_lsm_open_attr},
@@ -457,7 +459,7 @@ static void step_join_ns(const struct step *s)
 }
 
 /* One write(2): the kernel takes an id map or a pid in a single write only. */
-static int write_once(const char *path, const char *data, size_t len)
+int write_once(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -16,7 +16,7 @@
 /* The most values any op carries (STEP_MOUNT). */
 #define MAX_VALUES 7
 /* "slot" in protocol.h: descriptors PARENT opens for INIT to use later. */
-#define SLOTS 8
+#define SLOTS RUNTS_SLOTS
 
 /* One decoded value; which member is set is fixed by the op's signature. */
 struct value {
@@ -86,12 +86,14 @@ void die(int status, int step, int err, const char *fmt, ...);
 
 extern int root_fd;
 int open_in_root(const char *path, uint64_t flags);
+/* runts-init.c: one write(2) of data to path (id maps, cgroup files). */
+int write_once(const char *path, const char *data, size_t len);
 int bind_fd_in_root(int src, const char *path);
 
 step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
 	step_mknod, step_bind_device, step_symlink, step_write_proc,
 	step_pivot_root, step_chroot, step_mask_path, step_readonly_path,
-	step_remount_root_ro, step_chdir;
+	step_remount_root_ro, step_chdir, step_idmap_tree, step_mount_tree;
 
 /* ---- steps_proc.c: the process that becomes the container -------------- */
 

@@ -22,6 +22,8 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runts-init.h"
@@ -260,6 +263,107 @@ void step_mount(const struct step *s)
 			     src, dst, flags & REMOUNT_FLAGS);
 	}
 	close(fd);
+}
+
+/* ---- idmapped mounts: PARENT makes the tree, INIT attaches it ---------- */
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+
+/* struct mount_attr of mount_setattr(2), under our own name: older C
+ * libraries lack it, newer ones define it. */
+struct idmap_attr {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* A user namespace with these maps, as an fd. A child is cloned into a new
+ * one and waits on a pipe; PARENT, root on the host, writes its maps (any
+ * mapping: the writer holds CAP_SETUID over the parent namespace), opens
+ * the namespace, then closes the pipe and reaps the child. The namespace
+ * lives on in the fd. */
+static int userns_with_maps(int index, const char *uid_map, const char *gid_map)
+{
+	int gate[2];
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		fail(index, errno, "make a pipe for an id-mapping namespace");
+	pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (child < 0)
+		fail(index, errno, "clone into a new user namespace for an idmapped mount");
+	if (child == 0) {
+		char b;
+		close(gate[1]);
+		while (read(gate[0], &b, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(gate[0]);
+	char path[64];
+	const char *what = "uid_map";
+	snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+	int ok = write_once(path, uid_map, strlen(uid_map)) == 0;
+	if (ok) {
+		what = "gid_map";
+		snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
+		ok = write_once(path, gid_map, strlen(gid_map)) == 0;
+	}
+	int fd = -1;
+	if (ok) {
+		what = "ns/user";
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	int err = errno;
+	close(gate[1]);
+	waitpid(child, NULL, 0);
+	if (fd < 0)
+		fail(index, err, "%s of the id-mapping namespace", what);
+	return fd;
+}
+
+void step_idmap_tree(const struct step *s)
+{
+	const char *src = s->v[1].str;
+	uint64_t recursive = s->v[2].num;
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE |
+				O_CLOEXEC | (recursive & 1 ? AT_RECURSIVE : 0));
+	if (tree < 0)
+		fail(s->index, errno, "clone the mount tree at %s", src);
+	struct idmap_attr attr = {
+		.attr_set = MOUNT_ATTR_IDMAP | s->v[5].num,
+		.attr_clr = s->v[6].num,
+		.userns_fd = (uint64_t)userns_with_maps(s->index, s->v[3].str, s->v[4].str),
+	};
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH |
+		    (recursive & 2 ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+		fail(s->index, errno, "idmap the mount of %s", src);
+	close((int)attr.userns_fd);
+	slots[s->v[0].num] = tree;
+}
+
+void step_mount_tree(const struct step *s)
+{
+	int *tree = &slots[s->v[0].num];
+	const char *dst = s->v[1].str;
+	int fd = mount_target(dst, s->v[2].num);
+	if (fd < 0)
+		fail(s->index, errno, "%s mount target %s",
+		     s->v[2].num ? "create" : "resolve", dst);
+	if (syscall(SYS_move_mount, *tree, "", fd, "",
+		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		fail(s->index, errno, "attach the idmapped mount at %s", dst);
+	close(fd);
+	close(*tree);
+	*tree = -1;
 }
 
 void step_mount_propagation(const struct step *s)

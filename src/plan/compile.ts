@@ -24,6 +24,7 @@ import type { Hook, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
 import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
+import { idMapText } from '../rootfs/idmap.ts';
 import { mountSteps } from '../rootfs/mounts.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
@@ -31,6 +32,7 @@ import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
+import { RUNTS_SLOTS } from './protocol.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
@@ -63,6 +65,8 @@ export const CREATED_STATE = 1;
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
 const LSM_SLOT = 2;
+/** The rest hold idmapped mount trees (rootfs/idmap.ts). */
+const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 3 }, (_, k) => 3 + k);
 
 export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const process = spec.process!;
@@ -75,12 +79,20 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (newNs.has('time')) throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: the time namespace is not supported by runts');
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
+  const mounts = spec.mounts ?? [];
+  const userMaps = newNs.has('user') ? { uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [] } : undefined;
+  const mountPlan = mountSteps(mounts, {
+    bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
+    cgroupDir: ctx.cgroupDir, userMaps, slots: TREE_SLOTS,
+  });
 
   // --- PARENT, before clone: things that need the host's view ---------------
   plan.push(steps.mkfifo(FIFO_SLOT, ctx.fifoPath));
   if (ctx.consoleSocket) plan.push(steps.consoleConnect(CONSOLE_SLOT, ctx.consoleSocket));
   // Foreground with a terminal and no socket: PARENT proxies it (steps_tty.c).
   else if (process.terminal && ctx.supervise) plan.push(steps.consolePair(CONSOLE_SLOT));
+  // Idmapped trees are cut from the host's mount tree, as runts sees it.
+  plan.push(...mountPlan.parent);
   // A user namespace first: the others may be owned by it.
   for (const ns of [...nsList].sort((a, b) => Number(b.type === 'user') - Number(a.type === 'user'))) {
     if (ns.path) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[ns.type]!, ns.type, ns.path));
@@ -89,9 +101,9 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   plan.push(steps.clone(cloneNames.reduce((f, t) => f | NAMESPACE_FLAGS[t]!, 0), cloneNames));
 
   // --- PARENT, after clone ---------------------------------------------------
-  if (newNs.has('user')) {
-    plan.push(steps.writeIdMap('uid', idMap(linux.uidMappings ?? [])));
-    plan.push(steps.writeIdMap('gid', idMap(linux.gidMappings ?? [])));
+  if (userMaps) {
+    plan.push(steps.writeIdMap('uid', idMapText(userMaps.uid)));
+    plan.push(steps.writeIdMap('gid', idMapText(userMaps.gid)));
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
@@ -106,9 +118,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   // pivot_root refuses a new root whose parent mount is shared.
   plan.push(steps.setPropagation(parentMountOf(rootfs), MS.PRIVATE, 'private'));
   plan.push(steps.rootfs(rootfs));
-  const mounts = spec.mounts ?? [];
-  const mctx = { bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'), cgroupDir: ctx.cgroupDir };
-  plan.push(...mountSteps(mounts, mctx));
+  plan.push(...mountPlan.init);
   plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), newUserns: newNs.has('user') }));
   // Written through the host's /proc while INIT already lives in its own
   // namespaces: /proc/sys/net, kernel.hostname and friends follow the writer.
@@ -207,10 +217,6 @@ export function rootfsPath(spec: Spec, bundle: string): string {
 /** JSON numbers above 2^53 arrive rounded: RLIM_INFINITY (2^64-1) as 2^64. */
 function rlimitValue(n: number): bigint {
   return n >= 2 ** 64 - 1 ? 0xffffffffffffffffn : BigInt(n);
-}
-
-function idMap(maps: { containerID: number; hostID: number; size: number }[]): string {
-  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
 
 function hookValues(h: Hook) {

@@ -8,8 +8,10 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 5;
+export const RUNTS_PROTOCOL_VERSION = 6;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
+/** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
+export const RUNTS_SLOTS = 16;
 
 export const MSG = {
   MSG_HELLO: 1,
@@ -34,6 +36,7 @@ export const STEP = {
   STEP_CGROUP_ADD: 6,
   STEP_SUPERVISE: 7,
   STEP_EXIT_FILE: 8,
+  STEP_IDMAP_TREE: 9,
   STEP_BECOME_ROOT: 20,
   STEP_UNSHARE: 21,
   STEP_SET_PROPAGATION: 22,
@@ -68,6 +71,7 @@ export const STEP = {
   STEP_REPORT_CREATED: 51,
   STEP_WAIT_START: 52,
   STEP_EXEC: 53,
+  STEP_MOUNT_TREE: 54,
   STEP_ENTER_NS: 60,
   STEP_CONSOLE_PAIR: 61,
   STEP_LSM_OPEN_ATTR: 70,

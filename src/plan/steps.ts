@@ -46,13 +46,19 @@ export const steps = {
   clone: (flags: number, names: string[]) =>
     step('STEP_CLONE', 'parent', `clone INIT into new namespaces: ${names.join(', ') || '(none)'}`, int(flags)),
   writeIdMap: (kind: 'uid' | 'gid', content: string) =>
-    step('STEP_WRITE_ID_MAP', 'parent', `write /proc/<init>/${kind}_map: ${content.trim().replace(/\n/g, '; ')}`, int(kind === 'uid' ? 0 : 1), str(content)),
+    step('STEP_WRITE_ID_MAP', 'parent', `write /proc/<init>/${kind}_map: ${mapText(content)}`, int(kind === 'uid' ? 0 : 1), str(content)),
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),
   exitFile: (path: string, detached: boolean) =>
     step('STEP_EXIT_FILE', 'parent', `${detached ? 'outlive runts as INIT\'s supervisor (own session, no descriptor of runts\'s); ' : ''}when INIT exits, write its wait status and the time to ${path}`, str(path)),
 
+  idmapTree: (t: { slot: number; source: string; recursive: number; uidMap: string; gidMap: string; attrSet: number; attrClear: number }) =>
+    step('STEP_IDMAP_TREE', 'parent',
+      `clone the mount tree at ${t.source}${t.recursive & 1 ? ' with its submounts' : ''} detached (slot ${t.slot}), ` +
+        `idmapped${t.recursive & 2 ? ' recursively' : ''}: uid ${mapText(t.uidMap)}, gid ${mapText(t.gidMap)}` +
+        (t.attrSet ? ` (mount attributes 0x${t.attrSet.toString(16)})` : ''),
+      int(t.slot), str(t.source), int(t.recursive), str(t.uidMap), str(t.gidMap), int(t.attrSet), int(t.attrClear)),
   becomeRoot: () => step('STEP_BECOME_ROOT', 'init', 'become uid 0 / gid 0 of the new user namespace'),
   unshare: (flags: number, names: string[]) =>
     step('STEP_UNSHARE', 'init', `unshare ${names.join(', ')} (now that INIT sits in its cgroup)`, int(flags)),
@@ -110,6 +116,9 @@ export const steps = {
   closeFds: (first: number) => step('STEP_CLOSE_FDS', 'init', `mark every descriptor from ${first} up close-on-exec`, int(first)),
   reportCreated: () => step('STEP_REPORT_CREATED', 'init', 'tell runts the container is created; `create` returns'),
   waitStart: (slot: number) => step('STEP_WAIT_START', 'init', `block on the exec fifo (slot ${slot}) until \`runts start\``, int(slot)),
+  mountTree: (slot: number, target: string, create: 0 | 1 | 2) =>
+    step('STEP_MOUNT_TREE', 'init', `attach the idmapped tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
+      int(slot), str(target), int(create)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),
@@ -118,6 +127,11 @@ export const steps = {
   enterNamespace: (flag: number, name: string, path: string) =>
     step('STEP_ENTER_NS', 'init', `setns into the container's ${name} namespace ${path}`, int(flag), str(path)),
 };
+
+/** "0 100000 65536\n" -> "0 100000 65536" (several lines joined with "; "). */
+function mapText(map: string): string {
+  return map.trim().replace(/\n/g, '; ');
+}
 
 function typeLetter(mode: number): string {
   switch (mode & 0o170000) {

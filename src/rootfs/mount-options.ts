@@ -77,7 +77,7 @@ const PROPAGATION_OPTIONS: Record<string, number> = {
 };
 
 /** Options the runtime understands but the kernel does not (runc extensions). */
-const UNSUPPORTED = new Set(['tmpcopyup', 'idmap', 'ridmap', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnoatime', 'ratime']);
+const UNSUPPORTED = new Set(['tmpcopyup', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnoatime', 'ratime']);
 
 export interface ParsedMountOptions {
   flags: number;
@@ -85,6 +85,8 @@ export interface ParsedMountOptions {
   flagNames: string[];
   propagation: { flags: number; name: string }[];
   data: string;
+  /** "idmap" or "ridmap" (recursive): the mount gets an id mapping (rootfs/idmap.ts). */
+  idmap?: 'idmap' | 'ridmap';
 }
 
 export function parseMountOptions(options: string[], where: string): ParsedMountOptions {
@@ -92,6 +94,7 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
   const flagNames: string[] = [];
   const propagation: ParsedMountOptions['propagation'] = [];
   const data: string[] = [];
+  let idmap: ParsedMountOptions['idmap'];
   options.forEach((opt, i) => {
     const flag = FLAG_OPTIONS[opt];
     const prop = PROPAGATION_OPTIONS[opt];
@@ -100,13 +103,15 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
       if (opt !== 'bind' && opt !== 'rbind') flagNames.push(opt);
     } else if (prop !== undefined) {
       propagation.push({ flags: prop, name: opt });
+    } else if (opt === 'idmap' || opt === 'ridmap') {
+      idmap = idmap === 'ridmap' ? idmap : opt;
     } else if (UNSUPPORTED.has(opt)) {
       throw new RuntsError('ENOTSUP', `${where}.options[${i}]: mount option "${opt}" is not supported by runts`, { path: `${where}.options[${i}]` });
     } else {
       data.push(opt);
     }
   });
-  return { flags, flagNames, propagation, data: data.join(',') };
+  return { flags, flagNames, propagation, data: data.join(','), ...(idmap && { idmap }) };
 }
 
 /** "rslave" style name of a propagation flag set, for explanations. */

@@ -6,7 +6,8 @@
  * sources (relative to the bundle), and the two mounts the kernel cannot do as
  * written: sysfs in a user namespace without its own network namespace (a
  * recursive bind of /sys instead, as runc does), and "cgroup", which becomes
- * cgroup2 or a tmpfs of v1 hierarchies depending on the host.
+ * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
+ * mount (rootfs/idmap.ts) adds a step PARENT runs before clone.
  *
  * The book: docs/03-building-rootfs.md, docs/09-writing-runtime.md.
  */
@@ -16,6 +17,7 @@ import { cgroupLayout, type Hierarchy } from '../cgroups/layout.ts';
 import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
 import { steps, type Step } from '../plan/steps.ts';
+import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
 import { MS, parseMountOptions } from './mount-options.ts';
 
 export interface MountContext {
@@ -25,14 +27,35 @@ export interface MountContext {
   newCgroupns: boolean;
   /** The container's cgroup directory on the host, in a hierarchy. */
   cgroupDir: (h: Hierarchy) => string;
+  /** The maps of the container's new user namespace, if it has one. */
+  userMaps?: IdMaps | undefined;
+  /** Free executor slots, for idmapped trees. */
+  slots: number[];
 }
 
-export function mountSteps(mounts: Mount[], ctx: MountContext): Step[] {
-  return mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx));
+/** PARENT's steps before clone (idmapped trees), then INIT's, in config order. */
+export interface MountSteps {
+  parent: Step[];
+  init: Step[];
 }
 
-function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
+export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
+  const parent: Step[] = [];
+  const free = [...ctx.slots];
+  const init = mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx, (where, tree) => {
+    const slot = free.shift();
+    if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more idmapped mounts than runts supports (${ctx.slots.length})`);
+    parent.push(steps.idmapTree({ slot, ...tree }));
+    return slot;
+  }));
+  return { parent, init };
+}
+
+type AddTree = (where: string, tree: Omit<Parameters<typeof steps.idmapTree>[0], 'slot'>) => number;
+
+function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree): Step[] {
   const opts = parseMountOptions(m.options ?? [], where);
+  const idmap = mountIdMaps(m, opts, where, ctx.userMaps);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0;
   const target = posix.normalize(m.destination);
   if (m.type === 'cgroup') return cgroupMountSteps(target, opts.flags, ctx);
@@ -44,6 +67,12 @@ function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
   if (isBind) {
     source = isAbsolute(source) ? source : resolve(ctx.bundle, source);
     create = bindSourceIsDir(source, where) ? 1 : 2;
+  }
+  if (idmap) {
+    if (!isBind) throw new RuntsError('EINVAL_CONFIG', `${where}: only a bind mount can be idmapped (type "${m.type ?? ''}" without "bind" or "rbind")`);
+    const recursive = (opts.flags & MS.REC ? 1 : 0) | (opts.idmap === 'ridmap' ? 2 : 0);
+    const slot = addTree(where, { source, recursive, uidMap: idMapText(idmap.uid), gidMap: idMapText(idmap.gid), ...mountAttributes(opts.flags) });
+    return [steps.mountTree(slot, target, create), ...propagationSteps(target, opts)];
   }
   const out = [
     steps.mount({
@@ -57,8 +86,11 @@ function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
       bind: isBind,
     }),
   ];
-  for (const p of opts.propagation) out.push(steps.mountPropagation(target, p.flags, [p.name]));
-  return out;
+  return [...out, ...propagationSteps(target, opts)];
+}
+
+function propagationSteps(target: string, opts: ReturnType<typeof parseMountOptions>): Step[] {
+  return opts.propagation.map((p) => steps.mountPropagation(target, p.flags, [p.name]));
 }
 
 function bindSourceIsDir(source: string, where: string): boolean {

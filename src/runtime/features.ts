@@ -5,14 +5,15 @@
  * The runtime-spec's features document is features.md in
  * github.com/opencontainers/runtime-spec; engines read it through `runts features`.
  */
+import { release } from 'node:os';
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { securityFeatures } from '../security/features.ts';
 
 const MOUNT_OPTIONS = [
-  'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
+  'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'idmap', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
   'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'relatime', 'remount', 'ro',
-  'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
+  'ridmap', 'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
 ];
 
 export function features() {
@@ -28,8 +29,14 @@ export function features() {
       cgroup: { v1: layout.mode === 1, v2: layout.mode === 2, systemd: false, systemdUser: false, rdma: false },
       ...securityFeatures(),
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      // mount_setattr(MOUNT_ATTR_IDMAP) came in Linux 5.12 (rootfs/idmap.ts)
+      mountExtensions: { idmap: { enabled: kernelAtLeast(5, 12) } },
     },
     annotations: { 'org.opencontainers.runtime-spec.features.runts.version': '0.1.0' },
   };
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a = 0, b = 0] = release().split('.').map((n) => parseInt(n, 10));
+  return a > major || (a === major && b >= minor);
 }

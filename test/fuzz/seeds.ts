@@ -129,8 +129,8 @@ function planSeeds(): Record<string, Buffer> {
       'seccomp.plan': encodePlan(compilePlan(seccomp, ctx)),
       'exec.plan': encodePlan(compileExecPlan({ ...spec.process!, terminal: false }, { id: 'fuzz', pid: 4242, cgroupProcs: ctx.cgroupProcs, join: ['user', 'net', 'pid', 'cgroup', 'mnt'], supervise: true, warn: () => {} })),
     };
-    // without the idmapped mount, which runts does not support yet
-    out['full.plan'] = encodePlan(compilePlan({ ...full, mounts: full.mounts!.filter((m) => !m.options?.includes('idmap')) }, ctx));
+    // the idmapped mount's source must exist: the bundle stands in for it
+    out['full.plan'] = encodePlan(compilePlan({ ...full, mounts: full.mounts!.map((m) => (m.options?.includes('idmap') ? { ...m, source: bundle } : m)) }, ctx));
     return out;
   } finally {
     rmSync(bundle, { recursive: true, force: true });

@@ -24,7 +24,7 @@ export interface OciProcess {
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
 }
-export interface OciMount { destination: string; type?: string; source?: string; options?: string[] }
+export interface OciMount { destination: string; type?: string; source?: string; options?: string[]; uidMappings?: OciIdMapping[]; gidMappings?: OciIdMapping[] }
 export interface OciHook { path: string; args?: string[]; env?: string[]; timeout?: number }
 export type HookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 export interface OciNamespace { type: string; path?: string }

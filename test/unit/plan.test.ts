@@ -133,3 +133,32 @@ test('INIT joins a session keyring of its own before any filter or user switch; 
   assert.ok(indexOf(withoutNnp, 'STEP_SESSION_KEYRING') < indexOf(withoutNnp, 'STEP_SECCOMP'), 'before an early filter too');
   assert.ok(!ops(compilePlan(spec(), { ...ctx, noNewKeyring: true })).includes('STEP_SESSION_KEYRING'));
 });
+
+test('an idmapped mount: PARENT builds the tree before clone, INIT attaches it in the mount\'s place', () => {
+  const src = join(bundle, 'vol');
+  mkdirSync(src, { recursive: true });
+  const idmapped = { destination: '/data', type: 'bind', source: src, options: ['rbind', 'ro', 'ridmap'], uidMappings: [{ containerID: 0, hostID: 1000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 2000, size: 10 }] };
+  const plan = compilePlan(spec({ mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, idmapped] }), ctx);
+  const tree = plan[indexOf(plan, 'STEP_IDMAP_TREE')]!;
+  assert.ok(indexOf(plan, 'STEP_IDMAP_TREE') < indexOf(plan, 'STEP_CLONE'));
+  // slot, source, recursive (clone submounts | idmap them), maps, MOUNT_ATTR_RDONLY
+  assert.deepEqual(tree.values.map((v) => v.value), [3n, src, 3n, '0 1000 10\n', '0 2000 10\n', 1n, 0n]);
+  const attach = indexOf(plan, 'STEP_MOUNT_TREE');
+  assert.ok(indexOf(plan, 'STEP_MOUNT') < attach && attach < indexOf(plan, 'STEP_PIVOT_ROOT'));
+  assert.deepEqual(plan[attach]!.values.map((v) => v.value), [3n, '/data', 1n]);
+});
+
+test('"idmap" without mappings takes the container\'s user namespace maps, and needs one', () => {
+  const src = join(bundle, 'vol');
+  mkdirSync(src, { recursive: true });
+  const mounts = [{ destination: '/data', type: 'bind', source: src, options: ['bind', 'idmap'] }];
+  const userns = { namespaces: [{ type: 'mount' }, { type: 'user' }], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+  const plan = compilePlan(spec({ mounts, hostname: undefined }, userns), ctx);
+  const tree = plan[indexOf(plan, 'STEP_IDMAP_TREE')]!;
+  assert.deepEqual(tree.values.slice(2, 5).map((v) => v.value), [0n, '0 100000 65536\n', '0 200000 65536\n']);
+  assert.throws(() => compilePlan(spec({ mounts }), ctx), /mounts\[0\]\.options: "idmap" without uidMappings and gidMappings needs a new user namespace/);
+  const half = [{ ...mounts[0], uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }];
+  assert.throws(() => compilePlan(spec({ mounts: half }), ctx), /mounts\[0\]\.gidMappings: required with uidMappings/);
+  const tmpfs = [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }];
+  assert.throws(() => compilePlan(spec({ mounts: tmpfs, hostname: undefined }, userns), ctx), /mounts\[0\]: only a bind mount can be idmapped/);
+});

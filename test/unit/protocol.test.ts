@@ -12,6 +12,7 @@ for (const m of header.matchAll(/^#define\s+([A-Z0-9_]+)\s+(0x[0-9a-f]+|\d+)u?\b
 const tsConstants: Record<string, number> = {
   RUNTS_PROTOCOL_VERSION: protocol.RUNTS_PROTOCOL_VERSION,
   RUNTS_PLAN_MAGIC: protocol.RUNTS_PLAN_MAGIC,
+  RUNTS_SLOTS: protocol.RUNTS_SLOTS,
   ...protocol.MSG,
   ...protocol.VAL,
   ...protocol.STEP,
