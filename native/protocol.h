@@ -102,7 +102,8 @@
 #define STEP_MKFIFO 1
 /* P: connect to an AF_UNIX stream socket, fd into slot.  INT slot, STR path */
 #define STEP_CONSOLE_CONNECT 2
-/* P: open path and setns(fd, nstype).                 INT nstype, STR path */
+/* P: setns(fd, nstype) on path, which PARENT opens (with every other
+ *    JOIN_NS path) before the first P step.           INT nstype, STR path */
 #define STEP_JOIN_NS 3
 /* P: clone(flags | SIGCHLD); INIT starts after GO.          INT clone flags */
 #define STEP_CLONE 4
@@ -140,7 +141,8 @@
  *    INT attr set, INT attr clear                                         */
 #define STEP_IDMAP_TREE 9
 
-/* I: setresgid(0,0,0) and setresuid(0,0,0) inside a new user namespace.  */
+/* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
+ *    joined (the ids runts had are not mapped there).                    */
 #define STEP_BECOME_ROOT 20
 /* I: unshare(flags) (the cgroup namespace, after cgroup placement). INT  */
 #define STEP_UNSHARE 21

@@ -447,15 +447,29 @@ static void step_console_connect(const struct step *s)
 	slots[s->v[0].num] = fd;
 }
 
+/* The namespaces PARENT joins, by step index, opened before the first is
+ * joined (as runc's nsexec does): once inside a joined user namespace
+ * PARENT is no longer root of the host, and the kernel may refuse it the
+ * /proc/<pid>/ns files of a process there (the ptrace access check). */
+static int *join_fds;
+
+static void open_join_namespaces(const struct plan *pl)
+{
+	if (!(join_fds = calloc(pl->count, sizeof *join_fds)))
+		fail(-1, ENOMEM, "allocate the namespace descriptors");
+	for (uint32_t i = 0; i < pl->count; i++) {
+		const struct step *s = &pl->steps[i];
+		if (s->op == STEP_JOIN_NS &&
+		    (join_fds[i] = open(s->v[1].str, O_RDONLY | O_CLOEXEC)) < 0)
+			fail(s->index, errno, "open namespace %s", s->v[1].str);
+	}
+}
+
 static void step_join_ns(const struct step *s)
 {
-	const char *path = s->v[1].str;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail(s->index, errno, "open namespace %s", path);
-	if (setns(fd, (int)s->v[0].num) < 0)
-		fail(s->index, errno, "join namespace %s", path);
-	close(fd);
+	if (setns(join_fds[s->index], (int)s->v[0].num) < 0)
+		fail(s->index, errno, "join namespace %s", s->v[1].str);
+	close(join_fds[s->index]);
 }
 
 /* One write(2): the kernel takes an id map or a pid in a single write only. */
@@ -582,6 +596,7 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 
 	if (detached && setsid() < 0)
 		fail(pl->exit_file->index, errno, "setsid for the detached supervisor");
+	open_join_namespaces(pl);
 	run_steps(pl, 'P');
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0)
 		fail(cs->index, errno, "create the go socketpair");

@@ -80,6 +80,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
   const mounts = spec.mounts ?? [];
+  // new or joined: either way INIT is not the host's root, and cannot mknod
+  const inUserns = nsList.some((n) => n.type === 'user');
   const userMaps = newNs.has('user') ? { uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [] } : undefined;
   const mountPlan = mountSteps(mounts, {
     bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
@@ -110,7 +112,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
   // --- INIT: namespaces and the root filesystem ------------------------------
-  if (newNs.has('user')) plan.push(steps.becomeRoot());
+  if (inUserns) plan.push(steps.becomeRoot());
   if (newNs.has('cgroup')) plan.push(steps.unshare(NAMESPACE_FLAGS.cgroup!, ['cgroup']));
   // Our copy of the mount tree must not propagate mounts back to the host.
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation)! : MS.SLAVE | MS.REC;
@@ -119,7 +121,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   plan.push(steps.setPropagation(parentMountOf(rootfs), MS.PRIVATE, 'private'));
   plan.push(steps.rootfs(rootfs));
   plan.push(...mountPlan.init);
-  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), newUserns: newNs.has('user') }));
+  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), inUserns }));
   // Written through the host's /proc while INIT already lives in its own
   // namespaces: /proc/sys/net, kernel.hostname and friends follow the writer.
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.push(steps.writeProc(sysctlPath(key), value));

@@ -59,7 +59,7 @@ export const steps = {
         `idmapped${t.recursive & 2 ? ' recursively' : ''}: uid ${mapText(t.uidMap)}, gid ${mapText(t.gidMap)}` +
         (t.attrSet ? ` (mount attributes 0x${t.attrSet.toString(16)})` : ''),
       int(t.slot), str(t.source), int(t.recursive), str(t.uidMap), str(t.gidMap), int(t.attrSet), int(t.attrClear)),
-  becomeRoot: () => step('STEP_BECOME_ROOT', 'init', 'become uid 0 / gid 0 of the new user namespace'),
+  becomeRoot: () => step('STEP_BECOME_ROOT', 'init', 'become uid 0 / gid 0 of the user namespace'),
   unshare: (flags: number, names: string[]) =>
     step('STEP_UNSHARE', 'init', `unshare ${names.join(', ')} (now that INIT sits in its cgroup)`, int(flags)),
   setPropagation: (path: string, flags: number, name: string) =>

@@ -30,13 +30,13 @@ export function needsDevSetup(mounts: Mount[]): boolean {
   return !mounts.some((m) => m.destination.replace(/\/+$/, '') === '/dev' && (m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')));
 }
 
-export function deviceSteps(devices: LinuxDevice[], opts: { setupDev: boolean; newUserns: boolean }): Step[] {
+export function deviceSteps(devices: LinuxDevice[], opts: { setupDev: boolean; inUserns: boolean }): Step[] {
   const wanted = new Map<string, LinuxDevice>();
   if (opts.setupDev) for (const d of DEFAULT_DEVICES) wanted.set(d.path, d);
   for (const d of devices) wanted.set(d.path, d);
   const out: Step[] = [];
   for (const d of wanted.values()) {
-    if (opts.newUserns) {
+    if (opts.inUserns) {
       out.push(steps.bindDevice(d.path, d.path));
       continue;
     }

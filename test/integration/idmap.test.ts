@@ -5,9 +5,9 @@
  * prober reports them with stat. runc 1.1.5 predates the feature (runc 1.2).
  */
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addMounts, type ConfigPatch, type OciMount } from '../lib/bundle.ts';
+import { addMounts, withArgs, type ConfigPatch, type OciMount } from '../lib/bundle.ts';
 import { assertFails, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { sh } from '../lib/host.ts';
 
@@ -71,6 +71,28 @@ containerTest('"ridmap" idmaps the submounts of an rbind too; "idmap" only the t
   const top = await c.probeStat([userns, addMounts(mount(['rbind', 'idmap']))], '/mnt/b', '/mnt/sub/f');
   const overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8'));
   assert.deepEqual(owners(top), { '/mnt/b': [0, 0], '/mnt/sub/f': [overflow, overflow] });
+});
+
+// The OCI side of a Kubernetes pod with hostUsers: false, as containerd 2.x
+// writes it (containerd 1.6, the one in Debian 12, has no pod user
+// namespaces): the pause container owns a user namespace with the pod's
+// range; each container joins it by path, and its volumes carry the pod's
+// range as uidMappings/gidMappings, so they keep their owners inside.
+containerTest('a container of a user-namespaced pod: joins the pod\'s user namespace, its volume keeps its owners, its writes land as the writer\'s id', async (c) => {
+  const dir = ownedDir(c);
+  const pod = await c.create(c.bundle([withArgs('sleep', '600'), userns]));
+  const podRange = { uidMappings: [map(0, 100000, 65536)], gidMappings: [map(0, 200000, 65536)] };
+  const joinPod: ConfigPatch = (s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.map((n) => (['network', 'ipc', 'uts'].includes(n.type) ? { type: n.type, path: `/proc/${pod.pid}/ns/${n.type === 'network' ? 'net' : n.type}` } : n));
+    s.linux!.namespaces.push({ type: 'user', path: `/proc/${pod.pid}/ns/user` });
+  };
+  const volume = addMounts({ destination: '/mnt', type: 'bind', source: dir, options: ['rbind', 'rprivate', 'rw'], ...podRange });
+  const st = await c.probeStat([joinPod, volume], '/mnt/a', '/mnt/b');
+  assert.deepEqual(owners(st), { '/mnt/a': [100, 211], '/mnt/b': [0, 0] });
+  chmodSync(dir, 0o777);
+  assert.equal(await c.probeWrite([joinPod, volume, { process: { user: { uid: 1000, gid: 1000 } } }], '/mnt/by-1000'), 'ok');
+  const made = statSync(join(dir, 'by-1000'));
+  assert.deepEqual([made.uid, made.gid], [1000, 1000]);
 });
 
 containerTest('"idmap" without mappings and without a user namespace is refused, and nothing is left', async (c) => {
