@@ -140,6 +140,17 @@
  *    INT slot, STR source, INT recursive, STR uid map, STR gid map,
  *    INT attr set, INT attr clear                                         */
 #define STEP_IDMAP_TREE 9
+/* Q: record the system calls of the container (native/steps_record.c):
+ *    needs STEP_SUPERVISE, and a STEP_SECCOMP with
+ *    SECCOMP_FILTER_FLAG_NEW_LISTENER whose filter answers USER_NOTIF. After
+ *    GO, PARENT waits for INIT's byte on the go socket (it is about to load
+ *    that filter), takes the listener from INIT with pidfd_getfd, lets
+ *    every call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and notes each
+ *    (arch, number) from the first call of start nr on start arch by INIT
+ *    itself, until INIT exits; then writes them, first seen first, as
+ *    "<arch in hex> <nr>" lines to path.tmp, renamed to path.
+ *                                  STR path, INT start arch, INT start nr */
+#define STEP_SECCOMP_RECORD 10
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
  *    joined (the ids runts had are not mapped there).                    */
@@ -229,7 +240,9 @@
 /* I: prctl(PR_SET_NO_NEW_PRIVS, 1).                           (no values) */
 #define STEP_NO_NEW_PRIVS 45
 /* I: seccomp(SECCOMP_SET_MODE_FILTER, flags, prog); the STR holds the
- *    sock_filter array as raw bytes.                 STR filter, INT flags */
+ *    sock_filter array as raw bytes. With SECCOMP_FILTER_FLAG_NEW_LISTENER
+ *    (for STEP_SECCOMP_RECORD) INIT first writes one byte on the go socket,
+ *    and leaves the listener for PARENT to take.     STR filter, INT flags */
 #define STEP_SECCOMP 46
 /* I: umask(mask).                                             INT mask    */
 #define STEP_UMASK 47

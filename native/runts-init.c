@@ -63,6 +63,7 @@ extern char **environ;
 		  CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP)
 
 int slots[SLOTS] = {[0 ... SLOTS - 1] = -1};
+int go_fd = -1;
 static int sync_fd = -1;
 static pid_t init_pid;
 /* Until GO, a failing PARENT takes INIT down with it: runts was never told
@@ -87,8 +88,7 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* 1: filled, 0: end of file before the first byte, -1: error or short. */
-static int read_all(int fd, void *buf, size_t len)
+int read_all(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -193,6 +193,7 @@ static const struct op {
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
 	[STEP_IDMAP_TREE] = {'P', "nsissii", step_idmap_tree},
+	[STEP_SECCOMP_RECORD] = {'Q', "sii", NULL},
 	[STEP_BECOME_ROOT] = {'I', "", step_become_root},
 	[STEP_UNSHARE] = {'I', "i", step_unshare},
 	[STEP_SET_PROPAGATION] = {'I', "si", step_set_propagation},
@@ -389,6 +390,8 @@ int plan_decode(const uint8_t *data, size_t len, struct plan *pl, struct plan_er
 			pl->supervise = 1;
 		if (s->op == STEP_EXIT_FILE)
 			pl->exit_file = s;
+		if (s->op == STEP_SECCOMP_RECORD)
+			pl->record = s;
 		struct reader pr = {r.p, r.p + plen};
 		for (int k = 0; op->sig[k]; k++) {
 			const char *why = take_value(&pr, op->sig[k], &s->v[k]);
@@ -405,6 +408,8 @@ int plan_decode(const uint8_t *data, size_t len, struct plan *pl, struct plan_er
 		return plan_error(-1, "%zu bytes after the last step", (size_t)(r.end - r.p));
 	if (!pl->clone)
 		return plan_error(-1, "no clone step");
+	if (pl->record && !pl->supervise)
+		return plan_error(pl->record->index, "recording system calls needs a supervising PARENT");
 	if (pl->clone->v[0].num & ~(uint64_t)NS_FLAGS)
 		return plan_error(pl->clone->index, "clone flags 0x%llx are not only namespaces",
 				  (unsigned long long)pl->clone->v[0].num);
@@ -518,7 +523,10 @@ __attribute__((noreturn)) static void init_stage(const struct plan *pl, int go)
 	prctl(PR_SET_DUMPABLE, 0);
 	if (read_all(go, &c, 1) != 1)
 		_exit(1); /* PARENT failed and has said why */
-	close(go);
+	if (pl->record)
+		go_fd = go; /* for STEP_SECCOMP; close-on-exec */
+	else
+		close(go);
 	/* the root for "in root" paths until STEP_ROOTFS names another: after a
 	 * JOIN_NS of a mount namespace this already is the container's */
 	if ((root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -625,13 +633,16 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 		fail(cs->index, errno, "report pid %d", (int)pid);
 	if (send_all(go[0], "g", 1) < 0)
 		fail(cs->index, errno, "release INIT");
-	close(go[0]);
+	if (!pl->record)
+		close(go[0]);
 	kill_on_fail = 0; /* from here INIT reports its own failures */
 	if (!pl->supervise && !pl->exit_file)
 		exit(0);
 	if (detached)
 		detach_from_runts(null);
 	console_proxy(pid);
+	if (pl->record)
+		record_syscalls(pl->record, pid, go[0]);
 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)

@@ -43,6 +43,7 @@ struct plan {
 	const struct step *clone;
 	int supervise;
 	const struct step *exit_file;
+	const struct step *record;
 };
 
 /* Why a plan was refused: the step (-1: the plan as a whole), an errno for
@@ -72,6 +73,11 @@ struct msg {
 extern int slots[SLOTS];
 
 int send_msg(uint32_t type, const void *payload, uint32_t len);
+/* 1: len bytes read, 0: end of file before the first, -1: error or short. */
+int read_all(int fd, void *buf, size_t len);
+/* INIT's end of the go socket, kept until execve when the plan records
+ * system calls (STEP_SECCOMP_RECORD); -1 otherwise. */
+extern int go_fd;
 int recv_msg(struct msg *m);
 void close_channel(void);
 
@@ -115,6 +121,11 @@ void console_proxy(int init_pid);
 
 int cwd_inside_root(void);
 step_fn step_lsm_open_attr, step_lsm_write_attr, step_session_keyring;
+
+/* ---- steps_record.c: STEP_SECCOMP_RECORD ---------------------------------- */
+
+/* PARENT, supervising: take INIT's listener and record until INIT exits. */
+void record_syscalls(const struct step *s, int pid, int go);
 
 /* ---- steps_cgroup.c: cgroup v2 device rules ------------------------------- */
 

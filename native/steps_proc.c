@@ -311,6 +311,9 @@ void step_seccomp(const struct step *s)
 		.len = (unsigned short)(len / sizeof(struct sock_filter)),
 		.filter = (struct sock_filter *)s->v[0].str, /* malloc'd: aligned */
 	};
+	/* the recorder's filter: tell PARENT to come and take its listener */
+	if ((s->v[1].num & SECCOMP_FILTER_FLAG_NEW_LISTENER) && write(go_fd, "l", 1) != 1)
+		fail(s->index, errno, "tell PARENT the recording filter comes");
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)s->v[1].num, &prog) < 0)
 		fail(s->index, errno, "load seccomp filter of %u instructions", prog.len);
 }

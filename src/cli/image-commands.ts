@@ -181,7 +181,7 @@ interface RunImageFlags {
   tty?: boolean; capAdd: string[]; capDrop: string[]; securityOpt: string[]; memory?: string; cpus?: string; pidsLimit?: string;
   rm?: boolean; detach?: boolean; name?: string; env: string[]; envFile: string[]; volume: string[];
   workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string; network: string; publish: string[];
-  pull: 'missing' | 'always' | 'never';
+  pull: 'missing' | 'always' | 'never'; seccompRecord?: string;
 }
 
 export function registerImageCommands(program: Command, ctx: () => RuntimeContext): void {
@@ -315,6 +315,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('--cap-add <cap>', 'add a capability, or ALL (repeatable)', collect, [])
     .option('--cap-drop <cap>', 'drop a capability, or ALL (repeatable)', collect, [])
     .option('--security-opt <opt>', 'no-new-privileges[=false], seccomp=unconfined or seccomp=<profile.json> (repeatable)', collect, [])
+    .option('--seccomp-record <file>', 'record the system calls of this run; write a seccomp profile allowing them to <file>')
     .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
     .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
     .option('--pids-limit <n>', 'the most processes the container may have')
@@ -326,7 +327,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
       const { name, exitCode } = await (await frontend()).runImage(ctx(), (await imageStore(f)), {
         image, cmd, name: f.name, env: [...f.envFile.flatMap(readEnvFile), ...f.env], volumes: f.volume, workdir: f.workdir, user: f.user,
         hostname: f.hostname, readOnly: f.readOnly, rm: f.rm, detach: f.detach, tty: f.tty, network: f.network, publish: f.publish,
-        pull: f.pull, registry: await pullOptions(f),
+        pull: f.pull, registry: await pullOptions(f), seccompRecord: f.seccompRecord,
         capAdd: f.capAdd, capDrop: f.capDrop, ...securityOpts(f.securityOpt),
         memory: f.memory === undefined ? undefined : (await import('../frontend/spec.ts')).parseBytes('--memory', f.memory),
         cpus: f.cpus === undefined ? undefined : number('--cpus', f.cpus),

@@ -123,10 +123,11 @@ const registerRun: Register = (program, ctx) => {
   createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .option('--keep', 'keep the container once it has stopped (delete it later)')
-    .action(async (id: string, f: CreateFlags & { keep?: boolean }) => {
+    .option('--seccomp-record <file>', 'record the system calls of this run; write a seccomp profile allowing them to <file>')
+    .action(async (id: string, f: CreateFlags & { keep?: boolean; seccompRecord?: string }) => {
       const { run } = await import('../runtime/run.ts');
       if (f.keep && f.detach) throw new RuntsError('EINVAL', '--keep with --detach: a detached container is kept anyway');
-      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach, keep: f.keep });
+      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach, keep: f.keep, seccompProfile: f.seccompRecord });
     });
 };
 

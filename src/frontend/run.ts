@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, readSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isRuntsError, RuntsError, wrap } from '../errors.ts';
 import type { ImageConfig } from '../image/archive.ts';
 import type { PullOptions } from '../image/registry.ts';
@@ -55,6 +55,8 @@ export interface RunImageOptions extends Omit<RunFlags, 'user'> {
   pull?: PullPolicy;
   /** how to pull it: scheme, credentials, progress */
   registry?: PullOptions;
+  /** record the run's system calls; write a seccomp profile allowing them to this file */
+  seccompRecord?: string;
 }
 
 export type PullPolicy = 'missing' | 'always' | 'never';
@@ -145,7 +147,7 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   let exitCode: number;
   try {
     const launch = () => run(ctx, {
-      id: name, bundle: dir, detach: opts.detach, exitFile: join(dir, EXIT_FILE),
+      id: name, bundle: dir, detach: opts.detach, exitFile: join(dir, EXIT_FILE), seccompProfile: opts.seccompRecord && resolve(opts.seccompRecord),
       beforeStart: (pid, supervisorPid) => { recordSupervisor(dir, supervisorPid); return net.attach(pid); },
     });
     exitCode = opts.detach ? await detached(join(dir, 'log'), launch) : await launch();

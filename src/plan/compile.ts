@@ -28,6 +28,7 @@ import { idMapText } from '../rootfs/idmap.ts';
 import { mountSteps } from '../rootfs/mounts.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
+import { recorderFilter, recordingStart, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../security/seccomp/record.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
@@ -54,6 +55,8 @@ export interface PlanContext {
   /** PARENT writes INIT's wait status here when it exits; without `supervise` it stays on after runts, detached. */
   exitFile?: string;
   warn: (msg: string) => void;
+  /** Record the container's system calls to this file instead of applying linux.seccomp (security/seccomp/record.ts). */
+  seccompRecord?: string;
   /** Which LSMs the host has enabled (default: asked of /sys). */
   lsmHost?: HostLsms;
 }
@@ -109,6 +112,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
+  if (ctx.seccompRecord) plan.push(steps.seccompRecord(ctx.seccompRecord, recordingStart()));
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
   // --- INIT: namespaces and the root filesystem ------------------------------
@@ -155,7 +159,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
   }
   if (lsmLoad) plan.push(lsmLoad.write);
-  const seccompLoad = seccompStep(linux.seccomp, ctx.warn);
+  const seccompLoad = ctx.seccompRecord ? recorderStep(ctx, process) : seccompStep(linux.seccomp, ctx.warn);
   plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
   plan.push(steps.waitStart(FIFO_SLOT));
@@ -201,6 +205,13 @@ export function seccompStep(seccomp: LinuxSeccomp | undefined, warn: (msg: strin
   if (!seccomp) return undefined;
   const compiled = compileSeccomp(seccomp, { warn });
   return steps.seccomp(compiled.filter, compiled.flags, compiled.summary);
+}
+
+/** The filter that records (instead of linux.seccomp): its supervisor is PARENT, so no detach and no terminal proxy. */
+function recorderStep(ctx: PlanContext, process: Process): Step {
+  if (!ctx.supervise) throw new RuntsError('EINVAL', '--seccomp-record: only a container in the foreground can be recorded (not with --detach)');
+  if (process.terminal) throw new RuntsError('EINVAL', '--seccomp-record: not with a terminal (process.terminal, -t)');
+  return steps.seccomp(recorderFilter(), SECCOMP_FILTER_FLAG_NEW_LISTENER, 'record: every system call goes to PARENT, which lets it run and notes it');
 }
 
 export function rootfsPath(spec: Spec, bundle: string): string {

@@ -52,6 +52,8 @@ export interface CreateOptions {
    * outlives runts (native/protocol.h, STEP_EXIT_FILE).
    */
   exitFile?: string;
+  /** Record the container's system calls to this file (STEP_SECCOMP_RECORD) instead of applying linux.seccomp. */
+  seccompRecord?: string;
 }
 
 export interface Prepared {
@@ -83,6 +85,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     preserveFds: opts.preserveFds,
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
+    seccompRecord: opts.seccompRecord,
     warn: ctx.warn,
   });
   // First, before any setns: the cgroup paths are the host's.

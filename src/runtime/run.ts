@@ -14,16 +14,29 @@
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { constants } from 'node:os';
+import { join } from 'node:path';
+import { profileFromRecording } from '../security/seccomp/record.ts';
+import { writeFileAtomic } from '../sys/files.ts';
 import { create, type CreateOptions, type RuntimeContext } from './create.ts';
 import { remove } from './delete.ts';
 import { signalProcess } from './process.ts';
 import { start } from './start.ts';
+import { wrap } from '../errors.ts';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 /** Returns the exit code for runts itself. */
-export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: boolean; keep?: boolean; beforeStart?: (pid: number, supervisorPid: number) => void | Promise<void> }): Promise<number> {
-  const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach });
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  keep?: boolean;
+  /** Record the system calls of this run and write a seccomp profile allowing them here (security/seccomp/record.ts). */
+  seccompProfile?: string;
+  beforeStart?: (pid: number, supervisorPid: number) => void | Promise<void>;
+}
+
+export async function run(ctx: RuntimeContext, opts: RunOptions): Promise<number> {
+  const recording = opts.seccompProfile && join(ctx.store.dir(opts.id), 'seccomp-record');
+  const { record, launched } = await create(ctx, { ...opts, supervise: !opts.detach, ...(recording && { seccompRecord: recording }) });
   // Between create and start, as createRuntime hooks run: the front end wires the network here.
   if (opts.beforeStart) {
     try {
@@ -47,11 +60,20 @@ export async function run(ctx: RuntimeContext, opts: CreateOptions & { detach?: 
   try {
     await start(ctx, opts.id);
     const status = await launched.exitStatus();
+    if (recording) writeProfile(opts.seccompProfile!, profileFromRecording(recording, ctx.warn));
     return exitCode(status);
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
     // kept: stopped, for `state` and `delete` (its processes and cgroup go with delete)
     if (!opts.keep) await remove(ctx, opts.id, { force: true });
+  }
+}
+
+function writeProfile(file: string, profile: unknown): void {
+  try {
+    writeFileAtomic(file, JSON.stringify(profile, null, 2) + '\n', 0o644);
+  } catch (err) {
+    throw wrap(err, `--seccomp-record: write the profile to ${file}`);
   }
 }
 
