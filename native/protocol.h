@@ -151,6 +151,12 @@
  *    "<arch in hex> <nr>" lines to path.tmp, renamed to path.
  *                                  STR path, INT start arch, INT start nr */
 #define STEP_SECCOMP_RECORD 10
+/* P: unshare(CLONE_NEWTIME): PARENT's children, INIT first, are born in a
+ *    new time namespace (clone(2) cannot ask for one); then, unless
+ *    offsets is empty, write it to /proc/self/timens_offsets in one write,
+ *    which the kernel allows only before a process enters the namespace.
+ *    Lines "<monotonic|boottime> <secs> <nanosecs>".       STR offsets */
+#define STEP_UNSHARE_TIME 11
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
  *    joined (the ids runts had are not mapped there).                    */

@@ -176,7 +176,7 @@ void die(int status, int step, int err, const char *fmt, ...)
  * Signature letters: i INT, n INT that is a slot (0..SLOTS-1), s STR (text,
  * no NUL inside), b STR of raw bytes (NUL allowed), S STRS, I INTS. */
 
-static step_fn step_mkfifo, step_console_connect, step_join_ns,
+static step_fn step_mkfifo, step_console_connect, step_join_ns, step_unshare_time,
 	step_write_id_map, step_cgroup_add;
 
 static const struct op {
@@ -194,6 +194,7 @@ static const struct op {
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
 	[STEP_IDMAP_TREE] = {'P', "nsissii", step_idmap_tree},
 	[STEP_SECCOMP_RECORD] = {'Q', "sii", NULL},
+	[STEP_UNSHARE_TIME] = {'P', "s", step_unshare_time},
 	[STEP_BECOME_ROOT] = {'I', "", step_become_root},
 	[STEP_UNSHARE] = {'I', "i", step_unshare},
 	[STEP_SET_PROPAGATION] = {'I', "si", step_set_propagation},
@@ -475,6 +476,18 @@ static void step_join_ns(const struct step *s)
 	if (setns(join_fds[s->index], (int)s->v[0].num) < 0)
 		fail(s->index, errno, "join namespace %s", s->v[1].str);
 	close(join_fds[s->index]);
+}
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static void step_unshare_time(const struct step *s)
+{
+	if (unshare(CLONE_NEWTIME) < 0)
+		fail(s->index, errno, "unshare a time namespace");
+	if (s->v[0].len && write_once("/proc/self/timens_offsets", s->v[0].str, s->v[0].len) < 0)
+		fail(s->index, errno, "write the time offsets %s", s->v[0].str);
 }
 
 /* One write(2): the kernel takes an id map or a pid in a single write only. */

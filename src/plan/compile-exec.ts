@@ -5,8 +5,8 @@
  * Nothing is mounted and nothing pivots: the container's mount namespace
  * already has its root as "/". The order is what the kernel allows:
  *   - PARENT joins the user namespace first (it owns the others), then ipc,
- *     uts, network and pid; a joined pid namespace applies to children, so
- *     the clone (no new namespaces) gives an INIT inside it;
+ *     uts, network, pid and time; joined pid and time namespaces apply to
+ *     children, so the clone (no new namespaces) gives an INIT inside them;
  *   - PARENT stays in the host's mount tree to write INIT's pid into the
  *     container's cgroup.procs files (host paths);
  *   - INIT then joins the cgroup namespace (it sits in the container's
@@ -47,7 +47,7 @@ export interface ExecPlanContext {
 const CONSOLE_SLOT = 1;
 
 /** /proc/<pid>/ns file names, and who joins each: PARENT before clone, or INIT. */
-const JOINED_BY_PARENT = [['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['net', 'network'], ['pid', 'pid']] as const;
+const JOINED_BY_PARENT = [['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['net', 'network'], ['pid', 'pid'], ['time', 'time']] as const;
 // cgroup before mount: after the mount namespace, /proc is the container's
 // and /proc/<host pid> means nothing there.
 const JOINED_BY_INIT = [['cgroup', 'cgroup'], ['mnt', 'mount']] as const;

@@ -20,7 +20,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
-import type { Hook, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
+import type { Hook, Linux, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
 import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
@@ -79,7 +79,6 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (!nsList.some((n) => n.type === 'mount')) {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
   }
-  if (newNs.has('time')) throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: the time namespace is not supported by runts');
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
   const mounts = spec.mounts ?? [];
@@ -102,7 +101,9 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   for (const ns of [...nsList].sort((a, b) => Number(b.type === 'user') - Number(a.type === 'user'))) {
     if (ns.path) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[ns.type]!, ns.type, ns.path));
   }
-  const cloneNames = [...newNs].filter((t) => t !== 'cgroup');
+  // clone(2) cannot make a time namespace: PARENT unshares one for its children
+  if (newNs.has('time')) plan.push(steps.unshareTime(timeOffsets(linux.timeOffsets)));
+  const cloneNames = [...newNs].filter((t) => t !== 'cgroup' && t !== 'time');
   plan.push(steps.clone(cloneNames.reduce((f, t) => f | NAMESPACE_FLAGS[t]!, 0), cloneNames));
 
   // --- PARENT, after clone ---------------------------------------------------
@@ -234,6 +235,11 @@ function rlimitValue(n: number): bigint {
 
 function hookValues(h: Hook) {
   return { path: h.path, args: h.args ?? [], env: h.env ?? [], timeout: h.timeout ?? 0 };
+}
+
+/** linux.timeOffsets as /proc/<pid>/timens_offsets lines. */
+function timeOffsets(offsets: Linux['timeOffsets']): string {
+  return Object.entries(offsets ?? {}).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`).join('');
 }
 
 /** Which sysctls may be set was checked by validation; here only the name becomes a path. */

@@ -43,6 +43,8 @@ export const steps = {
     step('STEP_CONSOLE_CONNECT', 'parent', `connect to console socket ${path} (slot ${slot})`, int(slot), str(path)),
   joinNamespace: (flag: number, name: string, path: string) =>
     step('STEP_JOIN_NS', 'parent', `setns into the existing ${name} namespace ${path}`, int(flag), str(path)),
+  unshareTime: (offsets: string) =>
+    step('STEP_UNSHARE_TIME', 'parent', `unshare a time namespace for INIT${offsets ? `, clocks offset: ${mapText(offsets)}` : ''}`, str(offsets)),
   clone: (flags: number, names: string[]) =>
     step('STEP_CLONE', 'parent', `clone INIT into new namespaces: ${names.join(', ') || '(none)'}`, int(flags)),
   writeIdMap: (kind: 'uid' | 'gid', content: string) =>

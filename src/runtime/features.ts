@@ -5,6 +5,7 @@
  * The runtime-spec's features document is features.md in
  * github.com/opencontainers/runtime-spec; engines read it through `runts features`.
  */
+import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
@@ -24,7 +25,8 @@ export function features() {
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: MOUNT_OPTIONS,
     linux: {
-      namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time'),
+      // time namespaces came in Linux 5.6
+      namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time' || existsSync('/proc/self/ns/time')),
       capabilities: Object.keys(CAPABILITY_NAMES),
       cgroup: { v1: layout.mode === 1, v2: layout.mode === 2, systemd: false, systemdUser: false, rdma: false },
       ...securityFeatures(),

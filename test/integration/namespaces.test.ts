@@ -95,3 +95,26 @@ containerTest('a sysctl is applied inside the network namespace only', async (c)
   assert.equal(r.read, `${want}\n`);
   assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), hostValue, 'the host value changed');
 });
+
+// runtime-spec 1.2 (runc 1.2): linux.timeOffsets in a new time namespace.
+const timens: ConfigPatch = [
+  { linux: { timeOffsets: { boottime: { secs: 31536000 }, monotonic: { secs: 86400, nanosecs: 5 } } } },
+  (s) => void s.linux!.namespaces!.push({ type: 'time' }),
+];
+const uptime = (text: string | undefined) => Number(text?.split(' ')[0]);
+
+containerTest('a new time namespace shifts CLOCK_BOOTTIME and CLOCK_MONOTONIC by linux.timeOffsets', async (c) => {
+  const offsets = await c.probeRead(timens, '/proc/self/timens_offsets');
+  assert.deepEqual(offsets.read?.trim().split('\n').map((l) => l.trim().split(/\s+/)), [['monotonic', '86400', '5'], ['boottime', '31536000', '0']]);
+  const inside = uptime((await c.probeRead(timens, '/proc/uptime')).read);
+  const host = uptime(readFileSync('/proc/uptime', 'utf8'));
+  assert.ok(inside - host > 31536000 - 60 && inside - host < 31536000 + 60, `uptime inside ${inside}, on the host ${host}`);
+});
+
+containerTest('exec joins the container\'s time namespace', async (c) => {
+  const ct = await c.create(c.bundle([withArgs('sleep', '600'), timens]));
+  const r = await c.runts(['exec', ct.id, '/probe', 'read', '/proc/uptime']);
+  assert.equal(r.code, 0, r.stderr);
+  const inside = uptime((JSON.parse(r.stdout) as { read?: string }).read);
+  assert.ok(inside > 31536000, `uptime in exec: ${inside}`);
+});

@@ -162,3 +162,11 @@ test('"idmap" without mappings takes the container\'s user namespace maps, and n
   const tmpfs = [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }];
   assert.throws(() => compilePlan(spec({ mounts: tmpfs, hostname: undefined }, userns), ctx), /mounts\[0\]: only a bind mount can be idmapped/);
 });
+
+test('a time namespace is unshared by PARENT before clone, with the offsets, and is not a clone flag', () => {
+  const plan = compilePlan(spec({}, { namespaces: [{ type: 'mount' }, { type: 'uts' }, { type: 'time' }], timeOffsets: { boottime: { secs: 100 }, monotonic: { secs: -5, nanosecs: 7 } } }), ctx);
+  const time = indexOf(plan, 'STEP_UNSHARE_TIME');
+  assert.ok(time < indexOf(plan, 'STEP_CLONE'));
+  assert.equal(plan[time]!.values[0]!.value, 'boottime 100 0\nmonotonic -5 7\n');
+  assert.equal(plan[indexOf(plan, 'STEP_CLONE')]!.values[0]!.value, BigInt(0x00020000 | 0x04000000));
+});
