@@ -7,7 +7,7 @@
  * only with runts is the runtime's fault, not the harness's.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cgroupDirsMatching, ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
@@ -193,6 +193,55 @@ for (const handler of HANDLERS) {
     // cgroup v1 (memory.limit_in_bytes) or v2 (memory.max) as mounted in the container
     const mem = await exec(secureId, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max');
     assert.equal(mem.stdout.trim(), String(limit), JSON.stringify(mem));
+  });
+
+  test(`${handler}: seccomp (a Localhost profile, RuntimeDefault), masked and read-only paths, a CPU quota and an added capability, seen from inside`, { skip }, async () => {
+    const profile = join(base, `deny-mkdir-${handler}.json`);
+    writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+    const confined = await node.cri.createContainer(podId, {
+      name: 'confined', image: BUSYBOX_IMAGE, command: ['sleep', '3600'], logPath: 'confined.log',
+      seccomp: { localhost: profile }, maskedPaths: ['/proc/cpuinfo'], readonlyPaths: ['/proc/sys'],
+      cpuPeriod: 100_000, cpuQuota: 25_000, addCapabilities: ['NET_ADMIN'],
+    }, pod);
+    await node.cri.startContainer(confined);
+    assertRanBy(handler, confined);
+    assert.equal((await exec(confined, 'grep', '^Seccomp:', '/proc/self/status')).stdout, 'Seccomp:\t2\n');
+    const mkdir = await exec(confined, 'mkdir', '/tmp/denied');
+    assert.notEqual(mkdir.exitCode, 0);
+    assert.match(mkdir.stderr, /Operation not permitted/);
+    assert.equal((await exec(confined, 'sh', '-c', 'wc -c < /proc/cpuinfo')).stdout.trim(), '0', 'the masked path reads empty');
+    const sysctl = await exec(confined, 'sh', '-c', 'echo 1 > /proc/sys/vm/overcommit_memory');
+    assert.match(sysctl.stderr, /Read-only file system/);
+    const quota = await exec(confined, 'sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max');
+    assert.equal(quota.stdout.trim(), '25000');
+    const capEff = BigInt('0x' + (await exec(confined, 'sh', '-c', 'grep ^CapEff: /proc/self/status | cut -f2')).stdout.trim());
+    assert.ok(capEff & (1n << 12n), `CAP_NET_ADMIN in CapEff ${capEff.toString(16)}`);
+
+    const defaulted = await node.cri.createContainer(podId, { name: 'defaulted', image: BUSYBOX_IMAGE, command: ['sleep', '3600'], logPath: 'defaulted.log', seccomp: 'RuntimeDefault' }, pod);
+    await node.cri.startContainer(defaulted);
+    assertRanBy(handler, defaulted);
+    assert.equal((await exec(defaulted, 'grep', '^Seccomp:', '/proc/self/status')).stdout, 'Seccomp:\t2\n');
+    // the default profile lets mkdir through; it stops what needs CAP_SYS_ADMIN, such as unshare of a mount namespace
+    assert.equal((await exec(defaulted, 'mkdir', '/tmp/allowed')).exitCode, 0);
+    assert.match((await exec(defaulted, 'unshare', '-m', 'true')).stderr, /Operation not permitted/);
+  });
+
+  test(`${handler}: a privileged container in a privileged pod: every capability, no seccomp filter, /proc/sys not read-only`, { skip }, async () => {
+    const privPod: PodConfig = { ...pod, name: `${podName}-priv`, uid: `${pod.uid}-priv`, hostname: `priv-${handler}`, privileged: true };
+    const privPodId = await node.cri.runPodSandbox(privPod, handler);
+    const netns = JSON.parse((await node.cri.podSandboxStatus(privPodId)).info.info ?? '{}')?.runtimeSpec?.linux?.namespaces?.find((n: { type: string }) => n.type === 'network')?.path as string | undefined;
+    if (netns) node.netnsPaths.push(netns);
+    const id = await node.cri.createContainer(privPodId, { name: 'priv', image: BUSYBOX_IMAGE, command: ['sleep', '3600'], logPath: 'priv.log', privileged: true }, privPod);
+    await node.cri.startContainer(id);
+    assertRanBy(handler, id);
+    const status = (await exec(id, 'grep', '-E', '^(CapEff|CapBnd|Seccomp):', '/proc/self/status')).stdout;
+    const [capEff, capBnd, seccomp] = status.trim().split('\n').map((l) => l.split('\t')[1]);
+    assert.equal(capEff, capBnd, status);
+    assert.ok(BigInt('0x' + capEff) & (1n << 21n), `CAP_SYS_ADMIN in ${status}`);
+    assert.equal(seccomp, '0', status);
+    assert.equal((await exec(id, 'sh', '-c', 'grep -c " /proc/sys " /proc/self/mountinfo || true')).stdout.trim(), '0', '/proc/sys is not bound read-only');
+    await node.cri.stopPodSandbox(privPodId);
+    await node.cri.removePodSandbox(privPodId);
   });
 
   test(`${handler}: StopPodSandbox stops every container, RemovePodSandbox leaves no netns, veth, mount, cgroup, state or shim`, { skip }, async () => {

@@ -169,6 +169,8 @@ export interface PodConfig {
   logDirectory?: string;
   labels?: Record<string, string>;
   cgroupParent?: string;
+  /** a sandbox that may hold privileged containers */
+  privileged?: boolean;
 }
 
 export interface ContainerConfig {
@@ -180,7 +182,14 @@ export interface ContainerConfig {
   logPath?: string; // relative to the pod's log directory
   labels?: Record<string, string>;
   memoryLimitBytes?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
   runAsUser?: number;
+  privileged?: boolean;
+  /** RuntimeDefault, Unconfined, or a Localhost profile: the path of a seccomp profile on the node */
+  seccomp?: 'RuntimeDefault' | 'Unconfined' | { localhost: string };
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   readonlyRootfs?: boolean;
   dropCapabilities?: string[];
   addCapabilities?: string[];
@@ -194,22 +203,24 @@ export const SandboxState = { READY: 0, NOTREADY: 1 } as const;
 function podConfig(p: PodConfig): Writer {
   // PodSandboxMetadata {name = 1; uid = 2; namespace = 3; attempt = 4}
   const metadata = new Writer().string(1, p.name).string(2, p.uid).string(3, p.namespace);
-  // LinuxPodSandboxConfig {cgroup_parent = 1}
-  const linux = new Writer().string(1, p.cgroupParent);
+  // LinuxPodSandboxConfig {cgroup_parent = 1; security_context = 2 (LinuxSandboxSecurityContext {privileged = 6})}
+  const linux = new Writer().string(1, p.cgroupParent).message(2, p.privileged ? new Writer().bool(6, true) : undefined);
   // {metadata = 1; hostname = 2; log_directory = 3; labels = 6; linux = 8}
   return new Writer().message(1, metadata).string(2, p.hostname).string(3, p.logDirectory).map(6, p.labels).message(8, linux);
 }
 
 /* ContainerConfig */
 function containerConfig(c: ContainerConfig): Writer {
-  // LinuxContainerResources {memory_limit_in_bytes = 4}
-  const resources = new Writer().int(4, c.memoryLimitBytes);
+  // LinuxContainerResources {cpu_period = 1; cpu_quota = 2; memory_limit_in_bytes = 4}
+  const resources = new Writer().int(1, c.cpuPeriod).int(2, c.cpuQuota).int(4, c.memoryLimitBytes);
   // Capability {add_capabilities = 1; drop_capabilities = 2}
   const caps = c.addCapabilities || c.dropCapabilities ? new Writer().strings(1, c.addCapabilities).strings(2, c.dropCapabilities) : undefined;
-  // LinuxContainerSecurityContext {capabilities = 1; run_as_user = 5 (Int64Value {value = 1}); readonly_rootfs = 7; no_new_privs = 11}
+  // LinuxContainerSecurityContext {capabilities = 1; privileged = 2; run_as_user = 5 (Int64Value {value = 1});
+  //   readonly_rootfs = 7; no_new_privs = 11; masked_paths = 13; readonly_paths = 14; seccomp = 15}
   // run_as_user 0 must still be sent: its wrapper message says "set"
   const runAsUser = c.runAsUser === undefined ? undefined : new Writer().int(1, c.runAsUser);
-  const security = new Writer().message(1, caps).message(5, runAsUser).bool(7, c.readonlyRootfs).bool(11, c.noNewPrivs);
+  const security = new Writer().message(1, caps).message(5, runAsUser).bool(2, c.privileged).bool(7, c.readonlyRootfs).bool(11, c.noNewPrivs)
+    .strings(13, c.maskedPaths).strings(14, c.readonlyPaths).message(15, c.seccomp && securityProfile(c.seccomp));
   // LinuxContainerConfig {resources = 1; security_context = 2}
   const linux = new Writer().message(1, resources).message(2, security);
   const w = new Writer()
@@ -220,6 +231,12 @@ function containerConfig(c: ContainerConfig): Writer {
   // KeyValue {key = 1; value = 2}: envs = 6
   for (const [k, v] of Object.entries(c.env ?? {})) w.message(6, new Writer().string(1, k).string(2, v));
   return w.map(9, c.labels).string(11, c.logPath).message(15, linux);
+}
+
+/* SecurityProfile {profile_type = 1 (RuntimeDefault 0, Unconfined 1, Localhost 2); localhost_ref = 2} */
+function securityProfile(p: NonNullable<ContainerConfig['seccomp']>): Writer {
+  if (p === 'RuntimeDefault') return new Writer(); // every field at its default: present, empty
+  return p === 'Unconfined' ? new Writer().int(1, 1) : new Writer().int(1, 2).string(2, p.localhost);
 }
 
 export interface Version { version: string; runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }
