@@ -388,10 +388,49 @@ export class CriClient {
     return { stdout: r.bytes(1).toString('utf8'), stderr: r.bytes(2).toString('utf8'), exitCode: r.int(3) };
   }
 
+  /*
+   * Exec through the streaming server, as `kubectl exec` reaches it:
+   * ExecRequest {container_id = 1; cmd = 2; tty = 3; stdin = 4; stdout = 5; stderr = 6} -> ExecResponse {url = 1},
+   * then that URL over a WebSocket (streamExec).
+   */
+  async exec(id: string, cmd: string[], opts: { tty?: boolean; stdin?: string } = {}): Promise<ExecResult> {
+    const r = await this.runtime('Exec', new Writer().string(1, id).strings(2, cmd).bool(3, opts.tty).bool(4, opts.stdin !== undefined).bool(5, true).bool(6, !opts.tty));
+    return streamExec(r.string(1), opts.stdin);
+  }
+
   /* ImageStatusRequest {image = 1 (ImageSpec {image = 1})} -> ImageStatusResponse {image = 1 (Image {id = 1; repo_tags = 2})} */
   async imageStatus(image: string): Promise<{ id: string; repoTags: string[] } | undefined> {
     const r = await this.call('ImageService', 'ImageStatus', new Writer().message(1, new Writer().string(1, image)));
     const img = r.message(1);
     return img ? { id: img.string(1), repoTags: img.strings(2) } : undefined;
   }
+}
+
+/*
+ * The remote command protocol v4.channel.k8s.io over a WebSocket: each
+ * binary frame starts with its channel (0 stdin, 1 stdout, 2 stderr,
+ * 3 the final status, a JSON metav1.Status); the server closes the socket
+ * when the command has exited.
+ */
+function streamExec(url: string, stdin: string | undefined): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+    ws.binaryType = 'arraybuffer';
+    const out: Record<number, Buffer[]> = { 1: [], 2: [], 3: [] };
+    ws.onopen = () => {
+      if (stdin !== undefined) ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(stdin)]));
+    };
+    ws.onmessage = (e) => {
+      const frame = Buffer.from(e.data as ArrayBuffer);
+      if (frame.length > 1) out[frame[0]!]?.push(frame.subarray(1));
+    };
+    ws.onerror = () => reject(new Error(`exec stream ${url}: WebSocket error`));
+    ws.onclose = () => {
+      const text = (ch: number) => Buffer.concat(out[ch]!).toString('utf8');
+      // {"status":"Success"} or {"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}
+      const status = JSON.parse(text(3) || '{}') as { status?: string; details?: { causes?: { reason?: string; message?: string }[] } };
+      const code = status.status === 'Success' ? 0 : Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? -1);
+      resolve({ stdout: text(1), stderr: text(2), exitCode: code });
+    };
+  });
 }
