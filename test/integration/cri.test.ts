@@ -159,6 +159,15 @@ for (const handler of HANDLERS) {
     assert.equal(tty.exitCode, 0);
   });
 
+  test(`${handler}: PortForward reaches a server in the pod's network namespace`, { skip }, async () => {
+    const id = await node.cri.createContainer(podId, { name: 'server', image: BUSYBOX_IMAGE, command: ['nc', '-ll', '-p', '8080', '-e', 'sh', '-c', 'read line; echo "pod got: $line"'], logPath: 'server.log' }, pod);
+    await node.cri.startContainer(id);
+    assertRanBy(handler, id);
+    // the server listens once its process runs: retry until it answers
+    const reply = await waitFor(async () => node.cri.portForward(podId, 8080, 'hello\n').then((r) => r || undefined, () => undefined), 'the pod\'s port 8080 to answer');
+    assert.equal(reply, 'pod got: hello\n');
+  });
+
   test(`${handler}: a container that exits on its own: ContainerStatus reports its exit code, RemoveContainer removes it`, { skip }, async () => {
     const id = await node.cri.createContainer(podId, { name: 'exits', image: BUSYBOX_IMAGE, command: ['sh', '-c', 'echo bye; exit 3'], logPath: 'exits.log' }, pod);
     await node.cri.startContainer(id);

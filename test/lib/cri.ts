@@ -398,6 +398,17 @@ export class CriClient {
     return streamExec(r.string(1), opts.stdin);
   }
 
+  /*
+   * One TCP exchange with a pod's port through the streaming server, as
+   * `kubectl port-forward` reaches it: PortForwardRequest {pod_sandbox_id = 1;
+   * port = 2} -> PortForwardResponse {url = 1}, then that URL over a WebSocket
+   * (forwardOnce).
+   */
+  async portForward(podId: string, port: number, send: string): Promise<string> {
+    const r = await this.runtime('PortForward', new Writer().string(1, podId).int(2, port));
+    return forwardOnce(r.string(1), port, send);
+  }
+
   /* ImageStatusRequest {image = 1 (ImageSpec {image = 1})} -> ImageStatusResponse {image = 1 (Image {id = 1; repo_tags = 2})} */
   async imageStatus(image: string): Promise<{ id: string; repoTags: string[] } | undefined> {
     const r = await this.call('ImageService', 'ImageStatus', new Writer().message(1, new Writer().string(1, image)));
@@ -431,6 +442,40 @@ function streamExec(url: string, stdin: string | undefined): Promise<ExecResult>
       const status = JSON.parse(text(3) || '{}') as { status?: string; details?: { causes?: { reason?: string; message?: string }[] } };
       const code = status.status === 'Success' ? 0 : Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? -1);
       resolve({ stdout: text(1), stderr: text(2), exitCode: code });
+    };
+  });
+}
+
+/*
+ * Port forwarding over a WebSocket (v4.channel.k8s.io, the port in the query):
+ * for each port a data channel (0) and an error channel (1), each opened by
+ * the server with the port number (2 bytes, little endian). Sends send on the
+ * data channel and collects what comes back until the pod's end closes the
+ * connection (the server then closes the socket).
+ */
+function forwardOnce(url: string, port: number, send: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=${port}`, ['v4.channel.k8s.io']);
+    ws.binaryType = 'arraybuffer';
+    const data: Buffer[] = [];
+    const errors: Buffer[] = [];
+    const opened = new Set<number>();
+    ws.onmessage = (e) => {
+      const frame = Buffer.from(e.data as ArrayBuffer);
+      const channel = frame[0]!;
+      let payload = frame.subarray(1);
+      if (!opened.has(channel)) { // the port number that opens the channel
+        opened.add(channel);
+        payload = payload.subarray(2);
+        if (opened.size === 2) ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(send)]));
+      }
+      (channel === 0 ? data : errors).push(payload);
+    };
+    ws.onerror = () => reject(new Error(`port-forward ${url}: WebSocket error`));
+    ws.onclose = () => {
+      const error = Buffer.concat(errors).toString('utf8');
+      if (error) reject(new Error(`port-forward ${url}: ${error}`));
+      else resolve(Buffer.concat(data).toString('utf8'));
     };
   });
 }
