@@ -1,11 +1,11 @@
 #!/bin/sh
 # containerd-down.sh DIR
 #
-# Stops the containerd that containerd-up.sh started in DIR, after removing
-# what it still runs: every pod (through crictl-like calls of the lab's
-# cri tool would do too; here with ctr), every container and task in every
-# containerd namespace. A shim outlives its containerd by design, so this
-# waits for the shims of DIR's containers to exit with their tasks.
+# Stops the containerd that containerd-up.sh started in DIR, after killing
+# and deleting every task and container it still has, in every containerd
+# namespace (remove pods with the lab's `cri stopp` and `cri rmp` first:
+# that also gives their network back through CNI). A shim outlives its
+# containerd by design, so this waits for the shims of DIR to exit.
 #
 # Containers From Scratch, chapter 10.
 set -eu
