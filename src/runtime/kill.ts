@@ -15,7 +15,10 @@ import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalNumber, signalProcess } from './process.ts';
-import type { ContainerRecord } from './store.ts';
+import type { ContainerRecord, Status } from './store.ts';
+
+/** The statuses in which `kill` (without --all) signals INIT; in the others it fails. */
+export const killsInit = (status: Status): boolean => status !== 'stopped' && status !== 'creating';
 
 export async function kill(ctx: RuntimeContext, id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
   const sig = signalNumber(signal);
@@ -28,7 +31,7 @@ export async function kill(ctx: RuntimeContext, id: string, signal: string, opts
   }
   // "container not running" is the phrase containerd's shim and podman
   // match to treat the kill of an exited container as done, not failed.
-  if (status === 'stopped' || status === 'creating') throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
+  if (!killsInit(status)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
   if (opts.all) await signalAllFrozen(ctx, record, sig);
   else if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running`);
 }
