@@ -50,5 +50,15 @@
 #define FAST_KEY_SIGNAL "signal"             /* SPELLING\0NUMBER, repeated */
 #define FAST_KEY_KILL_DEFAULT "kill-default" /* the signal kill sends when none is given */
 #define FAST_KEY_CGROUP "cgroup"             /* a cgroup directory delete removes, repeated */
+/* `delete ID` and `rm ID` are the front end's `container rm` when this file
+ * exists, or may be when this environment variable is set: Node's, then. */
+#define FAST_KEY_FRONTEND_FILE "frontend-file"
+#define FAST_KEY_FRONTEND_ENV "frontend-env"
+
+/* The fault points of src/sys/fault.ts that the fast verbs pass (RUNTS_FAULT=NAME kills there). */
+#define FAST_FAULT_ENV "RUNTS_FAULT"
+#define FAST_FAULT_START_SIGNALLED "start.signalled"
+#define FAST_FAULT_DELETE_KILLED "delete.killed"
+#define FAST_FAULT_DELETE_UNCGROUPED "delete.uncgrouped"
 
 #endif

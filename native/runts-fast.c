@@ -134,6 +134,7 @@ struct record {
     long kill_default;
     const char *cgroup[MAX_LIST];
     int ncgroup;
+    const char *frontend_file, *frontend_env;
 };
 
 enum status { CREATED, RUNNING, PAUSED, STOPPED, UNSETTLED };
@@ -204,10 +205,13 @@ static int parse_record(struct record *r, size_t len) {
         } else if (!strcmp(key, FAST_KEY_CGROUP)) {
             if (r->ncgroup == MAX_LIST) return -1;
             r->cgroup[r->ncgroup++] = val;
-        } else return -1; /* a key this program does not know: a newer runts wrote it */
+        } else if (!strcmp(key, FAST_KEY_FRONTEND_FILE)) r->frontend_file = val;
+        else if (!strcmp(key, FAST_KEY_FRONTEND_ENV)) r->frontend_env = val;
+        else return -1; /* a key this program does not know: a newer runts wrote it */
     }
     for (int s = CREATED; s <= STOPPED; s++) if (!r->out[s]) return -1;
-    return r->state_json && r->dir && r->lock && r->fifo && r->pid > 0 && r->pid_start && r->init_comm && r->kill_default >= 0 ? 0 : -1;
+    return r->state_json && r->dir && r->lock && r->fifo && r->pid > 0 && r->pid_start && r->init_comm && r->kill_default >= 0 &&
+        r->frontend_file && r->frontend_env ? 0 : -1;
 }
 
 /* The record of container id under root, valid for its state.json as it is now; Node's job otherwise. */
@@ -227,6 +231,12 @@ static void load_record(struct record *r, const char *root, const char *id) {
 static int allows(struct list l, enum status s) {
     for (const char *name; (name = field(&l.names, l.end));) if (s != UNSETTLED && !strcmp(name, status_name[s])) return 1;
     return 0;
+}
+
+/* The tests' crash points (src/sys/fault.ts): with RUNTS_FAULT=NAME, die here as a kill -9 would. */
+static void fault_point(const char *name) {
+    const char *armed = getenv(FAST_FAULT_ENV);
+    if (armed && !strcmp(armed, name)) raise(SIGKILL);
 }
 
 /* ---- processes ---- */
@@ -355,6 +365,7 @@ static _Noreturn void verb_start(const struct args *a) {
     if (write(fd, "0", 1) != 1) to_node(); /* EPIPE: INIT died first; nothing was released */
     /* INIT runs. From here on, Node could not do the same: errors are ours to report. */
     close(fd);
+    fault_point(FAST_FAULT_START_SIGNALLED);
     if (unlink(r.fifo) < 0) {
         fprintf(stderr, "runts: start container %s: remove %s: %s\n", a->id, r.fifo, strerror(errno));
         exit(1);
@@ -427,7 +438,8 @@ static _Noreturn void verb_delete(const struct args *a) {
     free(r.data);
     load_record(&r, a->root, a->id);
     enum status s = status_of(&r);
-    if (!allows(a->force ? r.delete_force : r.delete, s)) to_node();
+    struct stat st;
+    if (!allows(a->force ? r.delete_force : r.delete, s) || getenv(r.frontend_env) || stat(r.frontend_file, &st) == 0 || errno != ENOENT) to_node();
     if (s != STOPPED) {
         int pidfd = open_init(&r);
         if (pidfd < 0 && errno != ESRCH) to_node(); /* no pidfd_open: Node kills the old way */
@@ -447,7 +459,9 @@ static _Noreturn void verb_delete(const struct args *a) {
         if (read_trimmed(r.freezer[i].path, buf, sizeof buf) < 0 ? errno != ENOENT : strcmp(buf, r.freezer[i].thawed)) to_node();
     }
     for (int i = 0; i < r.ncgroup; i++) if (cgroup_empty(r.cgroup[i]) < 0) to_node();
+    fault_point(FAST_FAULT_DELETE_KILLED);
     for (int i = 0; i < r.ncgroup; i++) if (remove_cgroup(r.cgroup[i]) < 0) to_node();
+    fault_point(FAST_FAULT_DELETE_UNCGROUPED);
     for (int attempt = 0; remove_state_dir(&r) < 0; attempt++) {
         if (errno == ENOENT) break;
         if (errno != ENOTEMPTY || attempt >= 3) {

@@ -6,6 +6,9 @@
  * the poststop hooks run, and the state directory goes last: until then a
  * retry can finish the job.
  *
+ * Without Node, dist/runts-fast does the same from the record create wrote,
+ * in the common cases: docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import { cgroupDriver } from '../cgroups/driver.ts';

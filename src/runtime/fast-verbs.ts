@@ -20,6 +20,7 @@
  */
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { frontEndContainerFile, STORE_ENV } from '../image/location.ts';
 import { writeFileAtomic } from '../sys/files.ts';
 import { deleteNeedsForce } from './delete.ts';
 import { killsInit } from './kill.ts';
@@ -54,6 +55,8 @@ export const FAST_KEY = {
   SIGNAL: 'signal',
   KILL_DEFAULT: 'kill-default',
   CGROUP: 'cgroup',
+  FRONTEND_FILE: 'frontend-file',
+  FRONTEND_ENV: 'frontend-env',
 } as const;
 
 /** The statuses a record has an output for: those a container with a pid can be in. */
@@ -78,6 +81,8 @@ export interface FastRecord {
   signals: [string, number][];
   killDefault: number;
   cgroups: string[];
+  /** `delete`/`rm` of this id is the front end's `container rm` while this file exists, or may be while this variable is set. */
+  frontEnd: { file: string; env: string };
 }
 
 /** Compile the record of a container that has its INIT (rec.pid is set). */
@@ -109,6 +114,7 @@ export function compileFastRecord(store: Store, rec: ContainerRecord): FastRecor
     signals: signalSpellings(),
     killDefault: signalNumber(DEFAULT_KILL_SIGNAL),
     cgroups: rec.cgroupDirs,
+    frontEnd: { file: frontEndContainerFile(rec.id), env: STORE_ENV },
   };
 }
 
@@ -143,6 +149,8 @@ export function encodeFastRecord(r: FastRecord): string {
     ...r.signals.map(([s, n]): [string, string] => [FAST_KEY.SIGNAL, `${s}\0${n}`]),
     [FAST_KEY.KILL_DEFAULT, String(r.killDefault)],
     ...r.cgroups.map((d): [string, string] => [FAST_KEY.CGROUP, d]),
+    [FAST_KEY.FRONTEND_FILE, r.frontEnd.file],
+    [FAST_KEY.FRONTEND_ENV, r.frontEnd.env],
   ];
   // The length counts bytes: the C side reads bytes.
   return `${FAST_MAGIC} ${FAST_VERSION}\n` + entries.map(([k, v]) => `${k} ${Buffer.byteLength(v)}\n${v}\n`).join('');
@@ -166,7 +174,8 @@ export function explainFastRecord(r: FastRecord): string {
     `  start:  ${from(r.fast.start, r.slow.start)} take the lock ${r.lock}, write one byte into ${r.fifo}, remove it`,
     `  kill:   ${from(r.fast.kill)} pidfd_open INIT, check its start time, send the signal (${r.signals.length} spellings, default ${r.killDefault}); --all through Node`,
     `  delete: ${from(r.fast.delete, r.slow.delete)} take the lock; with --force ${from(r.fast.deleteForce, r.slow.delete)} SIGKILL INIT and wait for it;`,
-    `          then, if they are empty and thawed, remove ${r.cgroups.length ? r.cgroups.join(', ') : 'no cgroup'}, and ${r.dir}`,
+    `          then, if they are empty and thawed, remove ${r.cgroups.length ? r.cgroups.join(', ') : 'no cgroup'}, and ${r.dir};`,
+    `          through Node while ${r.frontEnd.file} exists or ${r.frontEnd.env} is set (the front end's container rm)`,
     '  anything else (other verbs or flags, --debug, other statuses, a lock held, any error) runs in Node with the same arguments',
   ];
   return lines.join('\n') + '\n';

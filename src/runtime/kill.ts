@@ -8,6 +8,9 @@
  * process cannot exit, so no pid read from cgroup.procs can be handed to
  * another process before it is signalled (runc does the same).
  *
+ * Without Node, dist/runts-fast does the same (through a pidfd) from the
+ * record create wrote: docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import { cgroupPids } from '../cgroups/cgroup.ts';

@@ -5,6 +5,9 @@
  * fifo is then removed, which is what makes the status "running". Opening the
  * fifo non-blocking means a dead INIT (no reader) is an error, not a hang.
  *
+ * Without Node, dist/runts-fast does the same from the record create wrote:
+ * docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';

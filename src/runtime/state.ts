@@ -1,6 +1,9 @@
 /**
  * `runts state` and `runts list`: what the kernel says about each container.
  *
+ * Without Node, dist/runts-fast prints the same document, recorded at
+ * create: docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import type { State } from '../oci/types.ts';

@@ -7,6 +7,9 @@
  *   exec.fifo    exists from create until start: its presence is "created"
  *   lock         flock'ed while a verb changes the container
  *
+ * Beside them, `fast-verbs`: what the small verbs may do without Node
+ * (fast-verbs.ts; docs/design/fast-verbs.md).
+ *
  * The directory appears whole: `create` builds it under a temporary name
  * (~ID.PID, which no id can be) with its first state.json and renames it
  * into place, so a crash never leaves a directory without a state, and the

@@ -4,7 +4,8 @@
  * without Node, give what the Node path gives: the same stdout, stderr and
  * exit status, the same state directory and cgroups after. Every other case
  * (bad arguments, a missing container, a status or flag the record does not
- * settle, a held lock, a stale record, hooks) goes to Node.
+ * settle, a held lock, a stale record, hooks, a front-end container) goes
+ * to Node.
  *
  * Which path ran is observed, not inferred: bin/runts runs the Node binary
  * named by RUNTS_NODE, here a script that notes each start in a file before
@@ -232,6 +233,10 @@ containerTest('a held lock, a stale record or hooks send the verb to Node', asyn
   const hooked = await c.create(c.bundle([sleeper, { hooks: { poststop: [{ path: '/bin/true' }] } }]));
   const d = await fast(c, 'delete', hooked.id);
   assert.deepEqual([d.code, d.node], [0, true], describeResult(d));
+  // with the image store moved, `delete ID` may be the front end's `container rm`: Node decides
+  const routed = await stoppedSleeper(c);
+  const rm = await runWith(c, ['delete', routed.id], { RUNTS_STORE: c.tempDir('store') });
+  assert.deepEqual([rm.code, rm.node], [0, true], describeResult(rm));
   // poststart hooks too
   const post = await c.create(c.bundle([sleeper, { hooks: { poststart: [{ path: '/bin/true' }] } }]));
   const s = await fast(c, 'start', post.id);

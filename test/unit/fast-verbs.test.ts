@@ -8,6 +8,7 @@ import { compileFastRecord, encodeFastRecord, FAST_KEY, FAST_MAGIC, FAST_RECORD,
 import { signalNumber } from '../../src/runtime/process.ts';
 import { stateText } from '../../src/runtime/state.ts';
 import { DEFAULT_ROOT, MAX_ID, Store, type ContainerRecord } from '../../src/runtime/store.ts';
+import { FAULT_POINTS } from '../../src/sys/fault.ts';
 
 const header = readFileSync(new URL('../../native/fast-verbs.h', import.meta.url), 'utf8');
 const defines = new Map<string, string>();
@@ -43,6 +44,13 @@ test('native/fast-verbs.h and fast-verbs.ts agree on the format', () => {
   assert.equal(Number(defines.get('FAST_MAX_ID')), MAX_ID);
   const cKeys = new Map([...defines].filter(([k]) => k.startsWith('FAST_KEY_')).map(([k, v]) => [k.slice('FAST_KEY_'.length), v]));
   assert.deepEqual(cKeys, new Map(Object.entries(FAST_KEY)));
+});
+
+test('the fault points runts-fast passes are fault points of src/sys/fault.ts', () => {
+  const points = [...defines].filter(([k]) => k.startsWith('FAST_FAULT_') && k !== 'FAST_FAULT_ENV').map(([, v]) => v);
+  assert.deepEqual(points, ['start.signalled', 'delete.killed', 'delete.uncgrouped']);
+  for (const p of points) assert.ok((FAULT_POINTS as readonly string[]).includes(p), p);
+  assert.equal(defines.get('FAST_FAULT_ENV'), 'RUNTS_FAULT');
 });
 
 test('the record encodes byte lengths and every key it writes is one runts-fast knows', () => {
