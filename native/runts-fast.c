@@ -214,13 +214,27 @@ static int parse_record(struct record *r, size_t len) {
         r->frontend_file && r->frontend_env ? 0 : -1;
 }
 
-/* The record of container id under root, valid for its state.json as it is now; Node's job otherwise. */
+/* Is path a file directly in dir (DIR/NAME)? */
+static int directly_in(const char *path, const char *dir) {
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && path[n] == '/' && path[n + 1] && !strchr(path + n + 1, '/');
+}
+
+/*
+ * The record of container id under root, valid for its state.json as it is
+ * now; Node's job otherwise. The files it names for start and delete to
+ * change must be the state directory it was read from, and files in it.
+ */
 static void load_record(struct record *r, const char *root, const char *id) {
     char path[4096];
     size_t len, json_len;
+    struct stat here, named;
     memset(r, 0, sizeof *r);
     snprintf(path, sizeof path, "%s/%s/%s", root, id, FAST_RECORD);
     if (!(r->data = read_file(path, MAX_RECORD, &len)) || parse_record(r, len) < 0) to_node();
+    snprintf(path, sizeof path, "%s/%s", root, id);
+    if (stat(path, &here) < 0 || stat(r->dir, &named) < 0 || here.st_dev != named.st_dev || here.st_ino != named.st_ino) to_node();
+    if (!directly_in(r->lock, r->dir) || !directly_in(r->fifo, r->dir)) to_node();
     snprintf(path, sizeof path, "%s/%s/state.json", root, id);
     char *json = read_file(path, r->state_json_len, &json_len);
     if (!json || json_len != r->state_json_len || memcmp(json, r->state_json, json_len)) to_node();
