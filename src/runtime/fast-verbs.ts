@@ -20,7 +20,7 @@
  */
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { frontEndContainerFile, STORE_ENV } from '../image/location.ts';
+import { DEFAULT_STORE, frontEndContainerFile, STORE_ENV } from '../image/location.ts';
 import { writeFileAtomic } from '../sys/files.ts';
 import { deleteNeedsForce } from './delete.ts';
 import { killsInit } from './kill.ts';
@@ -81,7 +81,7 @@ export interface FastRecord {
   signals: [string, number][];
   killDefault: number;
   cgroups: string[];
-  /** `delete`/`rm` of this id is the front end's `container rm` while this file exists, or may be while this variable is set. */
+  /** `delete`/`rm` of this id is the front end's `container rm` while this file (in the default store) exists, or may be while this variable is set. */
   frontEnd: { file: string; env: string };
 }
 
@@ -114,7 +114,8 @@ export function compileFastRecord(store: Store, rec: ContainerRecord): FastRecor
     signals: signalSpellings(),
     killDefault: signalNumber(DEFAULT_KILL_SIGNAL),
     cgroups: rec.cgroupDirs,
-    frontEnd: { file: frontEndContainerFile(rec.id), env: STORE_ENV },
+    // Node's routing looks in the store STORE_ENV names, else in the default one.
+    frontEnd: { file: frontEndContainerFile(rec.id, DEFAULT_STORE), env: STORE_ENV },
   };
 }
 

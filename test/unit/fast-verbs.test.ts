@@ -9,6 +9,7 @@ import { signalNumber } from '../../src/runtime/process.ts';
 import { stateText } from '../../src/runtime/state.ts';
 import { DEFAULT_ROOT, MAX_ID, Store, type ContainerRecord } from '../../src/runtime/store.ts';
 import { FAULT_POINTS } from '../../src/sys/fault.ts';
+import { DEFAULT_STORE, frontEndContainerFile } from '../../src/image/location.ts';
 
 const header = readFileSync(new URL('../../native/fast-verbs.h', import.meta.url), 'utf8');
 const defines = new Map<string, string>();
@@ -64,6 +65,17 @@ test('the record encodes byte lengths and every key it writes is one runts-fast 
   assert.equal(get(FAST_KEY.OUT_RUNNING), stateText(store.stateAs(rec, 'running')));
   assert.equal(JSON.parse(get(FAST_KEY.OUT_STOPPED)!).pid, 0);
   assert.equal(get(FAST_KEY.LOCK), '/run/fv-unit-root/fv-unit/lock');
+});
+
+test('delete of a front-end container is left to Node\'s routing: the default store\'s file, whatever RUNTS_STORE said at create', () => {
+  const saved = process.env.RUNTS_STORE;
+  process.env.RUNTS_STORE = '/tmp/fv-elsewhere';
+  try {
+    assert.deepEqual(compileFastRecord(store, record).frontEnd, { file: frontEndContainerFile('fv-unit', DEFAULT_STORE), env: 'RUNTS_STORE' });
+  } finally {
+    if (saved === undefined) delete process.env.RUNTS_STORE;
+    else process.env.RUNTS_STORE = saved;
+  }
 });
 
 test('the verbs go fast only from the statuses their TypeScript rules allow', () => {
