@@ -3,6 +3,7 @@
 //   dist/runts-cli.mjs (+ .map)  src/cli/main.ts and its npm dependencies, as ESM;
 //   dist/chunk-*.mjs, ...        the verbs, split off: a command loads only what it runs
 //   dist/runts-init              the C executor (native/Makefile)
+//   dist/runts-fast              state/start/kill/delete without Node (native/Makefile; docs/design/fast-verbs.md)
 //   dist/images/busybox/rootfs   the embedded default image (scripts/default-image.ts)
 // Run with Node 24: `npm run build` (npm puts node_modules/.bin/node, Node 24, first on PATH).
 

@@ -27,7 +27,7 @@ import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
 import type { PullOptions } from '../image/registry.ts';
 import type { ImageStore, ImageRecord } from '../image/store.ts';
-import { storeRoot } from '../image/location.ts';
+import { frontEndContainerFile } from '../image/location.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 
 // Loaded on use: tar parsing and the registry client cost start-up time
@@ -90,7 +90,7 @@ export interface RouteEnv {
 function hostRouteEnv(): RouteEnv {
   return {
     cwdHasConfig: existsSync('config.json'),
-    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(join(storeRoot(), 'containers', name, 'container.json')),
+    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(frontEndContainerFile(name)),
   };
 }
 

@@ -11,6 +11,7 @@ import { appendFileSync, existsSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
+import { DEFAULT_KILL_SIGNAL } from '../runtime/process.ts';
 import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
 import { print, printJson, table } from './output.ts';
 import { configureEngineProgram, exitCodeOf, registerEngineCommands } from './engine-commands.ts';
@@ -133,7 +134,10 @@ const registerRun: Register = (program, ctx) => {
 
 const registerState: Register = (program, ctx) => {
   program.command('state').description('print the state of a container as JSON').argument('<id>')
-    .action(async (id: string) => printJson((await import('../runtime/state.ts')).state(ctx(), id)));
+    .action(async (id: string) => {
+      const { state, stateText } = await import('../runtime/state.ts');
+      print(stateText(state(ctx(), id)));
+    });
 };
 
 const registerList: Register = (program, ctx) => {
@@ -149,7 +153,7 @@ const registerList: Register = (program, ctx) => {
 };
 
 const registerKill: Register = (program, ctx) => {
-  program.command('kill').description('send a signal (default SIGTERM) to a container').argument('<id>').argument('[signal]', 'name or number', 'SIGTERM')
+  program.command('kill').description('send a signal (default SIGTERM) to a container').argument('<id>').argument('[signal]', 'name or number', DEFAULT_KILL_SIGNAL)
     .option('-a, --all', 'signal every process of the container')
     .action(async (id: string, signal: string, f: { all?: boolean }) => (await import('../runtime/kill.ts')).kill(ctx(), id, signal, f));
 };
@@ -170,11 +174,17 @@ const registerPlan: Register = (program, ctx) => {
     .addOption(bundleOption())
     .option('--id <id>', 'container id to plan for', 'example')
     .option('--explain', 'print the steps as text (the default)')
-    .action(async (f: { bundle: string; id: string }) => {
-      const { prepare } = await import('../runtime/create.ts');
+    .option('--fast-verbs', 'print instead what create records for state, start, kill and delete without Node')
+    .action(async (f: { bundle: string; id: string; fastVerbs?: boolean }) => {
+      const { initialRecord, prepare } = await import('../runtime/create.ts');
+      const c = ctx();
+      const prepared = await prepare(c, { id: f.id, bundle: f.bundle, consoleSocket: undefined });
+      if (f.fastVerbs) {
+        const { compileFastRecord, explainFastRecord } = await import('../runtime/fast-verbs.ts');
+        return print(explainFastRecord(compileFastRecord(c.store, initialRecord({ id: f.id }, prepared))));
+      }
       const { explainPlan } = await import('../plan/encode.ts');
-      const { plan } = await prepare(ctx(), { id: f.id, bundle: f.bundle, consoleSocket: undefined });
-      print(explainPlan(plan));
+      print(explainPlan(prepared.plan));
     });
 };
 

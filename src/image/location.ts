@@ -5,8 +5,17 @@
  *
  * The book: docs/06-overlayfs.md.
  */
+import { join } from 'node:path';
+
 export const DEFAULT_STORE = '/var/lib/runts';
+/** The variable that moves the store. */
+export const STORE_ENV = 'RUNTS_STORE';
 
 export function storeRoot(root?: string): string {
-  return root || process.env.RUNTS_STORE || DEFAULT_STORE;
+  return root || process.env[STORE_ENV] || DEFAULT_STORE;
+}
+
+/** The file that makes NAME a front-end container (frontend/run.ts): `rm NAME` is then the front end's. */
+export function frontEndContainerFile(name: string, root?: string): string {
+  return join(storeRoot(root), 'containers', name, 'container.json');
 }

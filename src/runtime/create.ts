@@ -27,6 +27,7 @@ import { runHooks } from './hooks.ts';
 import { processStartTime, waitGone } from './process.ts';
 import type { ContainerRecord, Store } from './store.ts';
 import { writePidFile } from './pid-file.ts';
+import { writeFastRecord } from './fast-verbs.ts';
 import { faultPoint } from '../sys/fault.ts';
 
 export interface RuntimeContext {
@@ -95,24 +96,11 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
 
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
   primeCgroupMove(); // first, for INIT's move into its cgroups: see there
-  const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
+  const prepared = await prepare(ctx, opts);
+  const { spec, bundle, plan, cgroupDirs, cgroupWrites } = prepared;
   const encoded = encodePlan(plan);
   const { store } = ctx;
-  const record: ContainerRecord = {
-    ociVersion: spec.ociVersion,
-    id: opts.id,
-    pid: 0,
-    pidStartTime: '',
-    bundle,
-    rootfs: resolve(bundle, spec.root?.path ?? 'rootfs'),
-    annotations: spec.annotations,
-    created: new Date().toISOString(),
-    cgroupDirs,
-    ...(opts.noNewKeyring && { noNewKeyring: true }),
-    poststart: spec.hooks?.poststart,
-    poststop: spec.hooks?.poststop,
-    creator: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
-  };
+  const record = initialRecord(opts, prepared);
   store.claim(record);
   faultPoint('create.claimed');
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
@@ -136,6 +124,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       });
       faultPoint('create.launched');
       store.write(record);
+      writeFastRecord(store, record);
       if (opts.pidFile) writePidFile(resolve(opts.pidFile), record.pid);
       return { record, launched };
     });
@@ -144,6 +133,25 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     await undoCreate(ctx, record);
     throw cause;
   }
+}
+
+/** The container's first state: no INIT yet, this process its creator. */
+export function initialRecord(opts: CreateOptions, { spec, bundle, cgroupDirs }: Prepared): ContainerRecord {
+  return {
+    ociVersion: spec.ociVersion,
+    id: opts.id,
+    pid: 0,
+    pidStartTime: '',
+    bundle,
+    rootfs: resolve(bundle, spec.root?.path ?? 'rootfs'),
+    annotations: spec.annotations,
+    created: new Date().toISOString(),
+    cgroupDirs,
+    ...(opts.noNewKeyring && { noNewKeyring: true }),
+    poststart: spec.hooks?.poststart,
+    poststop: spec.hooks?.poststop,
+    creator: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
+  };
 }
 
 /** INIT died before "created" and the OOM killer took it: say so, and name the limit (read before the cgroup goes). */

@@ -6,6 +6,9 @@
  * the poststop hooks run, and the state directory goes last: until then a
  * retry can finish the job.
  *
+ * Without Node, dist/runts-fast does the same from the record create wrote,
+ * in the common cases: docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import { cgroupDriver } from '../cgroups/driver.ts';
@@ -15,6 +18,10 @@ import { runHooksWarning } from './hooks.ts';
 import { signalAll } from './kill.ts';
 import { signalProcess, waitGone } from './process.ts';
 import { faultPoint } from '../sys/fault.ts';
+import type { Status } from './store.ts';
+
+/** The statuses delete refuses without --force (a created container is deleted as runc does: by killing INIT). */
+export const deleteNeedsForce = (status: Status): boolean => status === 'running' || status === 'paused' || status === 'creating';
 
 export async function remove(ctx: RuntimeContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
   const { store } = ctx;
@@ -28,7 +35,7 @@ export async function remove(ctx: RuntimeContext, id: string, opts: { force?: bo
   await store.locked(id, async () => {
     const record = store.read(id);
     const status = store.status(record);
-    if ((status === 'running' || status === 'paused' || status === 'creating') && !opts.force) {
+    if (deleteNeedsForce(status) && !opts.force) {
       throw new RuntsError('ESTATE', `cannot delete container ${id} that is not stopped (status ${status}): use --force`);
     }
     // Frozen processes cannot die: thaw first.

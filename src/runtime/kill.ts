@@ -8,6 +8,9 @@
  * process cannot exit, so no pid read from cgroup.procs can be handed to
  * another process before it is signalled (runc does the same).
  *
+ * Without Node, dist/runts-fast does the same (through a pidfd) from the
+ * record create wrote: docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "State".
  */
 import { cgroupPids } from '../cgroups/cgroup.ts';
@@ -15,7 +18,10 @@ import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalNumber, signalProcess } from './process.ts';
-import type { ContainerRecord } from './store.ts';
+import type { ContainerRecord, Status } from './store.ts';
+
+/** The statuses in which `kill` (without --all) signals INIT; in the others it fails. */
+export const killsInit = (status: Status): boolean => status !== 'stopped' && status !== 'creating';
 
 export async function kill(ctx: RuntimeContext, id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
   const sig = signalNumber(signal);
@@ -28,7 +34,7 @@ export async function kill(ctx: RuntimeContext, id: string, signal: string, opts
   }
   // "container not running" is the phrase containerd's shim and podman
   // match to treat the kill of an exited container as done, not failed.
-  if (status === 'stopped' || status === 'creating') throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
+  if (!killsInit(status)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
   if (opts.all) await signalAllFrozen(ctx, record, sig);
   else if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running`);
 }

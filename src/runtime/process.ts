@@ -33,6 +33,9 @@ export function processStat(pid: number): { startTime: string; comm: string } | 
   return { startTime: fields[19]!, comm: stat.slice(stat.indexOf('(') + 1, close) };
 }
 
+/** The signal `runts kill` sends when none is given. */
+export const DEFAULT_KILL_SIGNAL = 'SIGTERM';
+
 export function signalNumber(sig: string | number): number {
   if (typeof sig === 'number' || /^\d+$/.test(sig)) {
     const n = Number(sig);

@@ -5,21 +5,28 @@
  * fifo is then removed, which is what makes the status "running". Opening the
  * fifo non-blocking means a dead INIT (no reader) is an error, not a hang.
  *
+ * Without Node, dist/runts-fast does the same from the record create wrote:
+ * docs/design/fast-verbs.md.
+ *
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
+import type { Status } from './store.ts';
 import { runHooksWarning } from './hooks.ts';
 import { faultPoint } from '../sys/fault.ts';
+
+/** The one status a container can be started from. */
+export const canStart = (status: Status): boolean => status === 'created';
 
 export async function start(ctx: RuntimeContext, id: string): Promise<void> {
   const { store } = ctx;
   await store.locked(id, async () => {
     const record = store.read(id);
     const status = store.status(record);
-    if (status !== 'created') {
+    if (!canStart(status)) {
       const why = status === 'stopped' ? 'that has stopped' : status === 'running' ? 'that is already running' : `in status ${status}`;
       throw new RuntsError('ESTATE', `cannot start container ${id} ${why}`);
     }
@@ -36,9 +43,13 @@ export async function start(ctx: RuntimeContext, id: string): Promise<void> {
       closeSync(fd);
     }
     faultPoint('start.signalled');
+    // INIT is released: return at once (engines stamp the start time when
+    // start returns; a process that exits within milliseconds must not look
+    // as if it ended before it started), unless poststart hooks must run.
+    if (!record.poststart?.length) return unlinkSync(store.fifo(id));
     // poststart hooks run after the user process has started (runtime.md):
     // INIT may still be running startContainer hooks, so wait for its exec.
-    if (record.poststart?.length) await waitForExec(store.fifo(id));
+    await waitForExec(store.fifo(id));
     unlinkSync(store.fifo(id));
     // The process may already have exited: the hook still gets the pid it ran as.
     await runHooksWarning('poststart', record.poststart, { ...store.state(record), status: 'running', pid: record.pid }, ctx.warn);

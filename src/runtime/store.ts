@@ -7,6 +7,9 @@
  *   exec.fifo    exists from create until start: its presence is "created"
  *   lock         flock'ed while a verb changes the container
  *
+ * Beside them, `fast-verbs`: what the small verbs may do without Node
+ * (fast-verbs.ts; docs/design/fast-verbs.md).
+ *
  * The directory appears whole: `create` builds it under a temporary name
  * (~ID.PID, which no id can be) with its first state.json and renames it
  * into place, so a crash never leaves a directory without a state, and the
@@ -19,7 +22,7 @@
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Hook, State } from '../oci/types.ts';
@@ -53,7 +56,7 @@ export interface ContainerRecord {
 export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
 const ID_RE = /^[\w+.-]+$/;
-const MAX_ID = 200;
+export const MAX_ID = 200;
 
 export function checkId(id: string): void {
   if (!id) throw new RuntsError('EINVAL', 'container id cannot be empty');
@@ -74,6 +77,9 @@ export class Store {
   fifo(id: string) {
     return join(this.dir(id), 'exec.fifo');
   }
+  lock(id: string) {
+    return join(this.dir(id), 'lock');
+  }
 
   /**
    * Claim the id with the container's first state: the directory is made
@@ -82,7 +88,7 @@ export class Store {
    */
   claim(rec: ContainerRecord): void {
     checkId(rec.id);
-    const first = { 'state.json': JSON.stringify(rec) };
+    const first = { 'state.json': stateJson(rec) };
     try {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
       sweepClaims(this.root);
@@ -106,7 +112,7 @@ export class Store {
   }
 
   write(rec: ContainerRecord): void {
-    writeFileAtomic(join(this.dir(rec.id), 'state.json'), JSON.stringify(rec));
+    writeFileAtomic(join(this.dir(rec.id), 'state.json'), stateJson(rec));
   }
 
   read(id: string): ContainerRecord {
@@ -135,12 +141,16 @@ export class Store {
     // The fifo goes when `start` is done; a start killed halfway leaves it
     // behind a process that already runs its program: INIT's name tells.
     if (existsSync(this.fifo(rec.id))) return init.comm === INIT_NAME ? 'created' : 'running';
-    if (isFrozen(rec.cgroupDirs)) return 'paused';
+    if (isFrozen(freezerFiles(rec.cgroupDirs))) return 'paused';
     return 'running';
   }
 
   state(rec: ContainerRecord): State & Record<string, unknown> {
-    const status = this.status(rec);
+    return this.stateAs(rec, this.status(rec));
+  }
+
+  /** The state of rec as it reads in `status`: what `runts state` prints, and the fast verbs' record holds for each status. */
+  stateAs(rec: ContainerRecord, status: Status): State & Record<string, unknown> {
     return {
       ociVersion: rec.ociVersion,
       id: rec.id,
@@ -157,20 +167,42 @@ export class Store {
   /** Runs `fn` holding the container's lock (flock, src/sys/lock.ts): one verb changes a container at a time. */
   async locked<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
     if (!existsSync(this.dir(id))) throw new RuntsError('ENOTFOUND', `container ${id} not found (it does not exist)`, { path: this.dir(id) });
-    return withFileLockAsync(join(this.dir(id), 'lock'), async () => fn(), { what: `container ${id}` });
+    return withFileLockAsync(this.lock(id), async () => fn(), { what: `container ${id}` });
   }
 }
 
-function isFrozen(dirs: string[]): boolean {
+/** The text of state.json for rec. */
+export const stateJson = (rec: ContainerRecord): string => JSON.stringify(rec);
+
+/** A file that says whether a cgroup is frozen: v1 freezer.state, v2 cgroup.freeze. */
+export interface FreezerFile {
+  path: string;
+  /** what the file holds (trimmed) while frozen */
+  frozen: string;
+  /** what it holds while thawed */
+  thawed: string;
+}
+
+/**
+ * The freezer files of a container's cgroups, as they exist now: v1's
+ * freezer.state in the freezer hierarchy (the only one that has it), v2's
+ * cgroup.freeze. The container is paused when one reads frozen.
+ */
+export function freezerFiles(dirs: string[]): FreezerFile[] {
+  const files: FreezerFile[] = [];
   for (const dir of dirs) {
-    try {
-      if (existsSync(join(dir, 'freezer.state'))) return readFileSync(join(dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
-      if (statSync(join(dir, 'cgroup.freeze'), { throwIfNoEntry: false })) {
-        if (readFileSync(join(dir, 'cgroup.freeze'), 'utf8').trim() === '1') return true;
-      }
-    } catch {
-      /* a vanished cgroup is not frozen */
-    }
+    if (existsSync(join(dir, 'freezer.state'))) files.push({ path: join(dir, 'freezer.state'), frozen: 'FROZEN', thawed: 'THAWED' });
+    else if (existsSync(join(dir, 'cgroup.freeze'))) files.push({ path: join(dir, 'cgroup.freeze'), frozen: '1', thawed: '0' });
   }
-  return false;
+  return files;
+}
+
+function isFrozen(files: FreezerFile[]): boolean {
+  return files.some((f) => {
+    try {
+      return readFileSync(f.path, 'utf8').trim() === f.frozen;
+    } catch {
+      return false; // a vanished cgroup is not frozen
+    }
+  });
 }

@@ -176,8 +176,9 @@ for (const handler of HANDLERS) {
     const st = await waitFor(async () => { const s = await node.cri.containerStatus(id); return s.state === ContainerState.EXITED ? s : undefined; }, `${id} to exit`);
     assert.equal(st.exitCode, 3);
     assert.equal(st.reason, 'Error');
-    // both set; not ordered: startedAt is when the runtime's `start` returned, and a process this short may be
-    // gone by then (runts's start, a Node process, returns some ms after it released the process)
+    // both set; not ordered: startedAt is when the runtime's `start` returned to containerd, and a process this
+    // short may be gone by then (runts's start returns as soon as it released the process, as runc's does, but
+    // the shim's round trip comes after)
     assert.ok(st.startedAt > 0 && st.finishedAt > 0, JSON.stringify(st));
     assert.deepEqual(criLog(st.logPath).map((l) => [l.stream, l.text]), [['stdout', 'bye']]);
     await node.cri.removeContainer(id);
