@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 5
+#define RUNTS_PROTOCOL_VERSION 6
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -218,7 +218,11 @@
 /* I: umask(mask).                                             INT mask    */
 #define STEP_UMASK 47
 /* I: chdir(path); then refuse a cwd that getcwd() reports as unreachable
- *    (a descriptor leaked from the host, CVE-2024-21626).      STR path    */
+ *    (a descriptor leaked from the host, CVE-2024-21626). With early = 1
+ *    (before the user switch, as root with every capability): EACCES and
+ *    EPERM are not errors, the later CHDIR (early = 0) tries again as the
+ *    container's user; that one does nothing when the early one got
+ *    there.                                       STR path, INT early     */
 #define STEP_CHDIR 48
 /* I: resolve args[0] against PATH from env (as execvp would, but in the
  *    container, now) and remember it; ENOENT/EACCES are errors now, not at

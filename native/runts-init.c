@@ -220,7 +220,7 @@ static const struct op {
 	[STEP_NO_NEW_PRIVS] = {'I', "", step_no_new_privs},
 	[STEP_SECCOMP] = {'I', "bi", step_seccomp},
 	[STEP_UMASK] = {'I', "i", step_umask},
-	[STEP_CHDIR] = {'I', "s", step_chdir},
+	[STEP_CHDIR] = {'I', "si", step_chdir},
 	[STEP_PREPARE_EXEC] = {'I', "SS", step_prepare_exec},
 	[STEP_CLOSE_FDS] = {'I', "i", step_close_fds},
 	[STEP_REPORT_CREATED] = {'I', "", step_report_created},

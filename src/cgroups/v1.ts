@@ -37,7 +37,7 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
     if (!NOT_ON_ROOT.has(file) && !existsSync(join(mount, file))) unsupportedResource(field, `not supported by this kernel (no ${controller}/${file})`);
     out.push({ controller, file, value, field });
   };
-  if (r.unified && Object.keys(r.unified).length) unsupportedResource(f('unified'), 'cgroup v2 keys cannot be applied on this cgroup v1 host');
+  if (r.unified && Object.keys(r.unified).length) unsupportedResource(f('unified'), 'invalid configuration for this host: cgroup v2 keys cannot be applied to cgroup v1');
 
   const m = r.memory;
   if (m) {

@@ -171,6 +171,10 @@ export function processSteps(process: Process, ctx: { warn: (msg: string) => voi
   // before the bounding set and the user switch drop it (the late load,
   // right before execve, is the caller's: see seccompStep).
   if (ctx.seccomp && !process.noNewPrivileges) out.push(ctx.seccomp);
+  // As runc: cd first as root, then (if root was refused) as the user; the
+  // user may reach a directory root cannot (a volume chowned to it), and
+  // the reverse (a cwd only root can enter, for a process of another user).
+  out.push(steps.chdir(process.cwd || '/', true));
   const caps = capabilityMasks(process.capabilities, ctx.warn);
   out.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
   const user = process.user ?? { uid: 0, gid: 0 };
@@ -178,7 +182,7 @@ export function processSteps(process: Process, ctx: { warn: (msg: string) => voi
   out.push(steps.setCaps(caps, `effective [${capabilityNames(caps.effective).join(' ')}] permitted [${capabilityNames(caps.permitted).join(' ')}] inheritable [${capabilityNames(caps.inheritable).join(' ')}] ambient [${capabilityNames(caps.ambient).join(' ')}]`));
   if (process.noNewPrivileges) out.push(steps.noNewPrivileges());
   out.push(steps.umask(user.umask ?? 0o022));
-  out.push(steps.chdir(process.cwd || '/'));
+  out.push(steps.chdir(process.cwd || '/', false));
   out.push(steps.prepareExec(process.args!, process.env ?? []));
   out.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
   return out;

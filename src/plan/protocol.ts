@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 5;
+export const RUNTS_PROTOCOL_VERSION = 6;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 
 export const MSG = {

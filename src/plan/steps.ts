@@ -104,7 +104,9 @@ export const steps = {
   noNewPrivileges: () => step('STEP_NO_NEW_PRIVS', 'init', 'prctl(PR_SET_NO_NEW_PRIVS): exec can never gain privileges'),
   seccomp: (filter: Uint8Array, flags: number, text: string) => step('STEP_SECCOMP', 'init', `load the seccomp filter: ${text}`, str(filter), int(flags)),
   umask: (mask: number) => step('STEP_UMASK', 'init', `umask ${octal(mask).padStart(4, '0')}`, int(mask)),
-  chdir: (path: string) => step('STEP_CHDIR', 'init', `cd ${path} (and refuse a cwd outside the root)`, str(path)),
+  chdir: (path: string, early: boolean) => step('STEP_CHDIR', 'init', early
+    ? `cd ${path} while still privileged (a permission error waits for the cd as the user)`
+    : `cd ${path} as the user, unless the privileged cd got there (and refuse a cwd outside the root)`, str(path), int(early ? 1 : 0)),
   prepareExec: (args: string[], env: string[]) =>
     step('STEP_PREPARE_EXEC', 'init', `find ${JSON.stringify(args[0])} on the container's PATH now, so a typo fails create, not start`, strs(args), strs(env)),
   closeFds: (first: number) => step('STEP_CLOSE_FDS', 'init', `mark every descriptor from ${first} up close-on-exec`, int(first)),

@@ -14,7 +14,7 @@
  */
 import { resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
-import { primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
+import { cgroupPids, primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
 import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
@@ -94,6 +94,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   primeCgroupMove(); // first, for INIT's move into its cgroups: see there
   const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
   const encoded = encodePlan(plan);
+  checkExistingCgroup(ctx, cgroupDirs);
   const { store } = ctx;
   const record: ContainerRecord = {
     ociVersion: spec.ociVersion,
@@ -123,6 +124,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
           record.pid = pid;
           record.pidStartTime = processStartTime(pid) ?? '';
         },
+        debug: ctx.debug,
         onHooks: async () => {
           // "creating": the create operation has not returned yet (runtime.md).
           await runHooks('prestart', spec.hooks?.prestart, state('creating'));
@@ -141,6 +143,18 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     await undoCreate(ctx, record);
     throw cause;
   }
+}
+
+/**
+ * A cgroupsPath may name a cgroup that exists already. A frozen one would
+ * freeze INIT before it reports: refused, and left as it is (not ours). One
+ * that holds processes is shared with them (limits, OOM, pause): a warning,
+ * as runc gives.
+ */
+function checkExistingCgroup(ctx: RuntimeContext, dirs: string[]) {
+  if (cgroupDriver().isFrozen(dirs)) throw new RuntsError('ECGROUP', `container's cgroup unexpectedly frozen: ${dirs.join(', ')} (thaw it, or choose another linux.cgroupsPath)`);
+  const pids = new Set(dirs.flatMap(cgroupPids));
+  if (pids.size) ctx.warn(`container's cgroup is not empty: ${pids.size} process(es) found`);
 }
 
 /** INIT died before "created" and the OOM killer took it: say so, and name the limit (read before the cgroup goes). */

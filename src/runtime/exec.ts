@@ -93,6 +93,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       execStart = processStartTime(pid) ?? '';
     },
     onHooks: async () => '',
+    debug: ctx.debug,
   });
   if (processStartTime(record.pid) !== record.pidStartTime) {
     signalProcess(execPid, execStart, constants.signals.SIGKILL);

@@ -99,17 +99,17 @@ containerTest('exec errors are clear and leave the container running', async (c)
   const ct = await runningSleeper(c);
   const unknown = await c.runts(['exec', 'no-such-container', '/probe']);
   assertFails(unknown, 'not found');
-  assert.equal(unknown.code, 125, `runts itself failed: ${describeResult(unknown)}`);
+  assert.equal(unknown.code, 255, `exec failed, as runc says it: ${describeResult(unknown)}`);
 
   const missing = await c.runts(['exec', ct.id, '/no/such/binary']);
   assertFails(missing, 'no such file');
-  assert.equal(missing.code, 127, describeResult(missing));
+  assert.equal(missing.code, 255, describeResult(missing));
   const notFound = await c.runts(['exec', ct.id, 'no-such-command']);
   assertFails(notFound, 'not found');
-  assert.equal(notFound.code, 127, describeResult(notFound));
+  assert.equal(notFound.code, 255, describeResult(notFound));
   const notExecutable = await c.runts(['exec', ct.id, '/etc/passwd']);
   assertFails(notExecutable, 'permission denied');
-  assert.equal(notExecutable.code, 126, describeResult(notExecutable));
+  assert.equal(notExecutable.code, 255, describeResult(notExecutable));
 
   const bad = join(c.dir, 'bad-process.json');
   writeFileSync(bad, '{"args": ["/probe"], ');
