@@ -195,8 +195,10 @@
 /* I: open /dev/ptmx (in root), unlock, open the slave, TIOCSWINSZ when rows
  *    and cols are non-zero, bind the slave onto the console path in root
  *    (unless ""), send the master over the socket in slot with SCM_RIGHTS,
- *    setsid, TIOCSCTTY on the slave, dup2 it onto 0, 1, 2.
- *                         INT slot, INT rows, INT cols, STR console path   */
+ *    setsid, TIOCSCTTY on the slave, dup2 it onto 0, 1, 2. With owner >= 0
+ *    the slave's owner becomes that uid (the process's user; the group
+ *    stays devpts' gid=): EINVAL, EPERM and EROFS leave it as it is.
+ *            INT slot, INT rows, INT cols, STR console path, INT owner     */
 #define STEP_SETUP_CONSOLE 40
 /* I: setsid().                                                (no values) */
 #define STEP_SETSID 41
@@ -282,5 +284,16 @@
  *    so the path is the host's; INIT joins the cgroup later (CGROUP_ADD),
  *    already confined.                            STR cgroup dir, STR program */
 #define STEP_CGROUP_DEVICE_FILTER 80
+
+/* ---- steps_mounttree.c: whole mount trees (90-99) ----------------------- */
+/* I: mount_setattr(path in root, AT_RECURSIVE, attr_set, attr_clr): the
+ *    MOUNT_ATTR_* bits for the mount at path and every mount below it.
+ *                                     STR path, INT attr_set, INT attr_clr */
+#define STEP_MOUNT_SETATTR 90
+/* I: --no-pivot, before CHROOT, "/" still the host's: make the mount at path
+ *    (a host path) MS_SLAVE|MS_REC, then umount2(MNT_DETACH); a locked one
+ *    (EINVAL, EPERM) is covered with an empty tmpfs; a path gone already
+ *    (ENOENT: under one detached before) is skipped.          STR path     */
+#define STEP_DETACH_MOUNT 91
 
 #endif

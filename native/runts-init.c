@@ -212,7 +212,7 @@ static const struct op {
 	[STEP_SET_HOSTNAME] = {'I', "s", step_set_hostname},
 	[STEP_SET_DOMAINNAME] = {'I', "s", step_set_domainname},
 	[STEP_SETRLIMIT] = {'I', "iii", step_setrlimit},
-	[STEP_SETUP_CONSOLE] = {'I', "niis", step_setup_console},
+	[STEP_SETUP_CONSOLE] = {'I', "niisi", step_setup_console},
 	[STEP_SETSID] = {'I', "", step_setsid},
 	[STEP_CAP_BOUNDING] = {'I', "i", step_cap_bounding},
 	[STEP_SET_USER] = {'I', "iiI", step_set_user},
@@ -232,6 +232,8 @@ static const struct op {
 	[STEP_LSM_WRITE_ATTR] = {'I', "ns", step_lsm_write_attr},
 	[STEP_SESSION_KEYRING] = {'I', "si", step_session_keyring},
 	[STEP_CGROUP_DEVICE_FILTER] = {'P', "sb", step_cgroup_device_filter},
+	[STEP_MOUNT_SETATTR] = {'I', "sii", step_mount_setattr},
+	[STEP_DETACH_MOUNT] = {'I', "s", step_detach_mount},
 };
 
 const char *plan_signature(uint32_t op)
@@ -485,7 +487,7 @@ static void step_cgroup_add(const struct step *s)
 	char pid[16];
 	int n = snprintf(pid, sizeof pid, "%d", (int)init_pid);
 	if (write_once(s->v[0].str, pid, (size_t)n) < 0)
-		fail(s->index, errno, "add pid %s to %s", pid, s->v[0].str);
+		fail(s->index, errno, "adding pid %s to %s", pid, s->v[0].str);
 }
 
 /* ---- runts:[1:INIT] -------------------------------------------------------

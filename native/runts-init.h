@@ -118,4 +118,8 @@ step_fn step_lsm_open_attr, step_lsm_write_attr, step_session_keyring;
 
 step_fn step_cgroup_device_filter;
 
+/* ---- steps_mounttree.c: whole mount trees -------------------------------- */
+
+step_fn step_mount_setattr, step_detach_mount;
+
 #endif

@@ -27,6 +27,7 @@ interface ExecFlags {
   newPrivs: boolean;
   preserveFds: number;
   ignorePaused?: boolean;
+  cgroup: string[];
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -67,6 +68,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('--no-new-privs', 'set no_new_privs for the process')
     .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the process', count('--preserve-fds'), 0)
     .option('--ignore-paused', 'exec into a paused container: the process is set up once it is resumed')
+    .option('--cgroup <[controller[,controller...]:]path>', 'put the process in this sub-cgroup of the container\'s (repeatable)', collect, [])
     .addOption(new Option('--apparmor <profile>', 'accepted for runc compatibility').hideHelp())
     .addOption(new Option('--process-label <label>', 'accepted for runc compatibility').hideHelp())
     .action(async (id: string, command: string[], f: ExecFlags) => {
@@ -74,7 +76,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
         pidFile: f.pidFile, env: f.env, cwd: f.cwd ?? f.workdir, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
-        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused,
+        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused, cgroups: f.cgroup,
       });
     });
 

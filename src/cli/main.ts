@@ -135,7 +135,7 @@ const registerStart: Register = (program, ctx) => {
 };
 
 const registerRun: Register = (program, ctx) => {
-  createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
+  createOptions(program.command('run').description('create and start a container; wait for it unless --detach (outside a bundle, `run IMAGE [CMD...]` runs an image: see run-image -h)').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .option('--keep', 'keep the container once it has stopped (delete it later)')
     .action(async (id: string, f: CreateFlags & { keep?: boolean }) => {

@@ -160,7 +160,10 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
         case MSG.MSG_ERROR:
           throw stepError(plan, m.payload);
         case MSG.MSG_CREATED:
-          handlers.debug?.('init: closing the pipe to signal completion: set up, waiting for start');
+          // a create waits for start on the fifo; an exec (it joins a container) runs at once
+          handlers.debug?.(plan.some((st) => st.op === 'STEP_WAIT_START')
+            ? 'init: closing the pipe to signal completion: set up, waiting for start'
+            : 'setns_init: about to exec: set up in the container\'s namespaces');
           return {
             pid,
             supervisorPid: child.pid ?? 0,

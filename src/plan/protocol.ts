@@ -74,6 +74,8 @@ export const STEP = {
   STEP_LSM_WRITE_ATTR: 71,
   STEP_SESSION_KEYRING: 72,
   STEP_CGROUP_DEVICE_FILTER: 80,
+  STEP_MOUNT_SETATTR: 90,
+  STEP_DETACH_MOUNT: 91,
 } as const;
 
 export type StepName = keyof typeof STEP;

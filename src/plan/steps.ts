@@ -68,6 +68,10 @@ export const steps = {
         (m.create ? ` (create the ${m.create === 1 ? 'directory' : 'file'} if missing)` : ''),
       str(m.source), str(m.target), str(m.fstype), int(m.flags), str(m.data), int(m.create), int(m.bind ? 1 : 0),
     ),
+  detachMount: (path: string) =>
+    step('STEP_DETACH_MOUNT', 'init', `detach the host's ${path} (umount -l; a tmpfs over it if locked): no full proc or sysfs stays visible`, str(path)),
+  mountSetattr: (target: string, set: number, clear: number, names: string[]) =>
+    step('STEP_MOUNT_SETATTR', 'init', `make every mount under ${target} ${names.join(',')} (mount_setattr, recursive)`, str(target), int(set), int(clear)),
   mountPropagation: (target: string, flags: number, names: string[]) =>
     step('STEP_MOUNT_PROPAGATION', 'init', `mount --make-${names.join(' --make-')} ${target}`, str(target), int(flags)),
   mknod: (d: { path: string; mode: number; major: number; minor: number; uid: number; gid: number }) =>
@@ -91,9 +95,10 @@ export const steps = {
   setDomainname: (name: string) => step('STEP_SET_DOMAINNAME', 'init', `domainname ${name}`, str(name)),
   setRlimit: (name: string, resource: number, soft: bigint, hard: bigint) =>
     step('STEP_SETRLIMIT', 'init', `setrlimit ${name} soft=${soft} hard=${hard}`, int(resource), int(soft), int(hard)),
-  setupConsole: (slot: number, rows: number, cols: number, consolePath: string) =>
-    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts${consolePath ? `, bind it onto ${consolePath}` : ''}, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
-      int(slot), int(rows), int(cols), str(consolePath)),
+  /** owner: the uid the pty is given to (the process's user), -1 to leave it to root */
+  setupConsole: (slot: number, rows: number, cols: number, consolePath: string, owner: number) =>
+    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts${consolePath ? `, bind it onto ${consolePath}` : ''}${owner >= 0 ? `, owned by uid ${owner}` : ''}, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
+      int(slot), int(rows), int(cols), str(consolePath), int(owner)),
   setsid: () => step('STEP_SETSID', 'init', 'setsid: a new session'),
   capBounding: (keep: bigint, names: string[]) =>
     step('STEP_CAP_BOUNDING', 'init', `drop every capability from the bounding set but: ${names.join(' ') || '(none)'}`, int(keep)),

@@ -39,6 +39,12 @@ function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
   if (m.type === 'sysfs' && ctx.newUserns && !ctx.newNetns) {
     return [steps.mount({ source: '/sys', target, fstype: '', flags: (opts.flags | MS.BIND | MS.REC) & ~MS.REMOUNT, flagNames: opts.flagNames, data: '', create: 1, bind: true })];
   }
+  // A read-only /dev is mounted writable, for the mounts, nodes and console
+  // that go into it, and made read-only after them (devReadonlyStep), as runc.
+  if (target === '/dev' && opts.flags & MS.RDONLY) {
+    opts.flags &= ~MS.RDONLY;
+    opts.flagNames = opts.flagNames.filter((n) => n !== 'ro');
+  }
   let source = m.source ?? m.type ?? 'none';
   let create: 1 | 2 = 1;
   if (isBind) {
@@ -58,7 +64,18 @@ function mountStep(m: Mount, where: string, ctx: MountContext): Step[] {
     }),
   ];
   for (const p of opts.propagation) out.push(steps.mountPropagation(target, p.flags, [p.name]));
+  if (opts.recursive.names.length) out.push(steps.mountSetattr(target, opts.recursive.set, opts.recursive.clear, opts.recursive.names));
   return out;
+}
+
+/** The remount that makes a read-only /dev mount read-only, once everything is in it (see mountStep). */
+export function devReadonlyStep(mounts: Mount[]): Step | undefined {
+  const dev = mounts.find((m) => posix.normalize(m.destination) === '/dev');
+  if (!dev) return undefined;
+  const opts = parseMountOptions(dev.options ?? [], 'mounts[/dev]');
+  if (!(opts.flags & MS.RDONLY)) return undefined;
+  const flags = (opts.flags & ~MS.REC) | MS.REMOUNT | MS.BIND;
+  return steps.mount({ source: '', target: '/dev', fstype: '', flags, flagNames: ['remount', ...opts.flagNames], data: '', create: 0, bind: false });
 }
 
 function bindSourceIsDir(source: string, where: string): boolean {

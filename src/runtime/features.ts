@@ -8,6 +8,7 @@
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { securityFeatures } from '../security/features.ts';
+import { RECURSIVE_OPTION_NAMES } from '../rootfs/mount-options.ts';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
@@ -21,7 +22,7 @@ export function features() {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.2.1',
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-    mountOptions: MOUNT_OPTIONS,
+    mountOptions: [...MOUNT_OPTIONS, ...RECURSIVE_OPTION_NAMES].sort(),
     linux: {
       namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time'),
       capabilities: Object.keys(CAPABILITY_NAMES),

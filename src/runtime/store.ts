@@ -139,18 +139,19 @@ export class Store {
     return 'running';
   }
 
+  /** What `state` prints and `list --format json` lists: runc's fields, in runc's order (scripts match the text). */
   state(rec: ContainerRecord): State & Record<string, unknown> {
     const status = this.status(rec);
     return {
       ociVersion: rec.ociVersion,
       id: rec.id,
-      status,
       pid: status === 'stopped' ? 0 : rec.pid,
+      status,
       bundle: rec.bundle,
       rootfs: rec.rootfs,
       created: rec.created,
-      owner: '',
       ...(rec.annotations ? { annotations: rec.annotations } : {}),
+      owner: '',
     };
   }
 

@@ -74,7 +74,7 @@ test('a terminal: console socket, or in the foreground a socketpair PARENT proxi
   const viaSocket = compileExecPlan(tty, ctx({ consoleSocket: '/run/tty.sock' }));
   assert.equal(viaSocket[0]!.op, 'STEP_CONSOLE_CONNECT');
   const console = viaSocket.find((s) => s.op === 'STEP_SETUP_CONSOLE')!;
-  assert.deepEqual(console.values.map((v) => v.value), [1n, 24n, 80n, ''], 'no /dev/console bind for exec');
+  assert.deepEqual(console.values.map((v) => v.value), [1n, 24n, 80n, '', 1000n], 'no /dev/console bind for exec; the pty is the user\'s');
   const proxied = compileExecPlan(tty, ctx({ supervise: true }));
   assert.equal(proxied[0]!.op, 'STEP_CONSOLE_PAIR');
   assert.ok(ops(proxied).includes('STEP_SETUP_CONSOLE'));
