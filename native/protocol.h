@@ -168,8 +168,8 @@
  *    JSON documents, separated by NUL bytes, that RUN_HOOK hands to hooks)
  *    or MSG_ABORT (exit 1).                                    (no values) */
 #define STEP_HOOKS_SYNC 30
-/* I: fork; child: stdin = pipe fed with state document number `state` of
- *    MSG_HOOKS_DONE, execve(path, args, env); wait up to timeout seconds
+/* I: fork; child: cwd = the root (fchdir), stdin = pipe fed with state
+ *    document number `state` of MSG_HOOKS_DONE, execve(path, args, env); wait up to timeout seconds
  *    (0 = none), then SIGKILL. Non-zero exit is an error naming the path
  *    and status.       STR path, STRS args, STRS env, INT timeout, INT state */
 #define STEP_RUN_HOOK 31

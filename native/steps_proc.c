@@ -120,7 +120,11 @@ void step_run_hook(const struct step *s)
 	if (pid < 0)
 		fail(s->index, errno, "fork hook %s", path);
 	if (pid == 0) {
-		if (dup2(in[0], 0) == 0)
+		/* a hook starts in the container's root (before pivot_root: the
+		 * root's host path), as runc's do: "./lib" is the container's */
+		if (root_fd >= 0 && fchdir(root_fd) < 0)
+			fprintf(stderr, "runts-init: hook %s: enter the root: %s\n", path, strerror(errno));
+		else if (dup2(in[0], 0) == 0)
 			execve(path, argv, s->v[2].strs);
 		fprintf(stderr, "runts-init: exec hook %s: %s\n", path, strerror(errno));
 		_exit(127);
