@@ -5,7 +5,7 @@
  * match on.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNamespaces, withArgs, type OciSpec } from '../lib/bundle.ts';
 import { assertFails, assertOk, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
@@ -130,6 +130,16 @@ containerTest('exec errors are clear and leave the container running', async (c)
 
   assert.equal((await c.state(ct.id)).status, 'running');
   assert.deepEqual(await pidsOf(c, ct.id), [ct.pid], 'no process of a failed exec remains');
+});
+
+containerTest('a non-root exec does not take the caller\'s stdio: a host file given as stdout keeps its owner (runc would chown it)', async (c) => {
+  const ct = await runningSleeper(c);
+  const out = join(c.dir, 'exec-stdout');
+  const r = await c.runts(['exec', '--user', '1000:1000', ct.id, '/probe'], { stdoutFile: out });
+  assertOk(r);
+  assert.equal(parseProbe(readFileSync(out, 'utf8'), describeResult(r)).uid, 1000);
+  const st = statSync(out);
+  assert.deepEqual([st.uid, st.gid], [0, 0], 'the host file is still root\'s');
 });
 
 containerTest('exec into a paused or a stopped container fails', async (c) => {
