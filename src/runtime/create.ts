@@ -94,7 +94,6 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   primeCgroupMove(); // first, for INIT's move into its cgroups: see there
   const { spec, bundle, plan, cgroupDirs, cgroupWrites } = await prepare(ctx, opts);
   const encoded = encodePlan(plan);
-  checkExistingCgroup(ctx, cgroupDirs);
   const { store } = ctx;
   const record: ContainerRecord = {
     ociVersion: spec.ociVersion,
@@ -112,6 +111,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     creator: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
   };
   store.claim(record);
+  // once the id is ours (a taken id must not be reported as a shared cgroup);
+  // a refusal leaves the cgroup alone: it is not ours
+  try {
+    checkExistingCgroup(ctx, cgroupDirs);
+  } catch (err) {
+    store.release(opts.id);
+    throw err;
+  }
   faultPoint('create.claimed');
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
   try {

@@ -31,15 +31,22 @@ async function runningSleeper(c: Ctx, patch: Parameters<Ctx['bundle']>[0] = with
   return ct;
 }
 
-/** A cgroupsPath below a parent of this test run's own, removed (if empty) at the end. */
-function cgroupsPath(c: Ctx, id: string): string {
-  const parent = `${RUN_PREFIX}-parity`;
-  c.defer(`rmdir ${parent}`, () => {
-    for (const h of V2_HOST ? [''] : ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified']) {
-      try { rmdirSync(join('/sys/fs/cgroup', h, parent)); } catch { /* absent, or not empty: the leak check says */ }
+const HIERARCHIES = V2_HOST ? [''] : ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'unified'];
+
+/** Removes dir (a cgroup path) from every hierarchy at the end, if it is there and empty. */
+function removeAtEnd(c: Ctx, dir: string) {
+  c.defer(`rmdir ${dir}`, () => {
+    for (const h of HIERARCHIES) {
+      try { rmdirSync(join('/sys/fs/cgroup', h, dir)); } catch { /* absent, or not empty: the leak check says */ }
     }
   });
-  return `/${parent}/${id}`;
+}
+
+/** A cgroupsPath below a parent of this test run's own, removed (if empty) at the end. */
+function cgroupsPath(c: Ctx, id: string): string {
+  const parent = `/${RUN_PREFIX}-parity`;
+  removeAtEnd(c, parent);
+  return `${parent}/${id}`;
 }
 
 containerTest('exit statuses: exec failing itself exits 255, every other verb 1, a command its own status', async (c) => {
@@ -169,6 +176,23 @@ containerTest('exec --cgroup: a sub-cgroup of the container\'s, per controller o
   assertOk(inSub);
   assert.match(inSub.stdout, new RegExp(`:memory:${path}/submem$`, 'm'));
   assert.match(inSub.stdout, new RegExp(`:pids:${path}$`, 'm'), 'the other controllers: the container\'s cgroup');
+});
+
+containerTest('update: --memory -1 lifts a memory+swap limit too, --cpu-share is runc\'s spelling; a pod parent\'s empty cpuset is filled', async (c) => {
+  if (lacks(c.t, V2_HOST && 'written for the v1 memory.memsw and cpuset files of this hybrid host')) return;
+  if (lacks(c.t, !existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes') && 'the kernel does not account swap (swapaccount=0)')) return;
+  const id = c.newId();
+  const pod = cgroupsPath(c, 'pod');
+  removeAtEnd(c, pod); // the runtime removes its own leaf, not the pod's cgroup
+  mkdirSync(join('/sys/fs/cgroup/cpuset', pod), { recursive: true }); // made by someone else: cpus and mems empty
+  const path = `${pod}/${id}`;
+  const ct = await runningSleeper(c, [withArgs('sleep', '600'), { linux: { cgroupsPath: path, resources: { memory: { limit: 33554432, swap: 67108864 } } } }]);
+  const mem = (file: string) => readFileSync(join('/sys/fs/cgroup/memory', path, file), 'utf8').trim();
+  assertOk(await c.runts(['update', '--memory', '-1', ct.id]));
+  assert.equal(mem('memory.memsw.limit_in_bytes'), mem('memory.limit_in_bytes'), 'both unlimited');
+  assert.ok(Number(mem('memory.limit_in_bytes')) > 2 ** 40);
+  assertOk(await c.runts(['update', '--cpu-share', '200', ct.id]));
+  assert.equal(readFileSync(join('/sys/fs/cgroup/cpu', path, 'cpu.shares'), 'utf8').trim(), '200');
 });
 
 containerTest('exec --tty: a process of uid 1000 owns its terminal; the group stays devpts\' (5)', async (c) => {
