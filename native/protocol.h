@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 6
+#define RUNTS_PROTOCOL_VERSION 7
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -201,8 +201,8 @@
  *    JSON documents, separated by NUL bytes, that RUN_HOOK hands to hooks)
  *    or MSG_ABORT (exit 1).                                    (no values) */
 #define STEP_HOOKS_SYNC 30
-/* I: fork; child: stdin = pipe fed with state document number `state` of
- *    MSG_HOOKS_DONE, execve(path, args, env); wait up to timeout seconds
+/* I: fork; child: cwd = the root (fchdir), stdin = pipe fed with state
+ *    document number `state` of MSG_HOOKS_DONE, execve(path, args, env); wait up to timeout seconds
  *    (0 = none), then SIGKILL. Non-zero exit is an error naming the path
  *    and status.       STR path, STRS args, STRS env, INT timeout, INT state */
 #define STEP_RUN_HOOK 31
@@ -228,8 +228,10 @@
 /* I: open /dev/ptmx (in root), unlock, open the slave, TIOCSWINSZ when rows
  *    and cols are non-zero, bind the slave onto the console path in root
  *    (unless ""), send the master over the socket in slot with SCM_RIGHTS,
- *    setsid, TIOCSCTTY on the slave, dup2 it onto 0, 1, 2.
- *                         INT slot, INT rows, INT cols, STR console path   */
+ *    setsid, TIOCSCTTY on the slave, dup2 it onto 0, 1, 2. With owner >= 0
+ *    the slave's owner becomes that uid (the process's user; the group
+ *    stays devpts' gid=): EINVAL, EPERM and EROFS leave it as it is.
+ *            INT slot, INT rows, INT cols, STR console path, INT owner     */
 #define STEP_SETUP_CONSOLE 40
 /* I: setsid().                                                (no values) */
 #define STEP_SETSID 41
@@ -253,7 +255,11 @@
 /* I: umask(mask).                                             INT mask    */
 #define STEP_UMASK 47
 /* I: chdir(path); then refuse a cwd that getcwd() reports as unreachable
- *    (a descriptor leaked from the host, CVE-2024-21626).      STR path    */
+ *    (a descriptor leaked from the host, CVE-2024-21626). With early = 1
+ *    (before the user switch, as root with every capability): EACCES and
+ *    EPERM are not errors, the later CHDIR (early = 0) tries again as the
+ *    container's user; that one does nothing when the early one got
+ *    there.                                       STR path, INT early     */
 #define STEP_CHDIR 48
 /* I: resolve args[0] against PATH from env (as execvp would, but in the
  *    container, now) and remember it; ENOENT/EACCES are errors now, not at
@@ -317,5 +323,16 @@
  *    so the path is the host's; INIT joins the cgroup later (CGROUP_ADD),
  *    already confined.                            STR cgroup dir, STR program */
 #define STEP_CGROUP_DEVICE_FILTER 80
+
+/* ---- steps_mounttree.c: whole mount trees (90-99) ----------------------- */
+/* I: mount_setattr(path in root, AT_RECURSIVE, attr_set, attr_clr): the
+ *    MOUNT_ATTR_* bits for the mount at path and every mount below it.
+ *                                     STR path, INT attr_set, INT attr_clr */
+#define STEP_MOUNT_SETATTR 90
+/* I: --no-pivot, before CHROOT, "/" still the host's: make the mount at path
+ *    (a host path) MS_SLAVE|MS_REC, then umount2(MNT_DETACH); a locked one
+ *    (EINVAL, EPERM) is covered with an empty tmpfs; a path gone already
+ *    (ENOENT: under one detached before) is skipped.          STR path     */
+#define STEP_DETACH_MOUNT 91
 
 #endif

@@ -215,7 +215,7 @@ static const struct op {
 	[STEP_SET_HOSTNAME] = {'I', "s", step_set_hostname},
 	[STEP_SET_DOMAINNAME] = {'I', "s", step_set_domainname},
 	[STEP_SETRLIMIT] = {'I', "iii", step_setrlimit},
-	[STEP_SETUP_CONSOLE] = {'I', "niis", step_setup_console},
+	[STEP_SETUP_CONSOLE] = {'I', "niisi", step_setup_console},
 	[STEP_SETSID] = {'I', "", step_setsid},
 	[STEP_CAP_BOUNDING] = {'I', "i", step_cap_bounding},
 	[STEP_SET_USER] = {'I', "iiI", step_set_user},
@@ -223,7 +223,7 @@ static const struct op {
 	[STEP_NO_NEW_PRIVS] = {'I', "", step_no_new_privs},
 	[STEP_SECCOMP] = {'I', "bi", step_seccomp},
 	[STEP_UMASK] = {'I', "i", step_umask},
-	[STEP_CHDIR] = {'I', "s", step_chdir},
+	[STEP_CHDIR] = {'I', "si", step_chdir},
 	[STEP_PREPARE_EXEC] = {'I', "SS", step_prepare_exec},
 	[STEP_CLOSE_FDS] = {'I', "i", step_close_fds},
 	[STEP_REPORT_CREATED] = {'I', "", step_report_created},
@@ -236,6 +236,8 @@ static const struct op {
 	[STEP_LSM_WRITE_ATTR] = {'I', "ns", step_lsm_write_attr},
 	[STEP_SESSION_KEYRING] = {'I', "si", step_session_keyring},
 	[STEP_CGROUP_DEVICE_FILTER] = {'P', "sb", step_cgroup_device_filter},
+	[STEP_MOUNT_SETATTR] = {'I', "sii", step_mount_setattr},
+	[STEP_DETACH_MOUNT] = {'I', "s", step_detach_mount},
 };
 
 const char *plan_signature(uint32_t op)
@@ -519,7 +521,7 @@ static void step_cgroup_add(const struct step *s)
 	char pid[16];
 	int n = snprintf(pid, sizeof pid, "%d", (int)init_pid);
 	if (write_once(s->v[0].str, pid, (size_t)n) < 0)
-		fail(s->index, errno, "add pid %s to %s", pid, s->v[0].str);
+		fail(s->index, errno, "adding pid %s to %s", pid, s->v[0].str);
 }
 
 /* ---- runts:[1:INIT] -------------------------------------------------------

@@ -131,4 +131,8 @@ void record_syscalls(const struct step *s, int pid, int go);
 
 step_fn step_cgroup_device_filter;
 
+/* ---- steps_mounttree.c: whole mount trees -------------------------------- */
+
+step_fn step_mount_setattr, step_detach_mount;
+
 #endif

@@ -567,12 +567,22 @@ void step_remount_root_ro(const struct step *s)
 /* A descriptor leaked from the host can make the cwd a directory outside
  * the root (cwd=/proc/self/fd/N, CVE-2024-21626); the kernel then reports it
  * as unreachable, which glibc's getcwd turns into ENOENT. */
+static int cwd_reached; /* an early STEP_CHDIR got there already */
+
 void step_chdir(const struct step *s)
 {
 	const char *path = s->v[0].str;
+	int early = (int)s->v[1].num;
 	char cwd[PATH_MAX];
-	if (chdir(path) < 0)
+	if (!early && cwd_reached)
+		return;
+	if (chdir(path) < 0) {
+		/* root may be refused where the container's user is let in */
+		if (early && (errno == EACCES || errno == EPERM))
+			return;
 		fail(s->index, errno, "chdir to %s", path);
+	}
+	cwd_reached = early;
 	/* getcwd may be denied by a seccomp profile already loaded (no
 	 * no_new_privs): then walk ".." instead (steps_security.c) */
 	if (!getcwd(cwd, sizeof cwd)) {

@@ -6,6 +6,7 @@
  * The contract: native/protocol.h. The book: docs/09-writing-runtime.md.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -119,7 +120,11 @@ void step_run_hook(const struct step *s)
 	if (pid < 0)
 		fail(s->index, errno, "fork hook %s", path);
 	if (pid == 0) {
-		if (dup2(in[0], 0) == 0)
+		/* a hook starts in the container's root (before pivot_root: the
+		 * root's host path), as runc's do: "./lib" is the container's */
+		if (root_fd >= 0 && fchdir(root_fd) < 0)
+			fprintf(stderr, "runts-init: hook %s: enter the root: %s\n", path, strerror(errno));
+		else if (dup2(in[0], 0) == 0)
 			execve(path, argv, s->v[2].strs);
 		fprintf(stderr, "runts-init: exec hook %s: %s\n", path, strerror(errno));
 		_exit(127);
@@ -140,13 +145,19 @@ void step_run_hook(const struct step *s)
 	if (r < 0)
 		fail(s->index, err, "wait for hook %s", path);
 	if (r == 0)
-		fail(s->index, ETIMEDOUT, "hook %s timed out after %llu s", path,
+		fail(s->index, ETIMEDOUT, "error running hook %s: timed out after %llu s", path,
 		     (unsigned long long)timeout);
 	close(pfd);
-	if (WIFSIGNALED(status))
-		fail(s->index, 0, "hook %s killed by signal %d", path, WTERMSIG(status));
+	if (WIFSIGNALED(status)) {
+		/* in words too, lower case as every message: "bad system call"
+		 * for a hook the container's seccomp filter killed */
+		char what[64];
+		snprintf(what, sizeof what, "%s", strsignal(WTERMSIG(status)));
+		what[0] = (char)tolower((unsigned char)what[0]);
+		fail(s->index, 0, "error running hook %s: killed by signal %d (%s)", path, WTERMSIG(status), what);
+	}
 	if (WEXITSTATUS(status) != 0)
-		fail(s->index, 0, "hook %s exited with status %d", path, WEXITSTATUS(status));
+		fail(s->index, 0, "error running hook %s: exited with status %d", path, WEXITSTATUS(status));
 }
 
 /* ---- session and console -------------------------------------------------- */
@@ -183,6 +194,13 @@ void step_setup_console(const struct step *s)
 	int pty = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (pty < 0)
 		fail(s->index, errno, "open %s", name);
+	/* a user other than root can use its terminal: it owns it, as in runc;
+	 * an owner the user namespace cannot map, or a read-only /dev, leaves
+	 * it to root (the process still has it as its stdio) */
+	int64_t owner = (int64_t)s->v[4].num;
+	if (owner >= 0 && fchown(pty, (uid_t)owner, (gid_t)-1) < 0 &&
+	    errno != EINVAL && errno != EPERM && errno != EROFS)
+		fail(s->index, errno, "chown %s to uid %lld", name, (long long)owner);
 	struct winsize ws = {.ws_row = (unsigned short)s->v[1].num,
 			     .ws_col = (unsigned short)s->v[2].num};
 	if (ws.ws_row && ws.ws_col && ioctl(pty, TIOCSWINSZ, &ws) < 0)

@@ -22,11 +22,14 @@ export function createCgroupDirs(dirs: string[]): void {
       const missing: string[] = [];
       for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
       if (missing.at(-1) === dir) made.push(dir);
-      for (const d of missing) {
-        mkdirSync(d);
-        // A v1 cpuset cgroup starts with empty cpus/mems and refuses tasks
-        // until they are filled in; inherit the parent's.
-        if (existsSync(join(d, 'cpuset.cpus')) && !existsSync(join(d, 'cgroup.controllers'))) inheritCpuset(d);
+      for (const d of missing) mkdirSync(d);
+      // A v1 cpuset cgroup starts with empty cpus/mems and refuses tasks
+      // until they are filled in: each one on the way down inherits its
+      // parent's, a parent made by someone else too (a pod's), as runc does.
+      if (existsSync(join(dir, 'cpuset.cpus')) && !existsSync(join(dir, 'cgroup.controllers'))) {
+        const chain: string[] = [];
+        for (let d = dir; existsSync(join(d, 'cpuset.cpus')); d = dirname(d)) chain.unshift(d);
+        for (const d of chain.slice(1)) inheritCpuset(d);
       }
     }
   } catch (err) {

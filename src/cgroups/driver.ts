@@ -173,13 +173,43 @@ function v2Driver(layout: CgroupLayout): CgroupDriver {
 }
 
 /**
- * Where `exec` puts a new process: the cgroup INIT is in now, when that is
- * inside the container's cgroup, else the container's cgroup itself. On v2
- * a cgroup whose children have controllers cannot hold processes (EBUSY),
- * so a container that made sub-cgroups and moved INIT into one still takes
- * exec'd processes there, next to INIT.
+ * `exec --cgroup [controller[,controller...]:]path`, as runc reads it: a map
+ * from controller to a path below the container's cgroup; '' (a path with no
+ * controller, allowed only alone) for every hierarchy.
  */
-export function execProcsFiles(dirs: string[], initPid: number, layout: CgroupLayout = cgroupLayout()): string[] {
+export function parseSubCgroups(args: string[]): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const arg of args) {
+    const parts = arg.split(':');
+    if (parts.length > 2) throw new RuntsError('EINVAL', `--cgroup ${arg}: expected [controller[,controller...]:]path`);
+    if (parts.length === 1) {
+      if (args.length !== 1) throw new RuntsError('EINVAL', `--cgroup ${arg}: a path without a controller: prefix must be the only --cgroup`);
+      paths.set('', arg);
+    } else {
+      for (const controller of parts[0]!.split(',')) paths.set(controller, parts[1]!);
+    }
+  }
+  return paths;
+}
+
+/**
+ * Where `exec` puts a new process: the sub-cgroup --cgroup names (it must
+ * exist: the container made it), else the cgroup INIT is in now, when that
+ * is inside the container's cgroup, else the container's cgroup itself. On
+ * v2 a cgroup whose children have controllers cannot hold processes
+ * (EBUSY), so a container that made sub-cgroups and moved INIT into one
+ * still takes exec'd processes there, next to INIT.
+ */
+export function execProcsFiles(dirs: string[], initPid: number, subCgroups: Map<string, string> = new Map(), layout: CgroupLayout = cgroupLayout()): string[] {
+  for (const controller of subCgroups.keys()) {
+    if (controller === '') continue;
+    if (layout.mode === 2) throw new RuntsError('EINVAL', `--cgroup ${controller}:...: cgroup v2 has one hierarchy: give a path without a controller`);
+    if (!layout.hierarchies.some((h) => h.version === 1 && h.controllers.includes(controller))) throw new RuntsError('EINVAL', `--cgroup: unknown controller ${controller}`);
+  }
+  const subOf = (dir: string) => {
+    const h = layout.hierarchies.find((x) => dir === x.mountPoint || dir.startsWith(`${x.mountPoint}/`));
+    return subCgroups.get('') ?? h?.controllers.map((c) => subCgroups.get(c)).find((p) => p !== undefined);
+  };
   let own = '';
   try {
     own = /^0::(.*)$/m.exec(readFileSync(`/proc/${initPid}/cgroup`, 'utf8'))?.[1] ?? '';
@@ -188,6 +218,12 @@ export function execProcsFiles(dirs: string[], initPid: number, layout: CgroupLa
   }
   const v2 = layout.hierarchies.find((h) => h.version === 2);
   return dirs.map((dir) => {
+    const sub = subOf(dir);
+    if (sub !== undefined) {
+      const target = join(dir, sub);
+      if (target !== dir && !target.startsWith(`${dir}/`)) throw new RuntsError('EINVAL', `--cgroup: ${sub} is not a sub cgroup path`);
+      return join(target, 'cgroup.procs');
+    }
     if (layout.mode === 2 && v2 && own) {
       const current = join(v2.mountPoint, own);
       if (current === dir || current.startsWith(`${dir}/`)) return join(current, 'cgroup.procs');

@@ -28,6 +28,11 @@ export function v1MountPoint(layout: CgroupLayout, controller: string): string |
 /** Files the kernel offers in every cgroup but the root one. */
 const NOT_ON_ROOT = new Set(['pids.max', 'blkio.bfq.weight', 'blkio.bfq.weight_device']);
 
+function swapAccounted(layout: CgroupLayout): boolean {
+  const mount = v1MountPoint(layout, 'memory');
+  return !!mount && existsSync(join(mount, 'memory.memsw.limit_in_bytes'));
+}
+
 export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: ResourceOptions): CgroupWrite[] {
   const out: CgroupWrite[] = [];
   const f = (name: string) => `${opts.field}.${name}`;
@@ -37,12 +42,15 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
     if (!NOT_ON_ROOT.has(file) && !existsSync(join(mount, file))) unsupportedResource(field, `not supported by this kernel (no ${controller}/${file})`);
     out.push({ controller, file, value, field });
   };
-  if (r.unified && Object.keys(r.unified).length) unsupportedResource(f('unified'), 'cgroup v2 keys cannot be applied on this cgroup v1 host');
+  if (r.unified && Object.keys(r.unified).length) unsupportedResource(f('unified'), 'invalid configuration for this host: cgroup v2 keys cannot be applied to cgroup v1');
 
   const m = r.memory;
   if (m) {
     const limit = m.limit !== undefined ? limitValue(f('memory.limit'), m.limit, '-1') : undefined;
-    const swap = m.swap !== undefined ? limitValue(f('memory.swap'), m.swap, '-1') : undefined;
+    // no limit on memory, none on memory+swap either (when the host accounts swap), as runc:
+    // a memsw limit left below would refuse the new unlimited memory limit
+    const unlimitSwap = m.limit === -1 && m.swap === undefined && swapAccounted(layout);
+    const swap = m.swap !== undefined ? limitValue(f('memory.swap'), m.swap, '-1') : unlimitSwap ? '-1' : undefined;
     if (m.limit !== undefined && m.swap !== undefined && m.swap !== -1 && (m.limit === -1 || m.swap < m.limit)) {
       invalidResource(f('memory.swap'), `memory+swap (${m.swap}) must be at least memory.limit (${m.limit})`);
     }

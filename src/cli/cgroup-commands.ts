@@ -4,7 +4,7 @@
  *
  * The book: docs/05-cgroups.md.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';
 import type { LinuxResources } from '../oci/types.ts';
@@ -19,6 +19,7 @@ interface UpdateFlags {
   kernelMemory?: string;
   kernelMemoryTcp?: string;
   cpuShares?: string;
+  cpuShare?: string;
   cpuQuota?: string;
   cpuPeriod?: string;
   cpuBurst?: string;
@@ -75,6 +76,7 @@ function resourcesFromFlags(f: UpdateFlags): LinuxResources {
   if (f.kernelMemory !== undefined) memory.kernel = parseBytes('--kernel-memory', f.kernelMemory);
   if (f.kernelMemoryTcp !== undefined) memory.kernelTCP = parseBytes('--kernel-memory-tcp', f.kernelMemoryTcp);
   if (f.cpuShares !== undefined) cpu.shares = parseInteger('--cpu-shares', f.cpuShares);
+  if (f.cpuShare !== undefined) cpu.shares = parseInteger('--cpu-share', f.cpuShare);
   if (f.cpuQuota !== undefined) cpu.quota = parseInteger('--cpu-quota', f.cpuQuota);
   if (f.cpuPeriod !== undefined) cpu.period = parseInteger('--cpu-period', f.cpuPeriod);
   if (f.cpuBurst !== undefined) cpu.burst = parseInteger('--cpu-burst', f.cpuBurst);
@@ -99,6 +101,7 @@ export function registerCgroupCommands(program: Command, ctx: () => RuntimeConte
     .option('--kernel-memory <bytes>', 'kernel memory limit (deprecated, ignored)')
     .option('--kernel-memory-tcp <bytes>', 'kernel TCP buffer limit (cgroup v1)')
     .option('--cpu-shares <n>', 'relative CPU weight')
+    .addOption(new Option('--cpu-share <n>', 'runc\'s spelling of --cpu-shares').hideHelp())
     .option('--cpu-quota <us>', 'CPU time per period, in microseconds (-1: none)')
     .option('--cpu-period <us>', 'CFS period, in microseconds')
     .option('--cpu-burst <us>', 'CFS burst, in microseconds')

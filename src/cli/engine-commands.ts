@@ -27,6 +27,7 @@ interface ExecFlags {
   newPrivs: boolean;
   preserveFds: number;
   ignorePaused?: boolean;
+  cgroup: string[];
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -67,6 +68,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('--no-new-privs', 'set no_new_privs for the process')
     .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the process', count('--preserve-fds'), 0)
     .option('--ignore-paused', 'exec into a paused container: the process is set up once it is resumed')
+    .option('--cgroup <[controller[,controller...]:]path>', 'put the process in this sub-cgroup of the container\'s (repeatable)', collect, [])
     .addOption(new Option('--apparmor <profile>', 'accepted for runc compatibility').hideHelp())
     .addOption(new Option('--process-label <label>', 'accepted for runc compatibility').hideHelp())
     .action(async (id: string, command: string[], f: ExecFlags) => {
@@ -74,7 +76,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
         pidFile: f.pidFile, env: f.env, cwd: f.cwd ?? f.workdir, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
-        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused,
+        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused, cgroups: f.cgroup,
       });
     });
 
@@ -91,19 +93,22 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
 /** The verb being run, for exitCodeOf. */
 let verb = '';
 
-/* The exit codes docker and podman give a command that did not get to run
- * (125 the runtime failed, 126 the command cannot be run, 127 it was not
- * found): for the verbs that run a command, where a runtime failure must
- * not look like the command's own status. */
-const RUNS_A_COMMAND = new Set(['run', 'run-image', 'exec']);
+/* The friendly `run IMAGE` keeps the exit codes docker and podman give a
+ * command that did not get to run (125 the runtime failed, 126 the command
+ * cannot be run, 127 it was not found). The OCI verbs keep runc's, which
+ * engines and runc's own tests read: `exec` 255 (above any status the
+ * command itself can exit with), every other verb 1. */
+const FRONT_END_RUN = 'run-image';
 
 /**
- * runts's own exit code for an error. `run` and `exec`: 127 the command was
- * not found, 126 it could not be run, 125 runts itself failed. Every other
- * verb: 1, as runc. A container's own exit status is passed through as is.
+ * runts's own exit code for an error. `exec`: 255, as runc. `run IMAGE`: 127
+ * the command was not found, 126 it could not be run, 125 runts itself
+ * failed. Every other verb (OCI `run` too): 1, as runc. A container's own exit
+ * status is passed through as is.
  */
 export function exitCodeOf(err: unknown): number {
-  if (!RUNS_A_COMMAND.has(verb)) return 1;
+  if (verb === 'exec') return 255;
+  if (verb !== FRONT_END_RUN) return 1;
   if (isRuntsError(err, 'EEXEC') && err.errno === 2) return 127; // ENOENT
   if (isRuntsError(err, 'EEXEC') && [8, 13, 21].includes(err.errno ?? 0)) return 126; // ENOEXEC, EACCES, EISDIR
   return 125;

@@ -74,6 +74,8 @@ export function routeRun(argv: string[], env: RouteEnv = hostRouteEnv()): string
   // `rm NAME...` of front-end containers: their snapshots go too
   if ((verb === 'rm' || verb === 'delete') && rest.some((a) => !a.startsWith('-')) && rest.filter((a) => !a.startsWith('-')).every(env.isFrontEndContainer)) return to('container', 'rm');
   if (verb !== 'run' || env.cwdHasConfig) return argv;
+  // no operand (`run -h`): runc's run, whose help names both faces
+  if (operands(rest, RUN_WITH_VALUE).length === 0) return argv;
   for (let j = 0; j < rest.length && rest[j]!.startsWith('-'); j += RUN_WITH_VALUE.has(rest[j]!) ? 2 : 1) {
     const a = rest[j]!;
     if (a === '-b' || a === '--bundle' || a.startsWith('--bundle=') || /^-b./.test(a)) return argv;

@@ -13,14 +13,20 @@ import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { DEFAULT_KILL_SIGNAL } from '../runtime/process.ts';
 import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
+import { OCI_VERSION } from '../oci/spec.ts';
 import { print, printJson, table } from './output.ts';
 import { configureEngineProgram, exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerCgroupCommands } from './cgroup-commands.ts';
 import { registerImageCommands, routeRun, verbIndex } from './image-commands.ts';
 import { registerNetworkCommands } from './network-commands.ts';
+import { configureRuncHelp, refuseUnknownHelp } from './help.ts';
 
 const VERSION = '0.1.0';
+/** The runc release whose command line runts follows (its verbs, flags, exit statuses). */
+const RUNC_VERSION = '1.1.5';
+/** What -v prints: runc's three lines (version, commit, spec), naming runts. */
+const VERSION_TEXT = `runts version ${VERSION} (command line of runc version ${RUNC_VERSION})\ncommit: not recorded in this build\nspec: ${OCI_VERSION}`;
 
 interface GlobalOptions {
   root: string;
@@ -29,12 +35,16 @@ interface GlobalOptions {
   debug?: boolean;
 }
 
+/** One log line in --log-format: logrus's text (time="..." level=... msg="...") or one JSON object, as runc writes them. */
+function formatLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: string): string {
+  const time = new Date().toISOString();
+  return g.logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+}
+
 function logLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: string) {
   if (!g.log) return;
-  const time = new Date().toISOString();
-  const line = g.logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
   try {
-    appendFileSync(g.log, line + '\n');
+    appendFileSync(g.log, formatLine(g, level, msg) + '\n');
   } catch {
     /* a broken log must not hide the real error */
   }
@@ -48,9 +58,11 @@ function context(program: Command): RuntimeContext {
       logLine(g, 'warning', msg);
       writeSync(2, `runts: warning: ${msg}\n`);
     },
+    // --debug: to --log when there is one, else to stderr, as runc
     debug: (msg) => {
-      logLine(g, 'debug', msg);
-      if (g.debug) writeSync(2, `runts: debug: ${msg}\n`);
+      if (!g.debug) return;
+      if (g.log) logLine(g, 'debug', msg);
+      else writeSync(2, formatLine(g, 'debug', msg) + '\n');
     },
   };
 }
@@ -102,7 +114,10 @@ const registerSpec: Register = (program) => {
       const file = join(resolve(f.bundle), 'config.json');
       if (existsSync(file)) throw new RuntsError('EEXIST', `${file} already exists`, { path: file });
       const { defaultSpec } = await import('../oci/spec.ts');
-      writeFileSync(file, JSON.stringify(defaultSpec({ rootless: f.rootless }), null, 2) + '\n');
+      const { cgroupLayout } = await import('../cgroups/layout.ts');
+      // as runc spec: a cgroup namespace on cgroup v2 hosts only (on v1, /proc/self/cgroup keeps the host's paths)
+      const cgroupNamespace = cgroupLayout().mode === 2;
+      writeFileSync(file, JSON.stringify(defaultSpec({ rootless: f.rootless, cgroupNamespace }), null, 2) + '\n');
     });
 };
 
@@ -121,7 +136,7 @@ const registerStart: Register = (program, ctx) => {
 };
 
 const registerRun: Register = (program, ctx) => {
-  createOptions(program.command('run').description('create and start a container; wait for it unless --detach').argument('<id>'))
+  createOptions(program.command('run').description('create and start a container; wait for it unless --detach (outside a bundle, `run IMAGE [CMD...]` runs an image: see run-image -h)').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .option('--keep', 'keep the container once it has stopped (delete it later)')
     .option('--seccomp-record <file>', 'record the system calls of this run; write a seccomp profile allowing them to <file>')
@@ -169,6 +184,16 @@ const registerFeatures: Register = (program) => {
     .action(async () => printJson((await import('../runtime/features.ts')).features()));
 };
 
+/** runc's checkpoint and restore need CRIU, which runts does not drive: each says so, and exits 1. */
+const registerCheckpoint: Register = (program) => {
+  for (const [verb, what] of [['checkpoint', 'checkpoint a running container'], ['restore', 'restore a container from a checkpoint']] as const) {
+    program.command(verb).description(`${what}: not supported (runts does not drive CRIU)`).argument('<id>').allowUnknownOption()
+      .action(() => {
+        throw new RuntsError('ENOTSUP', `${verb}: not supported: runts does not drive CRIU, which checkpoint and restore need`);
+      });
+  }
+};
+
 const registerPlan: Register = (program, ctx) => {
   program.command('plan').description('show the plan runts-init would execute for a bundle')
     .addOption(bundleOption())
@@ -208,6 +233,7 @@ const COMMAND_GROUPS: readonly (readonly [verbs: readonly string[], register: Re
   [['delete', 'rm'], registerDelete],
   [['features'], registerFeatures],
   [['plan'], registerPlan],
+  [['checkpoint', 'restore'], registerCheckpoint],
   // Commands of other concerns register here, one line each.
   [['exec', 'ps'], registerEngineCommands],
   [['doctor'], registerDoctorCommand],
@@ -219,8 +245,8 @@ const COMMAND_GROUPS: readonly (readonly [verbs: readonly string[], register: Re
 /** The command line: with `verb`, only that verb's group of commands; without, all of them. */
 export function buildProgram(verb?: string): Command {
   const program = new Command('runts')
-    .description('a small, real OCI container runtime (runc-compatible)')
-    .version(VERSION, '-v, --version')
+    .description('the command line of runc - Open Container Initiative runtime, as a small, real runtime in TypeScript')
+    .version(VERSION_TEXT, '-v, --version')
     .option('--root <dir>', 'state directory', DEFAULT_ROOT)
     .option('--log <file>', 'append errors and warnings to this file')
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
@@ -235,10 +261,11 @@ export function buildProgram(verb?: string): Command {
         const g = program.opts<GlobalOptions>();
         const msg = s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
         logLine(g, 'error', msg);
-        writeSync(2, g.logFormat === 'json' ? JSON.stringify({ level: 'error', msg, time: new Date().toISOString() }) + '\n' : s);
+        writeSync(2, g.logFormat === 'json' ? formatLine(g, 'error', msg) + '\n' : s);
       },
     });
   configureEngineProgram(program);
+  configureRuncHelp(program);
   // A log that cannot be written is an error now, not a silence later.
   program.hook('preAction', () => {
     const { log } = program.opts<GlobalOptions>();
@@ -257,9 +284,11 @@ export function buildProgram(verb?: string): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const routed = routeRun(argv);
-  const program = buildProgram(routed[verbIndex(routed)]);
+  const verb = routed[verbIndex(routed)];
+  const program = buildProgram(verb);
   program.exitOverride();
   try {
+    refuseUnknownHelp(program, verb, routed);
     await program.parseAsync(routed);
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message: string };
@@ -271,7 +300,7 @@ export async function main(argv: string[]): Promise<void> {
     const g = program.opts<GlobalOptions>();
     const message = e.message.replace(/\s*\n\s*/g, ' ');
     logLine(g, 'error', message);
-    writeSync(2, g.logFormat === 'json' ? JSON.stringify({ level: 'error', msg: message, time: new Date().toISOString() }) + '\n' : `runts: ${message}\n`);
+    writeSync(2, g.logFormat === 'json' ? formatLine(g, 'error', message) + '\n' : `runts: ${message}\n`);
     if (g.debug && err instanceof Error && err.stack) writeSync(2, err.stack + '\n');
     process.exitCode = exitCodeOf(err);
   }

@@ -21,6 +21,8 @@ export interface DefaultSpecOptions {
   /** host ids mapped to root in the container when rootless; default: this process's euid/egid */
   uid?: number | undefined;
   gid?: number | undefined;
+  /** a cgroup namespace too (default true; runc adds one only on cgroup v2 hosts) */
+  cgroupNamespace?: boolean | undefined;
 }
 
 /** The example config.json, as `runc spec` (or `runc spec --rootless`) writes it. */
@@ -61,8 +63,7 @@ export function defaultSpec(opts: DefaultSpecOptions = {}): Spec {
     linux: {
       // deny every device; the default /dev nodes are allowed by the runtime itself
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      // runc adds cgroup only on cgroup v2 hosts; runts always does (v1 copes too)
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(opts.cgroupNamespace === false ? [] : [{ type: 'cgroup' as const }])],
       maskedPaths: [
         '/proc/acpi',
         '/proc/asound',

@@ -20,7 +20,7 @@ import { statSync } from 'node:fs';
 import type { LinuxSeccomp, Process } from '../oci/types.ts';
 import { NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
-import { processSteps, seccompStep } from './compile.ts';
+import { processSteps, ptyOwner, seccompStep } from './compile.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface ExecPlanContext {
@@ -70,7 +70,7 @@ export function compileExecPlan(process: Process, ctx: ExecPlanContext): Step[] 
   if (process.terminal) {
     // The pty comes from the container's devpts, as at create; exec's
     // terminal is not the container's /dev/console.
-    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, ''));
+    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, '', ptyOwner(process)));
   }
   if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
   const seccompLoad = seccompStep(ctx.seccomp, ctx.warn);

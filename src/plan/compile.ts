@@ -25,7 +25,8 @@ import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
 import { idMapText } from '../rootfs/idmap.ts';
-import { mountSteps } from '../rootfs/mounts.ts';
+import { devReadonlyStep, mountSteps } from '../rootfs/mounts.ts';
+import { hostPseudoMounts } from '../rootfs/no-pivot.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
 import { recorderFilter, recordingStart, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../security/seccomp/record.ts';
@@ -143,6 +144,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const lsm = lsmLabel(process, spec.linux, ctx.lsmHost);
   const lsmLoad = lsm && lsmSteps(lsm, LSM_SLOT);
   if (lsmLoad) plan.push(lsmLoad.open);
+  if (ctx.noPivot) plan.push(...hostPseudoMounts(rootfs).map(steps.detachMount));
   plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
   if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
   for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
@@ -155,19 +157,23 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (process.terminal) {
     if (!ctx.consoleSocket && !ctx.supervise) throw new RuntsError('EINVAL_CONFIG', 'process.terminal: a terminal needs --console-socket (or a foreground run)');
     // runtime-spec: with a terminal, /dev/console is the container's pty.
-    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : ''));
+    plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : '', ptyOwner(process)));
   } else if (ctx.consoleSocket) {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
   }
+  // after /dev/console: a read-only /dev is made so last
+  const devReadonly = devReadonlyStep(mounts);
+  if (devReadonly) plan.push(devReadonly);
   if (lsmLoad) plan.push(lsmLoad.write);
   const seccompLoad = ctx.seccompRecord ? recorderStep(ctx, process) : seccompStep(linux.seccomp, ctx.warn);
   plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
+  // With no_new_privs the filter waits until the container's own code is
+  // next: the startContainer hooks run in the container, so under its
+  // filter too (as in runc); only reading the start fifo is left to allow.
+  if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);
   plan.push(steps.waitStart(FIFO_SLOT));
   for (const h of hooks.startContainer ?? []) plan.push(steps.runHook('startContainer', hookValues(h), CREATED_STATE));
-  // With no_new_privs the filter can wait until the last moment, so that
-  // the runtime's own syscalls (hooks, fifo) are not filtered.
-  if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);
   plan.push(steps.exec(process.args!));
   return plan;
 }
@@ -188,6 +194,10 @@ export function processSteps(process: Process, ctx: { warn: (msg: string) => voi
   // before the bounding set and the user switch drop it (the late load,
   // right before execve, is the caller's: see seccompStep).
   if (ctx.seccomp && !process.noNewPrivileges) out.push(ctx.seccomp);
+  // As runc: cd first as root, then (if root was refused) as the user; the
+  // user may reach a directory root cannot (a volume chowned to it), and
+  // the reverse (a cwd only root can enter, for a process of another user).
+  out.push(steps.chdir(process.cwd || '/', true));
   const caps = capabilityMasks(process.capabilities, ctx.warn);
   out.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
   const user = process.user ?? { uid: 0, gid: 0 };
@@ -195,10 +205,16 @@ export function processSteps(process: Process, ctx: { warn: (msg: string) => voi
   out.push(steps.setCaps(caps, `effective [${capabilityNames(caps.effective).join(' ')}] permitted [${capabilityNames(caps.permitted).join(' ')}] inheritable [${capabilityNames(caps.inheritable).join(' ')}] ambient [${capabilityNames(caps.ambient).join(' ')}]`));
   if (process.noNewPrivileges) out.push(steps.noNewPrivileges());
   out.push(steps.umask(user.umask ?? 0o022));
-  out.push(steps.chdir(process.cwd || '/'));
+  out.push(steps.chdir(process.cwd || '/', false));
   out.push(steps.prepareExec(process.args!, process.env ?? []));
   out.push(steps.closeFds(3 + (ctx.preserveFds ?? 0)));
   return out;
+}
+
+/** Who gets the process's terminal: its user, unless that is root (who owns it already). */
+export function ptyOwner(process: Process): number {
+  const uid = process.user?.uid ?? 0;
+  return uid === 0 ? -1 : uid;
 }
 
 /** The step that loads linux.seccomp, if there is one (placement: see processSteps). */

@@ -88,6 +88,12 @@ export interface LaunchHandlers {
   onPid(pid: number): void;
   /** INIT paused for the createRuntime hooks; return the state JSON for the in-container hooks. */
   onHooks(): Promise<string>;
+  /**
+   * Where `--debug` lines about the stages go. They use runc's words for
+   * the same stages (nsexec, init(), the pipe that signals completion), so
+   * whoever reads runc's debug log finds them here too.
+   */
+  debug?(msg: string): void;
 }
 
 export interface Launched {
@@ -133,12 +139,14 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
       throw new RuntsError('EINTERNAL', `runts-init speaks protocol ${version}, runts speaks ${RUNTS_PROTOCOL_VERSION}: rebuild with npm run build`);
     }
     channel.send(MSG.MSG_PLAN, encoded);
+    handlers.debug?.(`nsexec container setup: runts-init ${child.pid ?? 0} runs a plan of ${plan.length} steps`);
     for (;;) {
       const m = await channel.next();
       if (!m) throw new RuntsError('EEXEC', 'container init exited before it was created');
       switch (m.type) {
         case MSG.MSG_PID:
           pid = m.payload.readUInt32LE(0);
+          handlers.debug?.(`child process in init(): pid ${pid}, setting up the container`);
           handlers.onPid(pid);
           break;
         case MSG.MSG_HOOKS:
@@ -152,6 +160,10 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
         case MSG.MSG_ERROR:
           throw stepError(plan, m.payload);
         case MSG.MSG_CREATED:
+          // a create waits for start on the fifo; an exec (it joins a container) runs at once
+          handlers.debug?.(plan.some((st) => st.op === 'STEP_WAIT_START')
+            ? 'init: closing the pipe to signal completion: set up, waiting for start'
+            : 'setns_init: about to exec: set up in the container\'s namespaces');
           return {
             pid,
             supervisorPid: child.pid ?? 0,

@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 6;
+export const RUNTS_PROTOCOL_VERSION = 7;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 /** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
 export const RUNTS_SLOTS = 16;
@@ -80,6 +80,8 @@ export const STEP = {
   STEP_LSM_WRITE_ATTR: 71,
   STEP_SESSION_KEYRING: 72,
   STEP_CGROUP_DEVICE_FILTER: 80,
+  STEP_MOUNT_SETATTR: 90,
+  STEP_DETACH_MOUNT: 91,
 } as const;
 
 export type StepName = keyof typeof STEP;

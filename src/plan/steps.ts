@@ -79,6 +79,10 @@ export const steps = {
         (m.create ? ` (create the ${m.create === 1 ? 'directory' : 'file'} if missing)` : ''),
       str(m.source), str(m.target), str(m.fstype), int(m.flags), str(m.data), int(m.create), int(m.bind ? 1 : 0),
     ),
+  detachMount: (path: string) =>
+    step('STEP_DETACH_MOUNT', 'init', `detach the host's ${path} (umount -l; a tmpfs over it if locked): no full proc or sysfs stays visible`, str(path)),
+  mountSetattr: (target: string, set: number, clear: number, names: string[]) =>
+    step('STEP_MOUNT_SETATTR', 'init', `make every mount under ${target} ${names.join(',')} (mount_setattr, recursive)`, str(target), int(set), int(clear)),
   mountPropagation: (target: string, flags: number, names: string[]) =>
     step('STEP_MOUNT_PROPAGATION', 'init', `mount --make-${names.join(' --make-')} ${target}`, str(target), int(flags)),
   mknod: (d: { path: string; mode: number; major: number; minor: number; uid: number; gid: number }) =>
@@ -102,9 +106,10 @@ export const steps = {
   setDomainname: (name: string) => step('STEP_SET_DOMAINNAME', 'init', `domainname ${name}`, str(name)),
   setRlimit: (name: string, resource: number, soft: bigint, hard: bigint) =>
     step('STEP_SETRLIMIT', 'init', `setrlimit ${name} soft=${soft} hard=${hard}`, int(resource), int(soft), int(hard)),
-  setupConsole: (slot: number, rows: number, cols: number, consolePath: string) =>
-    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts${consolePath ? `, bind it onto ${consolePath}` : ''}, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
-      int(slot), int(rows), int(cols), str(consolePath)),
+  /** owner: the uid the pty is given to (the process's user), -1 to leave it to root */
+  setupConsole: (slot: number, rows: number, cols: number, consolePath: string, owner: number) =>
+    step('STEP_SETUP_CONSOLE', 'init', `open a pty in the container's devpts${consolePath ? `, bind it onto ${consolePath}` : ''}${owner >= 0 ? `, owned by uid ${owner}` : ''}, send its master over the console socket, make it the controlling terminal${rows ? ` (${cols}x${rows})` : ''}`,
+      int(slot), int(rows), int(cols), str(consolePath), int(owner)),
   setsid: () => step('STEP_SETSID', 'init', 'setsid: a new session'),
   capBounding: (keep: bigint, names: string[]) =>
     step('STEP_CAP_BOUNDING', 'init', `drop every capability from the bounding set but: ${names.join(' ') || '(none)'}`, int(keep)),
@@ -115,7 +120,9 @@ export const steps = {
   noNewPrivileges: () => step('STEP_NO_NEW_PRIVS', 'init', 'prctl(PR_SET_NO_NEW_PRIVS): exec can never gain privileges'),
   seccomp: (filter: Uint8Array, flags: number, text: string) => step('STEP_SECCOMP', 'init', `load the seccomp filter: ${text}`, str(filter), int(flags)),
   umask: (mask: number) => step('STEP_UMASK', 'init', `umask ${octal(mask).padStart(4, '0')}`, int(mask)),
-  chdir: (path: string) => step('STEP_CHDIR', 'init', `cd ${path} (and refuse a cwd outside the root)`, str(path)),
+  chdir: (path: string, early: boolean) => step('STEP_CHDIR', 'init', early
+    ? `cd ${path} while still privileged (a permission error waits for the cd as the user)`
+    : `cd ${path} as the user, unless the privileged cd got there (and refuse a cwd outside the root)`, str(path), int(early ? 1 : 0)),
   prepareExec: (args: string[], env: string[]) =>
     step('STEP_PREPARE_EXEC', 'init', `find ${JSON.stringify(args[0])} on the container's PATH now, so a typo fails create, not start`, strs(args), strs(env)),
   closeFds: (first: number) => step('STEP_CLOSE_FDS', 'init', `mark every descriptor from ${first} up close-on-exec`, int(first)),

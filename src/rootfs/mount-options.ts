@@ -76,8 +76,37 @@ const PROPAGATION_OPTIONS: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** MOUNT_ATTR_* bits of mount_setattr(2) (linux/mount.h). */
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, ATIME_MASK: 0x70, RELATIME: 0, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80, NOSYMFOLLOW: 0x200000 } as const;
+
+/**
+ * runc's recursive options: applied with mount_setattr(AT_RECURSIVE) (native/steps_mounttree.c) to the
+ * mount and every mount below it (an "rbind" tree). option -> [set, clear].
+ * An atime choice clears the whole atime field, as the kernel requires.
+ */
+const RECURSIVE_OPTIONS: Record<string, [number, number]> = {
+  rro: [MOUNT_ATTR.RDONLY, 0],
+  rrw: [0, MOUNT_ATTR.RDONLY],
+  rnosuid: [MOUNT_ATTR.NOSUID, 0],
+  rsuid: [0, MOUNT_ATTR.NOSUID],
+  rnodev: [MOUNT_ATTR.NODEV, 0],
+  rdev: [0, MOUNT_ATTR.NODEV],
+  rnoexec: [MOUNT_ATTR.NOEXEC, 0],
+  rexec: [0, MOUNT_ATTR.NOEXEC],
+  rnodiratime: [MOUNT_ATTR.NODIRATIME, 0],
+  rdiratime: [0, MOUNT_ATTR.NODIRATIME],
+  rnosymfollow: [MOUNT_ATTR.NOSYMFOLLOW, 0],
+  rsymfollow: [0, MOUNT_ATTR.NOSYMFOLLOW],
+  rnoatime: [MOUNT_ATTR.NOATIME, MOUNT_ATTR.ATIME_MASK],
+  rrelatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rstrictatime: [MOUNT_ATTR.STRICTATIME, MOUNT_ATTR.ATIME_MASK],
+};
+
 /** Options the runtime understands but the kernel does not (runc extensions). */
-const UNSUPPORTED = new Set(['tmpcopyup', 'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnoatime', 'ratime']);
+const UNSUPPORTED = new Set(['tmpcopyup', 'ratime', 'rnorelatime', 'rnostrictatime']);
+
+/** The recursive options runts applies (runts features lists them). */
+export const RECURSIVE_OPTION_NAMES = Object.keys(RECURSIVE_OPTIONS);
 
 export interface ParsedMountOptions {
   flags: number;
@@ -87,6 +116,8 @@ export interface ParsedMountOptions {
   data: string;
   /** "idmap" or "ridmap" (recursive): the mount gets an id mapping (rootfs/idmap.ts). */
   idmap?: 'idmap' | 'ridmap';
+  /** The "r" options: MOUNT_ATTR_* bits for the whole tree (none: set = clear = 0). */
+  recursive: { set: number; clear: number; names: string[] };
 }
 
 export function parseMountOptions(options: string[], where: string): ParsedMountOptions {
@@ -95,10 +126,16 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
   const propagation: ParsedMountOptions['propagation'] = [];
   const data: string[] = [];
   let idmap: ParsedMountOptions['idmap'];
+  const recursive = { set: 0, clear: 0, names: [] as string[] };
   options.forEach((opt, i) => {
     const flag = FLAG_OPTIONS[opt];
     const prop = PROPAGATION_OPTIONS[opt];
-    if (flag) {
+    const rec = RECURSIVE_OPTIONS[opt];
+    if (rec) {
+      recursive.set = (recursive.set & ~rec[1] & ~rec[0]) | rec[0];
+      recursive.clear = (recursive.clear & ~rec[0]) | rec[1];
+      recursive.names.push(opt);
+    } else if (flag) {
       flags = (flags | flag[0]) & ~flag[1];
       if (opt !== 'bind' && opt !== 'rbind') flagNames.push(opt);
     } else if (prop !== undefined) {
@@ -111,7 +148,7 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
       data.push(opt);
     }
   });
-  return { flags, flagNames, propagation, data: data.join(','), ...(idmap && { idmap }) };
+  return { flags, flagNames, propagation, data: data.join(','), recursive, ...(idmap && { idmap }) };
 }
 
 /** "rslave" style name of a propagation flag set, for explanations. */

@@ -62,6 +62,12 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
   if (m.type === 'sysfs' && ctx.newUserns && !ctx.newNetns) {
     return [steps.mount({ source: '/sys', target, fstype: '', flags: (opts.flags | MS.BIND | MS.REC) & ~MS.REMOUNT, flagNames: opts.flagNames, data: '', create: 1, bind: true })];
   }
+  // A read-only /dev is mounted writable, for the mounts, nodes and console
+  // that go into it, and made read-only after them (devReadonlyStep), as runc.
+  if (target === '/dev' && opts.flags & MS.RDONLY) {
+    opts.flags &= ~MS.RDONLY;
+    opts.flagNames = opts.flagNames.filter((n) => n !== 'ro');
+  }
   let source = m.source ?? m.type ?? 'none';
   let create: 1 | 2 = 1;
   if (isBind) {
@@ -72,7 +78,7 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
     if (!isBind) throw new RuntsError('EINVAL_CONFIG', `${where}: only a bind mount can be idmapped (type "${m.type ?? ''}" without "bind" or "rbind")`);
     const recursive = (opts.flags & MS.REC ? 1 : 0) | (opts.idmap === 'ridmap' ? 2 : 0);
     const slot = addTree(where, { source, recursive, uidMap: idMapText(idmap.uid), gidMap: idMapText(idmap.gid), ...mountAttributes(opts.flags) });
-    return [steps.mountTree(slot, target, create), ...propagationSteps(target, opts)];
+    return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
   const out = [
     steps.mount({
@@ -86,11 +92,24 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
       bind: isBind,
     }),
   ];
-  return [...out, ...propagationSteps(target, opts)];
+  return [...out, ...afterMountSteps(target, opts)];
 }
 
-function propagationSteps(target: string, opts: ReturnType<typeof parseMountOptions>): Step[] {
-  return opts.propagation.map((p) => steps.mountPropagation(target, p.flags, [p.name]));
+/** What a mount takes once it is in place: propagation, then the recursive "r" options over its whole tree. */
+function afterMountSteps(target: string, opts: ReturnType<typeof parseMountOptions>): Step[] {
+  const out = opts.propagation.map((p) => steps.mountPropagation(target, p.flags, [p.name]));
+  if (opts.recursive.names.length) out.push(steps.mountSetattr(target, opts.recursive.set, opts.recursive.clear, opts.recursive.names));
+  return out;
+}
+
+/** The remount that makes a read-only /dev mount read-only, once everything is in it (see mountStep). */
+export function devReadonlyStep(mounts: Mount[]): Step | undefined {
+  const dev = mounts.find((m) => posix.normalize(m.destination) === '/dev');
+  if (!dev) return undefined;
+  const opts = parseMountOptions(dev.options ?? [], 'mounts[/dev]');
+  if (!(opts.flags & MS.RDONLY)) return undefined;
+  const flags = (opts.flags & ~MS.REC) | MS.REMOUNT | MS.BIND;
+  return steps.mount({ source: '', target: '/dev', fstype: '', flags, flagNames: ['remount', ...opts.flagNames], data: '', create: 0, bind: false });
 }
 
 function bindSourceIsDir(source: string, where: string): boolean {

@@ -14,7 +14,7 @@
  */
 import { resolve } from 'node:path';
 import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
-import { primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
+import { cgroupPids, primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
 import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
@@ -102,6 +102,14 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const { store } = ctx;
   const record = initialRecord(opts, prepared);
   store.claim(record);
+  // once the id is ours (a taken id must not be reported as a shared cgroup);
+  // a refusal leaves the cgroup alone: it is not ours
+  try {
+    checkExistingCgroup(ctx, cgroupDirs);
+  } catch (err) {
+    store.release(opts.id);
+    throw err;
+  }
   faultPoint('create.claimed');
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
   try {
@@ -114,6 +122,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
           record.pid = pid;
           record.pidStartTime = processStartTime(pid) ?? '';
         },
+        debug: ctx.debug,
         onHooks: async () => {
           // "creating": the create operation has not returned yet (runtime.md).
           await runHooks('prestart', spec.hooks?.prestart, state('creating'));
@@ -152,6 +161,18 @@ export function initialRecord(opts: CreateOptions, { spec, bundle, cgroupDirs }:
     poststop: spec.hooks?.poststop,
     creator: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
   };
+}
+
+/**
+ * A cgroupsPath may name a cgroup that exists already. A frozen one would
+ * freeze INIT before it reports: refused, and left as it is (not ours). One
+ * that holds processes is shared with them (limits, OOM, pause): a warning,
+ * as runc gives.
+ */
+function checkExistingCgroup(ctx: RuntimeContext, dirs: string[]) {
+  if (cgroupDriver().isFrozen(dirs)) throw new RuntsError('ECGROUP', `container's cgroup unexpectedly frozen: ${dirs.join(', ')} (thaw it, or choose another linux.cgroupsPath)`);
+  const pids = new Set(dirs.flatMap(cgroupPids));
+  if (pids.size) ctx.warn(`container's cgroup is not empty: ${pids.size} process(es) found`);
 }
 
 /** INIT died before "created" and the OOM killer took it: say so, and name the limit (read before the cgroup goes). */

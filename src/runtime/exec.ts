@@ -19,7 +19,7 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { primeCgroupMove } from '../cgroups/cgroup.ts';
 import { resolveUser } from '../rootfs/users.ts';
-import { execProcsFiles } from '../cgroups/driver.ts';
+import { execProcsFiles, parseSubCgroups } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
 import { loadSpec, validateProcess } from '../oci/validate.ts';
@@ -50,6 +50,8 @@ export interface ExecOptions {
   preserveFds?: number;
   /** Exec into a paused container anyway (runc's --ignore-paused): the process is set up once the container is resumed. */
   ignorePaused?: boolean;
+  /** Sub-cgroups of the container's to put the process in (runc's --cgroup): see parseSubCgroups. */
+  cgroups?: string[];
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
@@ -59,7 +61,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   const record = ctx.store.read(opts.id);
   const status = ctx.store.status(record);
   if (status === 'paused' && !opts.ignorePaused) {
-    throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it is paused (resume it first, or use --ignore-paused to wait for the resume)`);
+    throw new RuntsError('ESTATE', `cannot exec in a paused container (${opts.id}): resume it first, or use --ignore-paused to wait for the resume`);
   }
   if (status !== 'running' && status !== 'created' && status !== 'paused') {
     throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it is ${status}, not running`);
@@ -75,7 +77,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     id: record.id,
     noNewKeyring: record.noNewKeyring,
     pid: record.pid,
-    cgroupProcs: execProcsFiles(record.cgroupDirs, record.pid),
+    cgroupProcs: execProcsFiles(record.cgroupDirs, record.pid, parseSubCgroups(opts.cgroups ?? [])),
     consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),
     preserveFds: opts.preserveFds,
     supervise: !opts.detach,
@@ -93,6 +95,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       execStart = processStartTime(pid) ?? '';
     },
     onHooks: async () => '',
+    debug: ctx.debug,
   });
   if (processStartTime(record.pid) !== record.pidStartTime) {
     signalProcess(execPid, execStart, constants.signals.SIGKILL);
@@ -167,6 +170,9 @@ function readProcessFile(file: string): Process {
   } catch (err) {
     throw new RuntsError('EINVAL_CONFIG', `process file ${file}: invalid JSON: ${(err as Error).message}`, { path: file, cause: err });
   }
+  // A process.json without a user runs as root, as runc runs it (what
+  // runc's own tests pass); config.json's process must name its user.
+  if (raw && typeof raw === 'object' && !('user' in raw)) (raw as { user?: unknown }).user = { uid: 0, gid: 0 };
   return validateProcess(raw, file);
 }
 

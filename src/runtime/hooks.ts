@@ -49,7 +49,7 @@ async function runHook(where: string, hook: Hook, state: State): Promise<void> {
       if (code === 0) return resolvePromise();
       const why = timedOut ? `timed out after ${hook.timeout}s` : signal ? `killed by ${signal}` : `exited with status ${code}`;
       const detail = stderr.trim() ? `: ${stderr.trim().split('\n').join(' ')}` : '';
-      reject(new RuntsError('EHOOK', `${where}: ${hook.path} ${why}${detail}`, { path: hook.path }));
+      reject(new RuntsError('EHOOK', `${where}: error running hook ${hook.path}: ${why}${detail}`, { path: hook.path }));
     });
   });
 }

@@ -145,6 +145,7 @@ export class Store {
     return 'running';
   }
 
+  /** What `state` prints and `list --format json` lists: runc's fields, in runc's order (scripts match the text). */
   state(rec: ContainerRecord): State & Record<string, unknown> {
     return this.stateAs(rec, this.status(rec));
   }
@@ -154,13 +155,13 @@ export class Store {
     return {
       ociVersion: rec.ociVersion,
       id: rec.id,
-      status,
       pid: status === 'stopped' ? 0 : rec.pid,
+      status,
       bundle: rec.bundle,
       rootfs: rec.rootfs,
       created: rec.created,
-      owner: '',
       ...(rec.annotations ? { annotations: rec.annotations } : {}),
+      owner: '',
     };
   }
 

@@ -5,7 +5,7 @@
  * match on.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNamespaces, withArgs, type OciSpec } from '../lib/bundle.ts';
 import { assertFails, assertOk, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
@@ -99,17 +99,17 @@ containerTest('exec errors are clear and leave the container running', async (c)
   const ct = await runningSleeper(c);
   const unknown = await c.runts(['exec', 'no-such-container', '/probe']);
   assertFails(unknown, 'not found');
-  assert.equal(unknown.code, 125, `runts itself failed: ${describeResult(unknown)}`);
+  assert.equal(unknown.code, 255, `exec failed, as runc says it: ${describeResult(unknown)}`);
 
   const missing = await c.runts(['exec', ct.id, '/no/such/binary']);
   assertFails(missing, 'no such file');
-  assert.equal(missing.code, 127, describeResult(missing));
+  assert.equal(missing.code, 255, describeResult(missing));
   const notFound = await c.runts(['exec', ct.id, 'no-such-command']);
   assertFails(notFound, 'not found');
-  assert.equal(notFound.code, 127, describeResult(notFound));
+  assert.equal(notFound.code, 255, describeResult(notFound));
   const notExecutable = await c.runts(['exec', ct.id, '/etc/passwd']);
   assertFails(notExecutable, 'permission denied');
-  assert.equal(notExecutable.code, 126, describeResult(notExecutable));
+  assert.equal(notExecutable.code, 255, describeResult(notExecutable));
 
   const bad = join(c.dir, 'bad-process.json');
   writeFileSync(bad, '{"args": ["/probe"], ');
@@ -130,6 +130,16 @@ containerTest('exec errors are clear and leave the container running', async (c)
 
   assert.equal((await c.state(ct.id)).status, 'running');
   assert.deepEqual(await pidsOf(c, ct.id), [ct.pid], 'no process of a failed exec remains');
+});
+
+containerTest('a non-root exec does not take the caller\'s stdio: a host file given as stdout keeps its owner (runc would chown it)', async (c) => {
+  const ct = await runningSleeper(c);
+  const out = join(c.dir, 'exec-stdout');
+  const r = await c.runts(['exec', '--user', '1000:1000', ct.id, '/probe'], { stdoutFile: out });
+  assertOk(r);
+  assert.equal(parseProbe(readFileSync(out, 'utf8'), describeResult(r)).uid, 1000);
+  const st = statSync(out);
+  assert.deepEqual([st.uid, st.gid], [0, 0], 'the host file is still root\'s');
 });
 
 containerTest('exec into a paused or a stopped container fails', async (c) => {

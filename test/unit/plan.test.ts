@@ -63,9 +63,13 @@ test('mounts before pivot_root, masks and read-only paths after it', () => {
 
 test('privileges: bounding set while root, user switch, then the final sets, then no_new_privs', () => {
   const plan = compilePlan(spec(), ctx);
-  const order = ['STEP_SETRLIMIT', 'STEP_CAP_BOUNDING', 'STEP_SET_USER', 'STEP_SET_CAPS', 'STEP_NO_NEW_PRIVS', 'STEP_CHDIR', 'STEP_PREPARE_EXEC', 'STEP_CLOSE_FDS', 'STEP_REPORT_CREATED', 'STEP_WAIT_START', 'STEP_EXEC'] as const;
+  const order = ['STEP_SETRLIMIT', 'STEP_CAP_BOUNDING', 'STEP_SET_USER', 'STEP_SET_CAPS', 'STEP_NO_NEW_PRIVS', 'STEP_PREPARE_EXEC', 'STEP_CLOSE_FDS', 'STEP_REPORT_CREATED', 'STEP_WAIT_START', 'STEP_EXEC'] as const;
   const positions = order.filter((op) => ops(plan).includes(op)).map((op) => indexOf(plan, op));
   assert.deepEqual(positions, [...positions].sort((a, b) => a - b));
+  // cd twice, as runc: as root before the bounding set, then as the user (only if root was refused)
+  const cds = plan.flatMap((s, i) => (s.op === 'STEP_CHDIR' ? [{ i, early: s.values[1]!.value }] : []));
+  assert.deepEqual(cds.map((c) => c.early), [1n, 0n]);
+  assert.ok(cds[0]!.i < indexOf(plan, 'STEP_CAP_BOUNDING') && cds[1]!.i > indexOf(plan, 'STEP_NO_NEW_PRIVS'));
   assert.equal(plan.at(-1)!.op, 'STEP_EXEC');
 });
 

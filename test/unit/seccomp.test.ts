@@ -59,6 +59,23 @@ test('ERRNO without errnoRet is EPERM; defaultErrnoRet sets the default\'s errno
   assert.equal(runFilter(compile(p).program, { nr: 5000, arch: X64 }), ERRNO(38), 'a number no kernel has yet');
 });
 
+test('a syscall newer than every one the profile names gets ENOSYS, unless the default lets everything through (as runc)', () => {
+  const names = ['read', 'write', 'mkdir'];
+  const p: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names, action: 'SCMP_ACT_ALLOW' }, { names: ['clone3'], action: 'SCMP_ACT_ERRNO' }] };
+  const at = (profile: LinuxSeccomp, n: number) => runFilter(compile(profile).program, { nr: n, arch: X64 });
+  assert.equal(at(p, 1000), ERRNO(38), 'syscall(1000): newer than clone3 (435), the newest named, whatever its action');
+  assert.equal(at(p, nr('clone3') + 1), ERRNO(38));
+  assert.equal(verdict(p, 'clone3'), ERRNO(1), 'a named one keeps its action');
+  assert.equal(verdict(p, 'getpid'), ERRNO(1), 'an older unnamed one gets the default');
+  assert.equal(verdict(p, 'mkdir'), SECCOMP_RET.ALLOW);
+  for (const permissive of ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'] as const) {
+    const open = { ...p, defaultAction: permissive };
+    assert.equal(at(open, 1000), actionOf(permissive), `${permissive}: the default, not ENOSYS`);
+  }
+});
+
+const actionOf = (a: 'SCMP_ACT_ALLOW' | 'SCMP_ACT_LOG' | 'SCMP_ACT_TRACE') => (a === 'SCMP_ACT_ALLOW' ? SECCOMP_RET.ALLOW : a === 'SCMP_ACT_LOG' ? SECCOMP_RET.LOG : (SECCOMP_RET.TRACE | 1) >>> 0); // TRACE carries errnoRet, EPERM by default
+
 test('every action maps to its SECCOMP_RET value', () => {
   const cases = [
     ['SCMP_ACT_KILL', SECCOMP_RET.KILL_THREAD], ['SCMP_ACT_KILL_THREAD', SECCOMP_RET.KILL_THREAD],
@@ -235,12 +252,13 @@ function plan(noNewPrivileges: boolean) {
   return steps.map((s) => s.op);
 }
 
-test('with no_new_privs the filter is loaded last, right before execve (after startContainer hooks)', () => {
+test('with no_new_privs the filter is loaded once INIT is set up, before the wait for start: startContainer hooks run under it (as runc)', () => {
   const ops = plan(true);
   assert.equal(ops.filter((o) => o === 'STEP_SECCOMP').length, 1);
-  assert.equal(ops.indexOf('STEP_SECCOMP'), ops.indexOf('STEP_EXEC') - 1);
+  assert.equal(ops.indexOf('STEP_SECCOMP'), ops.indexOf('STEP_REPORT_CREATED') + 1);
   assert.ok(ops.indexOf('STEP_NO_NEW_PRIVS') < ops.indexOf('STEP_SECCOMP'));
-  assert.ok(ops.lastIndexOf('STEP_RUN_HOOK') < ops.indexOf('STEP_SECCOMP'));
+  assert.ok(ops.indexOf('STEP_SECCOMP') < ops.indexOf('STEP_WAIT_START'));
+  assert.ok(ops.indexOf('STEP_SECCOMP') < ops.lastIndexOf('STEP_RUN_HOOK'), 'the startContainer hook is filtered');
 });
 
 test('without no_new_privs the filter is loaded while INIT still holds CAP_SYS_ADMIN', () => {

@@ -47,6 +47,13 @@ export const SECCOMP_FILTER_FLAG: Record<SeccompFlag, number> = {
 };
 
 const EPERM = 1;
+const ENOSYS = 38;
+
+/**
+ * Defaults that let through what they do not know: no ENOSYS for newer
+ * syscalls (a tracer handles them itself; runc's list).
+ */
+const PERMISSIVE: readonly SeccompAction[] = ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'];
 
 /** struct seccomp_data offsets. */
 const NR = 0;
@@ -102,6 +109,10 @@ export function compileSeccomp(profile: LinuxSeccomp, opts: SeccompOptions): Com
     throw new RuntsError('ENOTSUP', `${FIELD}.listenerPath: seccomp agents (SCMP_ACT_NOTIFY) are not supported by runts`, { path: `${FIELD}.listenerPath` });
   }
   const defaultRet = actionValue(profile.defaultAction, profile.defaultErrnoRet, `${FIELD}.defaultAction`);
+  // A syscall newer than every one the profile names fails with ENOSYS, not
+  // the default: libc then falls back to an older call (clone3 -> clone), as
+  // on a kernel that lacks it. runc's filter does the same.
+  const enosysRet = PERMISSIVE.includes(profile.defaultAction) ? undefined : (SECCOMP_RET.ERRNO | ENOSYS) >>> 0;
   const arches = selectArches(profile.architectures ?? [], opts);
   const rules = collectRules(profile, defaultRet, arches, opts.warn);
   const flags = (profile.flags ?? []).reduce((f, name) => f | SECCOMP_FILTER_FLAG[name], 0);
@@ -114,9 +125,9 @@ export function compileSeccomp(profile: LinuxSeccomp, opts: SeccompOptions): Com
   for (const audit of audits) {
     asm.label(`audit:${audit}`);
     // ABIs sharing an audit arch (x86_64, x32) split the number space.
-    emitDispatch(asm, arches.filter((a) => a.audit === audit), rules, defaultRet);
+    emitDispatch(asm, arches.filter((a) => a.audit === audit), rules, defaultRet, enosysRet === undefined ? undefined : { ret: enosysRet, profile });
   }
-  const rets = new Set([defaultRet, SECCOMP_RET.KILL_PROCESS]);
+  const rets = new Set([defaultRet, SECCOMP_RET.KILL_PROCESS, ...(enosysRet === undefined ? [] : [enosysRet])]);
   for (const arch of arches) {
     for (const list of emitRuleBlocks(asm, arch, rules.get(arch)!, defaultRet)) rets.add(list[0]!.ret);
   }
@@ -195,7 +206,7 @@ function checkArg(a: LinuxSeccompArg, path: string) {
 }
 
 /** Binary search over the number space of the ABIs under one audit arch. */
-function emitDispatch(asm: Assembler, abis: Arch[], rules: Map<Arch, Map<number, Rule[]>>, defaultRet: number) {
+function emitDispatch(asm: Assembler, abis: Arch[], rules: Map<Arch, Map<number, Rule[]>>, defaultRet: number, enosys: { ret: number; profile: LinuxSeccomp } | undefined) {
   const kill = retLabel(SECCOMP_RET.KILL_PROCESS);
   // [start, target] pairs covering 0 .. 2^32-1; a target is a label
   const intervals: [number, Label][] = [];
@@ -211,16 +222,26 @@ function emitDispatch(asm: Assembler, abis: Arch[], rules: Map<Arch, Map<number,
     if (arch.nrRange[0] > cursor) push(cursor, kill);
     const table = rules.get(arch)!;
     push(arch.nrRange[0], defaultLabel);
-    for (const nr of [...table.keys()].sort((a, b) => a - b)) {
+    const numbers = [...table.keys()].sort((a, b) => a - b);
+    for (const nr of numbers) {
       push(nr, targetOf(arch, nr, table.get(nr)!));
       if (nr + 1 <= arch.nrRange[1]) push(nr + 1, defaultLabel);
     }
+    // above the newest syscall the profile names for this ABI, whatever its
+    // action: ENOSYS
+    const newest = enosys && newestNamed(enosys.profile, arch);
+    if (enosys && newest !== undefined && newest + 1 <= arch.nrRange[1]) push(newest + 1, retLabel(enosys.ret));
     cursor = arch.nrRange[1] + 1;
   }
   if (cursor <= 0xffffffff) push(cursor, kill);
   if (abis.some((a) => a.ownsMinusOne)) push(0xffffffff, defaultLabel);
   asm.load(NR);
   emitSearch(asm, intervals);
+}
+
+function newestNamed(profile: LinuxSeccomp, arch: Arch): number | undefined {
+  const numbers = (profile.syscalls ?? []).flatMap((s) => s.names.map((n) => arch.syscalls[n])).filter((n) => n !== undefined);
+  return numbers.length ? Math.max(...numbers) : undefined;
 }
 
 function emitSearch(asm: Assembler, intervals: [number, Label][]) {
