@@ -146,10 +146,8 @@
  *    GO, PARENT waits for INIT's byte on the go socket (it is about to load
  *    that filter), takes the listener from INIT with pidfd_getfd, lets
  *    every call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and notes each
- *    (arch, number) from the first call of start nr on start arch by INIT
- *    itself, until INIT exits; then writes them, first seen first, as
- *    "<arch in hex> <nr>" lines to path.tmp, renamed to path.
- *                                  STR path, INT start arch, INT start nr */
+ *    (arch, number) until INIT exits; then writes them, first seen first,
+ *    as "<arch in hex> <nr>" lines to path.tmp, renamed to path.  STR path */
 #define STEP_SECCOMP_RECORD 10
 /* P: unshare(CLONE_NEWTIME): PARENT's children, INIT first, are born in a
  *    new time namespace (clone(2) cannot ask for one); then, unless

@@ -193,7 +193,7 @@ static const struct op {
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
 	[STEP_IDMAP_TREE] = {'P', "nsissii", step_idmap_tree},
-	[STEP_SECCOMP_RECORD] = {'Q', "sii", NULL},
+	[STEP_SECCOMP_RECORD] = {'Q', "s", NULL},
 	[STEP_UNSHARE_TIME] = {'P', "s", step_unshare_time},
 	[STEP_BECOME_ROOT] = {'I', "", step_become_root},
 	[STEP_UNSHARE] = {'I', "i", step_unshare},

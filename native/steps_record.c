@@ -16,12 +16,12 @@
  *
  * PARENT then answers every call with SECCOMP_USER_NOTIF_FLAG_CONTINUE: the
  * kernel runs it as if there were no filter. It notes each (architecture,
- * number) the first time it is seen, from the start call on (the first call
- * of that number by INIT itself: the execve of the container's process, so
- * runts's own calls before it are not counted), until INIT exits. Then it
- * writes them, in the order first seen, one "<audit arch in hex> <number>"
- * line each, to the step's file (a temporary name, renamed). Which calls
- * these are, and what profile they make, is runts's business.
+ * number) the first time it is seen, until INIT exits: every call made from
+ * the point where the container's own filter would be loaded, INIT's last
+ * steps included, as a profile loaded there must allow them. Then it writes
+ * them, in the order first seen, one "<audit arch in hex> <number>" line
+ * each, to the step's file (a temporary name, renamed). Which calls these
+ * are, and what profile they make, is runts's business.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -96,7 +96,6 @@ static int write_calls(const char *path, const struct seen *calls, size_t count)
 void record_syscalls(const struct step *s, int pid, int go)
 {
 	const char *path = s->v[0].str;
-	uint32_t start_arch = (uint32_t)s->v[1].num, start_nr = (uint32_t)s->v[2].num;
 	char c;
 	int loaded = read_all(go, &c, 1) == 1;
 	close(go);
@@ -110,7 +109,6 @@ void record_syscalls(const struct step *s, int pid, int go)
 	}
 	struct seen *calls = NULL;
 	size_t count = 0, cap = 0;
-	int started = 0;
 	struct pollfd p[2] = {{.fd = listener, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
 	while (!(p[1].revents & POLLIN)) {
 		if (poll(p, 2, -1) < 0) {
@@ -125,12 +123,10 @@ void record_syscalls(const struct step *s, int pid, int go)
 		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
 			continue; /* the caller died meanwhile */
 		uint32_t arch = req.data.arch, nr = (uint32_t)req.data.nr;
-		if (!started && (int)req.pid == pid && arch == start_arch && nr == start_nr)
-			started = 1;
 		size_t k = 0;
-		while (started && k < count && (calls[k].arch != arch || calls[k].nr != nr))
+		while (k < count && (calls[k].arch != arch || calls[k].nr != nr))
 			k++;
-		if (started && k == count) {
+		if (k == count) {
 			if (count == cap) {
 				struct seen *more = realloc(calls, (cap = cap ? 2 * cap : 256) * sizeof *calls);
 				if (!more)

@@ -29,7 +29,7 @@ import { devReadonlyStep, mountSteps } from '../rootfs/mounts.ts';
 import { hostPseudoMounts } from '../rootfs/no-pivot.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
-import { recorderFilter, recordingStart, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../security/seccomp/record.ts';
+import { recorderFilter, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../security/seccomp/record.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
@@ -114,7 +114,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
-  if (ctx.seccompRecord) plan.push(steps.seccompRecord(ctx.seccompRecord, recordingStart()));
+  if (ctx.seccompRecord) plan.push(steps.seccompRecord(ctx.seccompRecord));
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
   // --- INIT: namespaces and the root filesystem ------------------------------

@@ -52,9 +52,8 @@ export const steps = {
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),
-  seccompRecord: (path: string, start: { arch: number; nr: number }) =>
-    step('STEP_SECCOMP_RECORD', 'parent', `take INIT's seccomp listener, let every call run and write each call made from its execve (nr ${start.nr}) on to ${path}`,
-      str(path), int(start.arch), int(start.nr)),
+  seccompRecord: (path: string) =>
+    step('STEP_SECCOMP_RECORD', 'parent', `take INIT's seccomp listener, let every call run, and write each call made to ${path}`, str(path)),
   exitFile: (path: string, detached: boolean) =>
     step('STEP_EXIT_FILE', 'parent', `${detached ? 'outlive runts as INIT\'s supervisor (own session, no descriptor of runts\'s); ' : ''}when INIT exits, write its wait status and the time to ${path}`, str(path)),
 

@@ -31,7 +31,8 @@ containerTest('a recorded run behaves as an unfiltered one and writes a profile 
   assert.equal(profile.defaultAction, 'SCMP_ACT_ERRNO');
   const names = profile.syscalls.flatMap((s) => (s.action === 'SCMP_ACT_ALLOW' ? s.names : []));
   for (const n of ['execve', 'write', 'getdents64', 'exit_group']) assert.ok(names.includes(n), `${n} is recorded: ${names.join(' ')}`);
-  // counting starts at the container's execve: runts's setup is not the workload's
+  // recording starts where the container's filter would be loaded (with no_new_privs, after the user switch):
+  // runts's setup before that point is not the workload's
   for (const n of ['pivot_root', 'sethostname', 'mount', 'setresuid', 'capset', 'seccomp']) assert.ok(!names.includes(n), `${n} (runts's own) is not in the profile`);
 });
 

@@ -9,8 +9,10 @@
  * (SECCOMP_USER_NOTIF_FLAG_CONTINUE) and notes its (architecture, number)
  * (native/steps_record.c). Unlike SCMP_ACT_LOG and the kernel log, nothing
  * is rate-limited or mixed with other containers' calls, and no root-only
- * log is read. Counting starts at the container's own execve, so runts's
- * setup calls before it are not in the profile.
+ * log is read. The recorder's filter is loaded where the container's own
+ * would be (compile.ts), so what it sees is what a profile loaded there
+ * must allow: runts's last steps before execve included, its setup before
+ * that point not.
  *
  * The profile's blind spots are the run's: a path the workload did not take
  * that run (an error branch, a signal, a feature), and arguments (a call is
@@ -22,7 +24,7 @@
 import { readFileSync } from 'node:fs';
 import { RuntsError } from '../../errors.ts';
 import type { LinuxSeccomp, SeccompArch } from '../../oci/types.ts';
-import { ARCHES, nativeArch, X32_SYSCALL_BIT } from './arch.ts';
+import { ARCHES, X32_SYSCALL_BIT } from './arch.ts';
 import { BPF, encodeFilter } from './bpf.ts';
 import { SECCOMP_RET } from './compile.ts';
 
@@ -32,12 +34,6 @@ export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
 /** The recorder's filter: every call of every architecture goes to the supervisor. */
 export function recorderFilter(): Uint8Array {
   return encodeFilter([{ code: BPF.RET_K, jt: 0, jf: 0, k: SECCOMP_RET.USER_NOTIF }]);
-}
-
-/** Where counting starts: the first execve of INIT, in the ABI runts runs as. */
-export function recordingStart(): { arch: number; nr: number } {
-  const arch = ARCHES[nativeArch()]!;
-  return { arch: arch.audit, nr: arch.syscalls.execve! };
 }
 
 /**
