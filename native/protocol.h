@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 5
+#define RUNTS_PROTOCOL_VERSION 6
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -125,6 +125,14 @@
  *    writes the file and exits. Killed first, it leaves no file: INIT goes
  *    on, adopted by whoever reaps orphans.                     STR path  */
 #define STEP_EXIT_FILE 8
+/* Q: write "deny" to /proc/<init>/setgroups: an unprivileged writer may
+ *    write a gid map only after it (user_namespaces(7)).      (no values) */
+#define STEP_DENY_SETGROUPS 9
+/* Q: run the setuid helper newuidmap or newgidmap as "tool <init pid>
+ *    args...", with an empty environment and its stderr captured; any exit
+ *    status but 0 fails the step, with the first line the helper wrote.
+ *                                                 STR tool, STRS args   */
+#define STEP_ID_MAP_TOOL 10
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a new user namespace.  */
 #define STEP_BECOME_ROOT 20

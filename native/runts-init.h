@@ -43,6 +43,7 @@ struct plan {
 	const struct step *clone;
 	int supervise;
 	const struct step *exit_file;
+	int id_maps; /* PARENT writes INIT's id maps (see init_stage) */
 };
 
 /* Why a plan was refused: the step (-1: the plan as a whole), an errno for

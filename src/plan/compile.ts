@@ -31,6 +31,7 @@ import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
+import { idMapHost, idMapSteps, type IdMapHost } from '../rootless/idmap.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
@@ -54,6 +55,10 @@ export interface PlanContext {
   warn: (msg: string) => void;
   /** Which LSMs the host has enabled (default: asked of /sys). */
   lsmHost?: HostLsms;
+  /** runts has no privilege over the host (rootless/detect.ts): a user namespace is a must. */
+  rootless?: boolean;
+  /** Who writes the id maps and with what ranges (default: read from this host and process). */
+  idMapHost?: IdMapHost;
 }
 
 /** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
@@ -73,6 +78,9 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
   }
   if (newNs.has('time')) throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: the time namespace is not supported by runts');
+  if (ctx.rootless && !nsList.some((n) => n.type === 'user')) {
+    throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: runts runs rootless (no privilege over the host), and without a user namespace it could mount nothing: add one with linux.uidMappings and linux.gidMappings (runts spec --rootless writes such a config)');
+  }
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
 
@@ -90,8 +98,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
 
   // --- PARENT, after clone ---------------------------------------------------
   if (newNs.has('user')) {
-    plan.push(steps.writeIdMap('uid', idMap(linux.uidMappings ?? [])));
-    plan.push(steps.writeIdMap('gid', idMap(linux.gidMappings ?? [])));
+    plan.push(...idMapSteps(linux.uidMappings ?? [], linux.gidMappings ?? [], process.user?.additionalGids ?? [], ctx.idMapHost ?? idMapHost()));
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
@@ -207,10 +214,6 @@ export function rootfsPath(spec: Spec, bundle: string): string {
 /** JSON numbers above 2^53 arrive rounded: RLIM_INFINITY (2^64-1) as 2^64. */
 function rlimitValue(n: number): bigint {
   return n >= 2 ** 64 - 1 ? 0xffffffffffffffffn : BigInt(n);
-}
-
-function idMap(maps: { containerID: number; hostID: number; size: number }[]): string {
-  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }
 
 function hookValues(h: Hook) {

@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 5;
+export const RUNTS_PROTOCOL_VERSION = 6;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 
 export const MSG = {
@@ -34,6 +34,8 @@ export const STEP = {
   STEP_CGROUP_ADD: 6,
   STEP_SUPERVISE: 7,
   STEP_EXIT_FILE: 8,
+  STEP_DENY_SETGROUPS: 9,
+  STEP_ID_MAP_TOOL: 10,
   STEP_BECOME_ROOT: 20,
   STEP_UNSHARE: 21,
   STEP_SET_PROPAGATION: 22,

@@ -90,7 +90,8 @@ function cgroupMountSteps(target: string, flags: number, ctx: MountContext): Ste
   for (const h of layout.hierarchies) {
     const name = h.version === 2 ? 'unified' : h.controllers.map((c) => c.replace(/^name=/, '')).join(',');
     const dir = posix.join(target, name);
-    if (ctx.newCgroupns) {
+    // A v1 hierarchy cannot be mounted from a user namespace: bound instead.
+    if (ctx.newCgroupns && !(ctx.newUserns && h.version === 1)) {
       const fstype = h.version === 2 ? 'cgroup2' : 'cgroup';
       const data = h.version === 2 ? '' : h.controllers.join(',');
       out.push(steps.mount({ source: 'cgroup', target: dir, fstype, flags: base, flagNames: names, data, create: 1, bind: false }));
