@@ -16,6 +16,7 @@ import { fileSkip, waitFor } from '../lib/host.ts';
 import { createRootlessUser, rootlessPrerequisites, type RootlessUser } from '../lib/rootless.ts';
 import { describeResult, type RuntsResult } from '../lib/runtime.ts';
 import { RUN_PREFIX } from '../lib/cleanup.ts';
+import { runInVm, vmMissing } from '../lib/vm.ts';
 
 const skip = fileSkip('rootless tests', rootlessPrerequisites());
 
@@ -193,4 +194,13 @@ test('no XDG_RUNTIME_DIR and no --root: an error naming both; a config without a
 test('nothing of the users is left running', { skip }, () => {
   assert.deepEqual(alice.processes(), []);
   assert.deepEqual(bob.processes(), []);
+});
+
+// cgroup v2 with a delegated subtree: this host's cgroups are hybrid, the lab VM's are v2 alone
+const vmWhy = fileSkip('rootless on cgroup v2', vmMissing() ?? rootlessPrerequisites());
+test('on cgroup v2 with a delegated subtree: limits hold, a fork bomb stops at pids.max, pause works (in the lab VM)', { skip: vmWhy, timeout: 10 * 60_000 }, async () => {
+  const { code, out, summary } = await runInVm(540, [process.execPath, '--test', '--test-concurrency=1', 'test/integration/in-vm/rootless-v2.test.ts']);
+  assert.equal(code, 0, `in the VM:\n${code === 0 ? summary : out}`);
+  assert.match(out, /^ℹ fail 0$/m, summary);
+  assert.match(out, /^ℹ pass 3$/m, summary);
 });

@@ -53,7 +53,11 @@ export function rootlessPrerequisites(): string | false {
 let serial = 0;
 
 /** useradd a user named after this run; `subids`: give it a 65536-id range in /etc/subuid and /etc/subgid. */
-export function createRootlessUser(opts: { subids: boolean }): RootlessUser {
+/**
+ * `cgroup`: a cgroup v2 directory every command of the user starts in (moved
+ * there by root, as a login would be), for a delegated subtree.
+ */
+export function createRootlessUser(opts: { subids: boolean; cgroup?: string }): RootlessUser {
   const name = `${RUN_PREFIX}-${serial++}`;
   sh('useradd', ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name]);
   const dir = mkdtempSync(join(ensureRunDir(), 'rootless-'));
@@ -69,7 +73,9 @@ export function createRootlessUser(opts: { subids: boolean }): RootlessUser {
     runts: join(dir, 'app/bin/runts'),
     run: (cmd, args, o = {}) => {
       const env = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/nonexistent', `USER=${name}`, `XDG_RUNTIME_DIR=${user.xdg}`, `RUNTS_TEST_RUN=${RUN_PREFIX}`, ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)];
-      return runLogged('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--inh-caps=-all', 'env', '-i', ...env, cmd, ...args], { ...o, env: undefined, cwd: o.cwd ?? user.scratch });
+      const asUser = ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--inh-caps=-all', 'env', '-i', ...env, cmd, ...args];
+      const argv = opts.cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, ...asUser] : asUser;
+      return runLogged(argv[0]!, argv.slice(1), { ...o, env: undefined, cwd: o.cwd ?? user.scratch });
     },
     runts$: (args, o) => user.run(user.runts, args, o),
     bundle(bname, config) {
