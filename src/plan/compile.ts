@@ -55,8 +55,10 @@ export interface PlanContext {
   warn: (msg: string) => void;
   /** Which LSMs the host has enabled (default: asked of /sys). */
   lsmHost?: HostLsms;
-  /** runts has no privilege over the host (rootless/detect.ts): a user namespace is a must. */
+  /** runts has no privilege over the host (rootless/detect.ts): it runs in a user namespace at least. */
   rootless?: boolean;
+  /** runts runs with a non-zero euid: without a user namespace it could do nothing (root of a user namespace can). */
+  unprivileged?: boolean;
   /** Who writes the id maps and with what ranges (default: read from this host and process). */
   idMapHost?: IdMapHost;
 }
@@ -78,8 +80,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
   }
   if (newNs.has('time')) throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: the time namespace is not supported by runts');
-  if (ctx.rootless && !nsList.some((n) => n.type === 'user')) {
-    throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: runts runs rootless (no privilege over the host), and without a user namespace it could mount nothing: add one with linux.uidMappings and linux.gidMappings (runts spec --rootless writes such a config)');
+  if (ctx.unprivileged && !nsList.some((n) => n.type === 'user')) {
+    throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: runts runs as an unprivileged user, and without a user namespace it could mount nothing: add one with linux.uidMappings and linux.gidMappings (runts spec --rootless writes such a config)');
   }
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
@@ -114,9 +116,12 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   plan.push(steps.setPropagation(parentMountOf(rootfs), MS.PRIVATE, 'private'));
   plan.push(steps.rootfs(rootfs));
   const mounts = spec.mounts ?? [];
-  const mctx = { bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'), cgroupDir: ctx.cgroupDir };
+  // Inside a user namespace, the container's own or the one runts runs in
+  // (rootless podman's): no mknod, no v1 cgroupfs, no sysfs of the host's network.
+  const userns = newNs.has('user') || !!ctx.rootless;
+  const mctx = { bundle: ctx.bundle, newUserns: userns, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'), cgroupDir: ctx.cgroupDir };
   plan.push(...mountSteps(mounts, mctx));
-  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), newUserns: newNs.has('user') }));
+  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), newUserns: userns }));
   // Written through the host's /proc while INIT already lives in its own
   // namespaces: /proc/sys/net, kernel.hostname and friends follow the writer.
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.push(steps.writeProc(sysctlPath(key), value));

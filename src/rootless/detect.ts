@@ -37,12 +37,15 @@ export function isRootless(euid: number = process.geteuid!(), uidMap?: string): 
 }
 
 /**
- * The state directory when --root is not given. An unprivileged user
- * without XDG_RUNTIME_DIR gets an error, not a directory it cannot write.
+ * The state directory when --root is not given (runc's rule). Root of the
+ * initial user namespace: /run/runts. An unprivileged user: its
+ * $XDG_RUNTIME_DIR, and an error, not a directory it cannot write, without
+ * one. Root of another user namespace (rootless podman runs its runtime
+ * there): $XDG_RUNTIME_DIR when set and $USER is not root.
  */
-export function defaultStateRoot(env: NodeJS.ProcessEnv = process.env, euid: number = process.geteuid!()): string {
-  if (euid === 0) return ROOT_STATE_DIR;
+export function defaultStateRoot(env: NodeJS.ProcessEnv = process.env, euid: number = process.geteuid!(), uidMap?: string): string {
   const xdg = env.XDG_RUNTIME_DIR;
+  if (euid === 0) return xdg && env.USER !== 'root' && !inInitialUserNamespace(uidMap) ? join(xdg, 'runts') : ROOT_STATE_DIR;
   if (!xdg) {
     throw new RuntsError('EINVAL', `runts runs rootless (uid ${euid}) and keeps its state in $XDG_RUNTIME_DIR/runts, but XDG_RUNTIME_DIR is not set: set it (a directory only you can write, e.g. /run/user/${euid}) or pass --root DIR`);
   }

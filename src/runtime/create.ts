@@ -92,6 +92,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
     rootless,
+    unprivileged: process.geteuid!() !== 0,
     warn: ctx.warn,
   });
   // First, before any setns: the cgroup paths are the host's. Rootless, no

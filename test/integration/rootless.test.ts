@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { cgroupLayout } from '../../src/cgroups/layout.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
-import { fileSkip, waitFor } from '../lib/host.ts';
+import { fileSkip, hasCommand, waitFor } from '../lib/host.ts';
 import { createRootlessUser, rootlessPrerequisites, type RootlessUser } from '../lib/rootless.ts';
 import { describeResult, type RuntsResult } from '../lib/runtime.ts';
 import { RUN_PREFIX } from '../lib/cleanup.ts';
@@ -187,8 +187,27 @@ test('no XDG_RUNTIME_DIR and no --root: an error naming both; a config without a
   });
   const u = await bob.runts$(['run', '--bundle', bob.bundle('nouserns', config), newId()]);
   assert.notEqual(u.code, 0);
-  assert.match(u.stderr, /^runts: linux.namespaces: runts runs rootless \(no privilege over the host\), and without a user namespace it could mount nothing/);
+  assert.match(u.stderr, /^runts: linux.namespaces: runts runs as an unprivileged user, and without a user namespace it could mount nothing/);
   assert.deepEqual(stateDirs(bob), []);
+});
+
+// rootless podman runs its runtime as root of a user namespace of its own (the user's subordinate range)
+const podmanWhy = skip || fileSkip('rootless podman', !hasCommand('podman') && 'needs podman');
+test('podman --runtime runts as the user: --rootfs, its id range, the exit status; runts kept its state in $XDG_RUNTIME_DIR', { skip: podmanWhy }, async () => {
+  // a user of its own: rootless podman leaves a pause process holding its user namespace, removed with the user
+  const carol = createRootlessUser({ subids: true });
+  try {
+    const rootfs = carol.bundle('podman', {}) + '/rootfs';
+    const r = await carol.run('podman', ['--runtime', carol.runts, 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
+      '--rootfs', rootfs, 'sh', '-c', 'id; cat /proc/self/uid_map; exit 3'], { env: { HOME: carol.scratch }, timeoutMs: 120_000 });
+    assert.equal(r.code, 3, describeResult(r));
+    const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    assert.deepEqual(lines, ['uid=0(root) gid=0(root)', `0 ${carol.uid} 1`, `1 ${carol.subuid!.start} 65536`]);
+    assert.deepEqual(stateDirs(carol), [], 'runts kept its state in $XDG_RUNTIME_DIR/runts, and --rm deleted it');
+    assert.ok(existsSync(`${carol.xdg}/runts`), 'runts, not another runtime, ran the container');
+  } finally {
+    carol.remove();
+  }
 });
 
 test('nothing of the users is left running', { skip }, () => {

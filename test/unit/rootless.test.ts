@@ -19,8 +19,12 @@ test('rootless: a non-zero euid, or root of a user namespace; not root of the in
   assert.equal(isRootless(0, '0 1000 1\n'), true);
 });
 
-test('state: /run/runts for root, $XDG_RUNTIME_DIR/runts for a user, and an error naming both ways out without it', () => {
-  assert.equal(defaultStateRoot({}, 0), '/run/runts');
+test('state: /run/runts for root, $XDG_RUNTIME_DIR/runts for a user (and for root of a user namespace), an error naming both ways out without it', () => {
+  assert.equal(defaultStateRoot({}, 0, INITIAL), '/run/runts');
+  assert.equal(defaultStateRoot({ XDG_RUNTIME_DIR: '/run/user/0', USER: 'root' }, 0, INITIAL), '/run/runts');
+  // root of a user namespace (under rootless podman): the user's directory, unless $USER is root
+  assert.equal(defaultStateRoot({ XDG_RUNTIME_DIR: '/run/user/1000', USER: 'alice' }, 0, '0 1000 1'), '/run/user/1000/runts');
+  assert.equal(defaultStateRoot({ XDG_RUNTIME_DIR: '/run/user/1000', USER: 'root' }, 0, '0 1000 1'), '/run/runts');
   assert.equal(defaultStateRoot({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), '/run/user/1000/runts');
   assert.throws(() => defaultStateRoot({}, 1000), /XDG_RUNTIME_DIR is not set: .*--root DIR/);
 });
