@@ -31,7 +31,7 @@ import { sessionKeyringStep } from '../security/keyring.ts';
 import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
-import { idMapHost, idMapSteps, type IdMapHost } from '../rootless/idmap.ts';
+import { checkMappedIds, idMapHost, idMapSteps, type IdMapHost } from '../rootless/idmap.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
@@ -100,6 +100,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
 
   // --- PARENT, after clone ---------------------------------------------------
   if (newNs.has('user')) {
+    checkMappedIds(spec, linux.uidMappings ?? [], linux.gidMappings ?? []);
     plan.push(...idMapSteps(linux.uidMappings ?? [], linux.gidMappings ?? [], process.user?.additionalGids ?? [], ctx.idMapHost ?? idMapHost()));
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));

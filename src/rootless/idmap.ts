@@ -139,6 +139,33 @@ function toolStep(kind: 'uid' | 'gid', maps: LinuxIDMapping[], host: IdMapHost):
   return steps.idMapTool(kind, path, maps.flatMap((m) => [m.containerID, m.hostID, m.size].map(String)));
 }
 
+/**
+ * Ids the container names must exist in its user namespace: the process's
+ * user and groups, and uid=/gid= mount options (devpts gid=5 in a one-id
+ * map, say). The kernel would refuse them later with a bare EINVAL.
+ */
+export function checkMappedIds(spec: { process?: { user?: { uid: number; gid: number; additionalGids?: number[] } }; mounts?: { options?: string[] }[] }, uidMappings: LinuxIDMapping[], gidMappings: LinuxIDMapping[]): void {
+  const mapped = (maps: LinuxIDMapping[], id: number) => maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
+  const need = (kind: 'uid' | 'gid', id: number, field: string) => {
+    if (mapped(kind === 'uid' ? uidMappings : gidMappings, id)) return;
+    throw new RuntsError('EINVAL_CONFIG', `${field}: ${kind} ${id} is not mapped in the container's user namespace (linux.${kind}Mappings maps ${describe(kind === 'uid' ? uidMappings : gidMappings)})`, { path: field });
+  };
+  const user = spec.process?.user;
+  if (user) {
+    need('uid', user.uid, 'process.user.uid');
+    need('gid', user.gid, 'process.user.gid');
+    user.additionalGids?.forEach((g, i) => need('gid', g, `process.user.additionalGids[${i}]`));
+  }
+  spec.mounts?.forEach((m, i) => m.options?.forEach((o) => {
+    const id = /^(uid|gid)=(\d+)$/.exec(o);
+    if (id) need(id[1] as 'uid' | 'gid', Number(id[2]), `mounts[${i}].options (${o})`);
+  }));
+}
+
+function describe(maps: LinuxIDMapping[]): string {
+  return maps.map((m) => (m.size === 1 ? `${m.containerID}` : `${m.containerID}-${m.containerID + m.size - 1}`)).join(', ') || 'nothing';
+}
+
 function mapText(maps: LinuxIDMapping[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 }

@@ -28,8 +28,11 @@ before(() => {
   bob = createRootlessUser({ subids: false });
 });
 after(() => {
-  alice?.remove();
-  bob?.remove();
+  try {
+    alice?.remove();
+  } finally {
+    bob?.remove();
+  }
 });
 checkLeaksAfterFile(); // after the users are gone
 

@@ -8,7 +8,7 @@ import { cgroupPlacement } from '../../src/cgroups/placement.ts';
 import type { CgroupLayout } from '../../src/cgroups/layout.ts';
 import { isRuntsError } from '../../src/errors.ts';
 import { defaultStateRoot, inInitialUserNamespace, isRootless } from '../../src/rootless/detect.ts';
-import { idMapSteps, subIdRanges, type IdMapHost } from '../../src/rootless/idmap.ts';
+import { checkMappedIds, idMapSteps, subIdRanges, type IdMapHost } from '../../src/rootless/idmap.ts';
 
 const INITIAL = '         0          0 4294967295\n';
 
@@ -64,6 +64,14 @@ test('id maps: a range the user was not given, no ranges at all, or no newuidmap
   assert.throws(() => idMapSteps(beyond, own, [], host()), /linux.uidMappings: maps host uids 100000-165536, which uid 1000 \(alice\) may not map: .*\/etc\/subuid gives it \(it gives 100000-165535\)/);
   assert.throws(() => idMapSteps(own, range, [], host({ subgid: '' })), /linux.gidMappings: maps host gids 100000-165535, .*it gives none.*usermod --add-subgids/);
   assert.throws(() => idMapSteps(range, own, [], host({ newuidmap: undefined })), (e) => isRuntsError(e, 'ENOTSUP') && /needs newuidmap .*uidmap/.test(e.message));
+});
+
+test('ids the container names must be mapped: its user, its groups, uid=/gid= mount options', () => {
+  const one = [{ containerID: 0, hostID: 1000, size: 1 }];
+  assert.doesNotThrow(() => checkMappedIds({ process: { user: { uid: 0, gid: 0 } }, mounts: [{ options: ['mode=0620'] }] }, one, one));
+  assert.throws(() => checkMappedIds({ process: { user: { uid: 1000, gid: 0 } } }, one, one), /process.user.uid: uid 1000 is not mapped in the container's user namespace \(linux.uidMappings maps 0\)/);
+  assert.throws(() => checkMappedIds({ process: { user: { uid: 0, gid: 0, additionalGids: [5] } } }, one, one), /process.user.additionalGids\[0\]: gid 5 is not mapped/);
+  assert.throws(() => checkMappedIds({ mounts: [{}, { options: ['newinstance', 'gid=5'] }] }, range, range.map((m) => ({ ...m, size: 1 }))), /mounts\[1\].options \(gid=5\): gid 5 is not mapped .*maps 0, 1\)/);
 });
 
 const v1: CgroupLayout = { mode: 1, hierarchies: [
