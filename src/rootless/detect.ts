@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 
-export const ROOT_STATE_DIR = '/run/runts';
+const ROOT_STATE_DIR = '/run/runts';
 
 /** The initial user namespace maps all 2^32-1 ids onto themselves. */
 export function inInitialUserNamespace(uidMap: string = readUidMap()): boolean {

@@ -44,7 +44,7 @@ export interface IdMapHost {
 
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
 
-export function findTool(name: string): string | undefined {
+function findTool(name: string): string | undefined {
   for (const dir of TOOL_DIRS) {
     const path = join(dir, name);
     try {
