@@ -2,7 +2,7 @@
  * fast-verbs.h - the fast verbs' record, as runts-fast reads it.
  *
  * Twin: src/runtime/fast-verbs.ts (FAST_MAGIC, FAST_VERSION, FAST_RECORD,
- * FAST_KEY) and src/runtime/store.ts (DEFAULT_ROOT, MAX_ID); a unit test
+ * FAST_KEY) and src/runtime/store.ts (MAX_ID), src/rootless/detect.ts (ROOT_STATE_DIR); a unit test
  * (test/unit/fast-verbs.test.ts) checks that both sides agree.
  *
  * `runts create` writes the record into the container's state directory,

@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 7
+#define RUNTS_PROTOCOL_VERSION 8
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -155,6 +155,14 @@
  *    which the kernel allows only before a process enters the namespace.
  *    Lines "<monotonic|boottime> <secs> <nanosecs>".       STR offsets */
 #define STEP_UNSHARE_TIME 11
+/* Q: write "deny" to /proc/<init>/setgroups: an unprivileged writer may
+ *    write a gid map only after it (user_namespaces(7)).      (no values) */
+#define STEP_DENY_SETGROUPS 12
+/* Q: run the setuid helper newuidmap or newgidmap as "tool <init pid>
+ *    args...", with an empty environment and its stderr captured; any exit
+ *    status but 0 fails the step, with the first line the helper wrote.
+ *                                                 STR tool, STRS args   */
+#define STEP_ID_MAP_TOOL 13
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
  *    joined (the ids runts had are not mapped there).                    */

@@ -533,7 +533,11 @@ static void parse(int argc, char **argv, struct args *a) {
     }
     if (!a->id || !valid_id(a->id)) to_node();
     if (!a->root) {
-        if (geteuid() != 0) to_node(); /* an unprivileged user's default root is Node's to find */
+        /* The default root is Node's to find (src/rootless/detect.ts) for an
+         * unprivileged user, and for root where it may be root only of a user
+         * namespace (rootless podman's: $XDG_RUNTIME_DIR set, $USER not root). */
+        const char *xdg = getenv("XDG_RUNTIME_DIR"), *user = getenv("USER");
+        if (geteuid() != 0 || (xdg && *xdg && (!user || strcmp(user, "root")))) to_node();
         a->root = FAST_DEFAULT_ROOT;
     }
     /* As Node does before any verb: a log file that cannot be written is an error now (Node reports it). */

@@ -177,7 +177,7 @@ void die(int status, int step, int err, const char *fmt, ...)
  * no NUL inside), b STR of raw bytes (NUL allowed), S STRS, I INTS. */
 
 static step_fn step_mkfifo, step_console_connect, step_join_ns, step_unshare_time,
-	step_write_id_map, step_cgroup_add;
+	step_write_id_map, step_deny_setgroups, step_id_map_tool, step_cgroup_add;
 
 static const struct op {
 	char who; /* 'P', 'C' (the clone itself), 'Q' or 'I' */
@@ -189,6 +189,8 @@ static const struct op {
 	[STEP_JOIN_NS] = {'P', "is", step_join_ns},
 	[STEP_CLONE] = {'C', "i", NULL},
 	[STEP_WRITE_ID_MAP] = {'Q', "is", step_write_id_map},
+	[STEP_DENY_SETGROUPS] = {'Q', "", step_deny_setgroups},
+	[STEP_ID_MAP_TOOL] = {'Q', "sS", step_id_map_tool},
 	[STEP_CGROUP_ADD] = {'Q', "s", step_cgroup_add},
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
@@ -395,6 +397,9 @@ int plan_decode(const uint8_t *data, size_t len, struct plan *pl, struct plan_er
 			pl->exit_file = s;
 		if (s->op == STEP_SECCOMP_RECORD)
 			pl->record = s;
+		if (s->op == STEP_WRITE_ID_MAP || s->op == STEP_DENY_SETGROUPS ||
+		    s->op == STEP_ID_MAP_TOOL)
+			pl->id_maps = 1;
 		struct reader pr = {r.p, r.p + plen};
 		for (int k = 0; op->sig[k]; k++) {
 			const char *why = take_value(&pr, op->sig[k], &s->v[k]);
@@ -516,6 +521,67 @@ static void step_write_id_map(const struct step *s)
 		fail(s->index, errno, "write %s", path);
 }
 
+static void step_deny_setgroups(const struct step *s)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/setgroups", (int)init_pid);
+	if (write_once(path, "deny", 4) < 0)
+		fail(s->index, errno, "write deny to %s", path);
+}
+
+/* newuidmap/newgidmap <init pid> triples...: a setuid helper checks the
+ * ranges against /etc/subuid or /etc/subgid and writes the map for us. Its
+ * stderr comes back through a pipe: its complaint is the step's message. */
+static void step_id_map_tool(const struct step *s)
+{
+	const char *tool = s->v[0].str;
+	char pid[16], why[512];
+	int out[2], status;
+	uint32_t n = s->v[1].len;
+	char **argv = calloc((size_t)n + 3, sizeof *argv);
+	if (!argv)
+		fail(s->index, ENOMEM, "run %s", tool);
+	snprintf(pid, sizeof pid, "%d", (int)init_pid);
+	argv[0] = (char *)tool;
+	argv[1] = pid;
+	for (uint32_t k = 0; k < n; k++)
+		argv[k + 2] = s->v[1].strs[k];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		fail(s->index, errno, "run %s", tool);
+	pid_t child = fork();
+	if (child < 0)
+		fail(s->index, errno, "run %s", tool);
+	if (child == 0) {
+		char *envp[] = {NULL};
+		dup2(out[1], 2);
+		execve(tool, argv, envp);
+		_exit(127);
+	}
+	close(out[1]);
+	free(argv);
+	size_t len = 0;
+	for (ssize_t r; len < sizeof why - 1 &&
+	     (r = read(out[0], why + len, sizeof why - 1 - len)) != 0;)
+		if (r > 0)
+			len += (size_t)r;
+		else if (errno != EINTR)
+			break;
+	why[len] = 0;
+	why[strcspn(why, "\n")] = 0;
+	close(out[0]);
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			fail(s->index, errno, "wait for %s", tool);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !*why)
+		fail(s->index, ENOENT, "run %s", tool);
+	if (!WIFEXITED(status))
+		fail(s->index, 0, "%s %s ...: killed by signal %d", tool, pid,
+		     WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		fail(s->index, 0, "%s %s ...: exit status %d%s%s", tool, pid,
+		     WEXITSTATUS(status), *why ? ": " : "", why);
+}
+
 static void step_cgroup_add(const struct step *s)
 {
 	char pid[16];
@@ -534,14 +600,20 @@ __attribute__((noreturn)) static void init_stage(const struct plan *pl, int go)
 	char c;
 	prctl(PR_SET_NAME, "runts:[1:INIT]");
 	/* Until execve resets it, nobody in the container may open
-	 * /proc/<init>/exe, mem or fd: they still lead to runts's objects. */
-	prctl(PR_SET_DUMPABLE, 0);
+	 * /proc/<init>/exe, mem or fd: they still lead to runts's objects.
+	 * Except while PARENT writes our id maps: a non-dumpable process's
+	 * /proc files belong to the host's root, and an unprivileged PARENT
+	 * (or newuidmap, which checks who owns us) could not write them. INIT
+	 * does nothing before GO, so it stays dumpable only while it waits. */
+	if (!pl->id_maps)
+		prctl(PR_SET_DUMPABLE, 0);
 	if (read_all(go, &c, 1) != 1)
 		_exit(1); /* PARENT failed and has said why */
 	if (pl->record)
 		go_fd = go; /* for STEP_SECCOMP; close-on-exec */
 	else
 		close(go);
+	prctl(PR_SET_DUMPABLE, 0);
 	/* the root for "in root" paths until STEP_ROOTFS names another: after a
 	 * JOIN_NS of a mount namespace this already is the container's */
 	if ((root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)

@@ -44,6 +44,7 @@ struct plan {
 	int supervise;
 	const struct step *exit_file;
 	const struct step *record;
+	int id_maps; /* PARENT writes INIT's id maps (see init_stage) */
 };
 
 /* Why a plan was refused: the step (-1: the plan as a whole), an errno for

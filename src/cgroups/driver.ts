@@ -30,8 +30,12 @@ export interface CgroupDriver {
   resourceWrites(r: LinuxResources | undefined, opts: ResourceOptions): CgroupWrite[];
   /** Executor steps the limits need (v2: the device program), first in the plan. */
   planSteps(dirs: string[], r: LinuxResources | undefined): Step[];
-  /** mkdir the container's cgroups (v2: with its controllers enabled). */
-  create(dirs: string[]): void;
+  /**
+   * mkdir the container's cgroups (v2: with its controllers enabled, from
+   * `top` down: the hierarchy's root by default, a delegated directory when
+   * rootless, where only `controllers` are enabled).
+   */
+  create(dirs: string[], opts?: { top?: string | undefined; controllers?: string[] | undefined }): void;
   apply(dirs: string[], writes: CgroupWrite[]): void;
   remove(dirs: string[]): void;
   freeze(dirs: string[], frozen: boolean): Promise<void>;
@@ -124,17 +128,18 @@ function v2Driver(layout: CgroupLayout): CgroupDriver {
       const dir = dirOf(dirs);
       return dir ? [deviceFilterStep(dir, deviceRules(r?.devices))] : [];
     },
-    create(dirs) {
+    create(dirs, opts = {}) {
       const dir = dirOf(dirs);
       // Every ancestor hands all its controllers down, so the leaf has them.
       if (dir) {
-        const wanted = [...availableControllers(layout)];
+        const top = opts.top ?? root;
+        const wanted = opts.controllers ?? [...availableControllers(layout)];
         const chain: string[] = [];
-        for (let d = dirname(dir); d.length >= root.length && d.startsWith(root); d = dirname(d)) {
+        for (let d = dirname(dir); d.length >= top.length && d.startsWith(top); d = dirname(d)) {
           chain.unshift(d);
-          if (d === root) break;
+          if (d === top) break;
         }
-        createCgroupDirs(chain.filter((d) => d !== root));
+        createCgroupDirs(chain.filter((d) => d !== top));
         for (const d of chain) {
           const have = new Set(read(join(d, 'cgroup.controllers')).trim().split(/\s+/));
           const enabled = new Set(read(join(d, 'cgroup.subtree_control')).trim().split(/\s+/));

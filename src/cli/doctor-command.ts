@@ -13,9 +13,10 @@ export function registerDoctorCommand(program: Command, _ctx: () => RuntimeConte
     .command('doctor')
     .description('check the kernel features and tools that runts and the book need')
     .option('--json', 'print the checks as JSON')
-    .action(async (f: { json?: boolean }) => {
-      const { formatChecks, runChecks } = await import('../doctor/checks.ts');
-      const checks = runChecks();
+    .option('--user <name>', 'check what this user needs to run runts rootless (default: the caller)')
+    .action(async (f: { json?: boolean; user?: string }) => {
+      const { formatChecks, realHost, runChecks } = await import('../doctor/checks.ts');
+      const checks = runChecks(realHost, { user: f.user });
       if (f.json) printJson(checks);
       else print(formatChecks(checks));
       if (checks.some((c) => c.status === 'missing')) process.exitCode = 1;

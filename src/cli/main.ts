@@ -12,8 +12,9 @@ import { join, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 import { DEFAULT_KILL_SIGNAL } from '../runtime/process.ts';
-import { DEFAULT_ROOT, Store } from '../runtime/store.ts';
+import { Store } from '../runtime/store.ts';
 import { OCI_VERSION } from '../oci/spec.ts';
+import { defaultStateRoot } from '../rootless/detect.ts';
 import { print, printJson, table } from './output.ts';
 import { configureEngineProgram, exitCodeOf, registerEngineCommands } from './engine-commands.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
@@ -29,7 +30,7 @@ const RUNC_VERSION = '1.1.5';
 const VERSION_TEXT = `runts version ${VERSION} (command line of runc version ${RUNC_VERSION})\ncommit: not recorded in this build\nspec: ${OCI_VERSION}`;
 
 interface GlobalOptions {
-  root: string;
+  root?: string;
   log?: string;
   logFormat: 'text' | 'json';
   debug?: boolean;
@@ -53,7 +54,7 @@ function logLine(g: GlobalOptions, level: 'error' | 'warning' | 'debug', msg: st
 function context(program: Command): RuntimeContext {
   const g = program.opts<GlobalOptions>();
   return {
-    store: new Store(resolve(g.root)),
+    store: new Store(resolve(g.root ?? defaultStateRoot())),
     warn: (msg) => {
       logLine(g, 'warning', msg);
       writeSync(2, `runts: warning: ${msg}\n`);
@@ -163,7 +164,7 @@ const registerList: Register = (program, ctx) => {
       const all = (await import('../runtime/state.ts')).list(ctx());
       if (f.quiet) all.forEach((s) => print(s.id));
       else if (f.format === 'json') print(JSON.stringify(all));
-      else print(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, String(s.created), 'root'])]));
+      else print(table([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, String(s.created), s.owner])]));
     });
 };
 
@@ -247,7 +248,7 @@ export function buildProgram(verb?: string): Command {
   const program = new Command('runts')
     .description('the command line of runc - Open Container Initiative runtime, as a small, real runtime in TypeScript')
     .version(VERSION_TEXT, '-v, --version')
-    .option('--root <dir>', 'state directory', DEFAULT_ROOT)
+    .option('--root <dir>', 'state directory (default: /run/runts; $XDG_RUNTIME_DIR/runts for an unprivileged user)')
     .option('--log <file>', 'append errors and warnings to this file')
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
     .option('--debug', 'print debug output')

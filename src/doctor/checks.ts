@@ -12,6 +12,8 @@
 import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { release } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { checkRootless } from './rootless.ts';
 
 export type Status = 'ok' | 'warn' | 'missing';
 
@@ -31,6 +33,10 @@ export interface Host {
   uid(): number;
   which(cmd: string): string | undefined;
   isStaticElf(path: string): boolean | undefined;
+  /** Mode and owner of a file, as stat(2) gives them. */
+  stat(path: string): { mode: number; uid: number } | undefined;
+  /** The file capabilities getcap(8) shows for a file, if any. */
+  fileCaps(path: string): string | undefined;
 }
 
 export const realHost: Host = {
@@ -49,6 +55,18 @@ export const realHost: Host = {
     }
   },
   kernelRelease: () => release(),
+  stat: (p) => {
+    try {
+      const st = statSync(p);
+      return { mode: st.mode, uid: st.uid };
+    } catch {
+      return undefined;
+    }
+  },
+  fileCaps: (p) => {
+    const r = spawnSync('getcap', [p], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim().split(/\s+/).slice(1).join(' ') || undefined : undefined;
+  },
   uid: () => process.getuid?.() ?? -1,
   which: (cmd) => {
     const dirs = (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter);
@@ -127,7 +145,15 @@ export function checkUserNamespaces(h: Host): Check {
       name: 'user namespaces',
       status: 'warn',
       detail: `up to ${max}, but only root may create them (kernel.unprivileged_userns_clone=0)`,
-      fix: 'for rootless labs: sysctl -w kernel.unprivileged_userns_clone=1',
+      fix: 'for rootless containers and labs: sysctl -w kernel.unprivileged_userns_clone=1',
+    };
+  }
+  if (h.read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns')?.trim() === '1') {
+    return {
+      name: 'user namespaces',
+      status: 'warn',
+      detail: `up to ${max}, but AppArmor keeps unprivileged users from using them (kernel.apparmor_restrict_unprivileged_userns=1)`,
+      fix: 'for rootless containers: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile that allows userns for runts-init',
     };
   }
   return { name: 'user namespaces', status: 'ok', detail: `up to ${max} (user.max_user_namespaces)` };
@@ -261,7 +287,8 @@ export function checkLabVm(h: Host): Check {
     : { name: 'lab vm kernel', status: 'warn', detail: 'no kernel in /boot for the lab VM', fix: 'apt-get install linux-image-amd64' };
 }
 
-export function runChecks(h: Host = realHost): Check[] {
+/** `user`: whose rootless needs to check (default: the caller's). */
+export function runChecks(h: Host = realHost, opts: { user?: string | undefined } = {}): Check[] {
   return [
     checkKernel(h),
     checkRoot(h),
@@ -273,6 +300,7 @@ export function runChecks(h: Host = realHost): Check[] {
     checkLsm(h),
     ...checkTools(h),
     checkLabVm(h),
+    ...checkRootless(h, opts.user),
   ];
 }
 

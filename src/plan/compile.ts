@@ -24,7 +24,6 @@ import type { Hook, Linux, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
 import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
-import { idMapText } from '../rootfs/idmap.ts';
 import { devReadonlyStep, mountSteps } from '../rootfs/mounts.ts';
 import { hostPseudoMounts } from '../rootfs/no-pivot.ts';
 import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
@@ -35,6 +34,7 @@ import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
 import { RUNTS_SLOTS } from './protocol.ts';
+import { checkMappedIds, idMapHost, idMapSteps, type IdMapHost } from '../rootless/idmap.ts';
 import { steps, type Step } from './steps.ts';
 
 export interface PlanContext {
@@ -60,6 +60,12 @@ export interface PlanContext {
   seccompRecord?: string;
   /** Which LSMs the host has enabled (default: asked of /sys). */
   lsmHost?: HostLsms;
+  /** runts has no privilege over the host (rootless/detect.ts): it runs in a user namespace at least. */
+  rootless?: boolean;
+  /** runts runs with a non-zero euid: without a user namespace it could do nothing (root of a user namespace can). */
+  unprivileged?: boolean;
+  /** Who writes the id maps and with what ranges (default: read from this host and process). */
+  idMapHost?: IdMapHost;
 }
 
 /** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
@@ -80,14 +86,19 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (!nsList.some((n) => n.type === 'mount')) {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
   }
+  if (ctx.unprivileged && !nsList.some((n) => n.type === 'user')) {
+    throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: runts runs as an unprivileged user, and without a user namespace it could mount nothing: add one with linux.uidMappings and linux.gidMappings (runts spec --rootless writes such a config)');
+  }
   const rootfs = rootfsPath(spec, ctx.bundle);
   const plan: Step[] = [];
   const mounts = spec.mounts ?? [];
-  // new or joined: either way INIT is not the host's root, and cannot mknod
-  const inUserns = nsList.some((n) => n.type === 'user');
+  // Inside a user namespace, new or joined, or the one runts runs in
+  // (rootless podman's): INIT is not the host's root, and cannot mknod.
+  const inUserns = nsList.some((n) => n.type === 'user') || !!ctx.rootless;
   const userMaps = newNs.has('user') ? { uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [] } : undefined;
   const mountPlan = mountSteps(mounts, {
-    bundle: ctx.bundle, newUserns: newNs.has('user'), newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
+    // no v1 cgroupfs, no sysfs of the host's network from a user namespace of runts's own or the one it runs in
+    bundle: ctx.bundle, newUserns: newNs.has('user') || !!ctx.rootless, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
     cgroupDir: ctx.cgroupDir, userMaps, slots: TREE_SLOTS,
   });
 
@@ -109,8 +120,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
 
   // --- PARENT, after clone ---------------------------------------------------
   if (userMaps) {
-    plan.push(steps.writeIdMap('uid', idMapText(userMaps.uid)));
-    plan.push(steps.writeIdMap('gid', idMapText(userMaps.gid)));
+    checkMappedIds(spec, userMaps.uid, userMaps.gid);
+    plan.push(...idMapSteps(userMaps.uid, userMaps.gid, process.user?.additionalGids ?? [], ctx.idMapHost ?? idMapHost()));
   }
   for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
   if (ctx.supervise) plan.push(steps.supervise());
@@ -118,7 +129,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
   // --- INIT: namespaces and the root filesystem ------------------------------
-  if (inUserns) plan.push(steps.becomeRoot());
+  if (nsList.some((n) => n.type === 'user')) plan.push(steps.becomeRoot());
   if (newNs.has('cgroup')) plan.push(steps.unshare(NAMESPACE_FLAGS.cgroup!, ['cgroup']));
   // Our copy of the mount tree must not propagate mounts back to the host.
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation)! : MS.SLAVE | MS.REC;

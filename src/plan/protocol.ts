@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 7;
+export const RUNTS_PROTOCOL_VERSION = 8;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 /** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
 export const RUNTS_SLOTS = 16;
@@ -39,6 +39,8 @@ export const STEP = {
   STEP_IDMAP_TREE: 9,
   STEP_SECCOMP_RECORD: 10,
   STEP_UNSHARE_TIME: 11,
+  STEP_DENY_SETGROUPS: 12,
+  STEP_ID_MAP_TOOL: 13,
   STEP_BECOME_ROOT: 20,
   STEP_UNSHARE: 21,
   STEP_SET_PROPAGATION: 22,

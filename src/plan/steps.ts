@@ -49,6 +49,10 @@ export const steps = {
     step('STEP_CLONE', 'parent', `clone INIT into new namespaces: ${names.join(', ') || '(none)'}`, int(flags)),
   writeIdMap: (kind: 'uid' | 'gid', content: string) =>
     step('STEP_WRITE_ID_MAP', 'parent', `write /proc/<init>/${kind}_map: ${mapText(content)}`, int(kind === 'uid' ? 0 : 1), str(content)),
+  denySetgroups: () =>
+    step('STEP_DENY_SETGROUPS', 'parent', 'write "deny" to /proc/<init>/setgroups: an unprivileged user may map its gid only then'),
+  idMapTool: (kind: 'uid' | 'gid', tool: string, args: string[]) =>
+    step('STEP_ID_MAP_TOOL', 'parent', `${tool} <init> ${args.join(' ')}: the setuid helper writes the ${kind} map from the ranges /etc/sub${kind} gives the user`, str(tool), strs(args)),
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),

@@ -123,16 +123,21 @@ function bindSourceIsDir(source: string, where: string): boolean {
 
 /**
  * With a cgroup namespace the kernel shows the container its own cgroup as
- * the root of a fresh cgroup mount; without one, the container's cgroup
- * directory is bind-mounted from the host so it still sees only itself.
+ * the root of a fresh cgroup mount; without one, or in a user namespace, the
+ * container's cgroup directory is bind-mounted from the host so it still
+ * sees only itself.
  */
 function cgroupMountSteps(target: string, flags: number, ctx: MountContext): Step[] {
   const base = flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
   const names = flagNames(base);
   const layout = cgroupLayout();
+  // From a user namespace, bound, never mounted: a v1 hierarchy cannot be
+  // mounted there, and cgroup2 would land on the host's own mount when /sys
+  // is the host's, bound (EBUSY). runc binds them too.
+  const fresh = ctx.newCgroupns && !ctx.newUserns;
   if (layout.mode === 2) {
     const h = layout.hierarchies[0]!;
-    return [ctx.newCgroupns
+    return [fresh
       ? steps.mount({ source: 'cgroup2', target, fstype: 'cgroup2', flags: base, flagNames: names, data: '', create: 1, bind: false })
       : steps.mount({ source: ctx.cgroupDir(h), target, fstype: '', flags: base | MS.BIND, flagNames: names, data: '', create: 1, bind: true })];
   }
@@ -141,7 +146,7 @@ function cgroupMountSteps(target: string, flags: number, ctx: MountContext): Ste
   for (const h of layout.hierarchies) {
     const name = h.version === 2 ? 'unified' : h.controllers.map((c) => c.replace(/^name=/, '')).join(',');
     const dir = posix.join(target, name);
-    if (ctx.newCgroupns) {
+    if (fresh) {
       const fstype = h.version === 2 ? 'cgroup2' : 'cgroup';
       const data = h.version === 2 ? '' : h.controllers.join(',');
       out.push(steps.mount({ source: 'cgroup', target: dir, fstype, flags: base, flagNames: names, data, create: 1, bind: false }));

@@ -13,9 +13,11 @@
  * The book: docs/09-writing-runtime.md, "create and start".
  */
 import { resolve } from 'node:path';
-import { cgroupLayout, containerCgroupDir } from '../cgroups/layout.ts';
+import { cgroupLayout } from '../cgroups/layout.ts';
 import { cgroupPids, primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
-import { cgroupDriver, type CgroupWrite } from '../cgroups/driver.ts';
+import { cgroupDriver } from '../cgroups/driver.ts';
+import { cgroupPlacement, type CgroupPlacement } from '../cgroups/placement.ts';
+import { isRootless } from '../rootless/detect.ts';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
@@ -61,9 +63,8 @@ export interface Prepared {
   spec: Spec;
   bundle: string;
   plan: Step[];
-  cgroupDirs: string[];
-  /** linux.resources as cgroup file writes, validated. */
-  cgroupWrites: CgroupWrite[];
+  /** The container's cgroups and the limits written there. */
+  cgroups: CgroupPlacement;
 }
 
 /** Everything that can be decided without touching the system. */
@@ -71,15 +72,22 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
   const bundle = resolve(opts.bundle ?? '.');
   const spec = loadSpec(bundle);
   requireProcess(spec);
-  const hierarchies = cgroupLayout().hierarchies;
-  const dirOf = new Map(hierarchies.map((h) => [h, containerCgroupDir(h, spec.linux?.cgroupsPath, opts.id)]));
-  const cgroupWrites = cgroupDriver().resourceWrites(spec.linux?.resources, { field: 'linux.resources', devices: true, warn: ctx.warn });
+  const rootless = isRootless();
+  const cgroups = cgroupPlacement({
+    layout: cgroupLayout(),
+    id: opts.id,
+    cgroupsPath: spec.linux?.cgroupsPath,
+    writes: cgroupDriver().resourceWrites(spec.linux?.resources, { field: 'linux.resources', devices: true, warn: ctx.warn }),
+    rootless,
+    uid: process.geteuid!(),
+  });
+  if (rootless && !cgroups.dirs.length) ctx.debug(`rootless: no cgroup of its own for ${opts.id} (no delegated cgroup v2 subtree); it stays in the caller's`);
   const plan = compilePlan(spec, {
     id: opts.id,
     bundle,
     fifoPath: ctx.store.fifo(opts.id),
-    cgroupProcs: [...dirOf.values()].map(procsFile),
-    cgroupDir: (h) => dirOf.get(h)!,
+    cgroupProcs: cgroups.dirs.map(procsFile),
+    cgroupDir: cgroups.dirOf,
     consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),
     noPivot: opts.noPivot,
     noNewKeyring: opts.noNewKeyring,
@@ -87,17 +95,21 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
     seccompRecord: opts.seccompRecord,
+    rootless,
+    unprivileged: process.geteuid!() !== 0,
     warn: ctx.warn,
   });
-  // First, before any setns: the cgroup paths are the host's.
-  plan.unshift(...cgroupDriver().planSteps([...dirOf.values()], spec.linux?.resources));
-  return { spec, bundle, plan, cgroupDirs: [...dirOf.values()], cgroupWrites };
+  // First, before any setns: the cgroup paths are the host's. Rootless, no
+  // device program: loading one needs privilege over the host.
+  if (!rootless) plan.unshift(...cgroupDriver().planSteps(cgroups.dirs, spec.linux?.resources));
+  return { spec, bundle, plan, cgroups };
 }
 
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
   primeCgroupMove(); // first, for INIT's move into its cgroups: see there
   const prepared = await prepare(ctx, opts);
-  const { spec, bundle, plan, cgroupDirs, cgroupWrites } = prepared;
+  const { spec, bundle, plan, cgroups } = prepared;
+  const cgroupDirs = cgroups.dirs;
   const encoded = encodePlan(plan);
   const { store } = ctx;
   const record = initialRecord(opts, prepared);
@@ -114,8 +126,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
   try {
     return await store.locked(opts.id, async () => {
-      cgroupDriver().create(cgroupDirs);
-      cgroupDriver().apply(cgroupDirs, cgroupWrites);
+      cgroupDriver().create(cgroupDirs, cgroups);
+      cgroupDriver().apply(cgroupDirs, cgroups.writes);
       faultPoint('create.cgroup');
       const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
         onPid: (pid) => {
@@ -145,7 +157,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
 }
 
 /** The container's first state: no INIT yet, this process its creator. */
-export function initialRecord(opts: CreateOptions, { spec, bundle, cgroupDirs }: Prepared): ContainerRecord {
+export function initialRecord(opts: CreateOptions, { spec, bundle, cgroups }: Prepared): ContainerRecord {
   return {
     ociVersion: spec.ociVersion,
     id: opts.id,
@@ -155,7 +167,7 @@ export function initialRecord(opts: CreateOptions, { spec, bundle, cgroupDirs }:
     rootfs: resolve(bundle, spec.root?.path ?? 'rootfs'),
     annotations: spec.annotations,
     created: new Date().toISOString(),
-    cgroupDirs,
+    cgroupDirs: cgroups.dirs,
     ...(opts.noNewKeyring && { noNewKeyring: true }),
     poststart: spec.hooks?.poststart,
     poststop: spec.hooks?.poststop,

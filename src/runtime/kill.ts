@@ -13,12 +13,12 @@
  *
  * The book: docs/09-writing-runtime.md, "State".
  */
-import { cgroupPids } from '../cgroups/cgroup.ts';
 import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalNumber, signalProcess } from './process.ts';
 import type { ContainerRecord, Status } from './store.ts';
+import { containerMembers } from './members.ts';
 
 /** The statuses in which `kill` (without --all) signals INIT; in the others it fails. */
 export const killsInit = (status: Status): boolean => status !== 'stopped' && status !== 'creating';
@@ -59,9 +59,9 @@ export async function signalAllFrozen(ctx: RuntimeContext, record: ContainerReco
   }
 }
 
-/** Every process of the container, found through its cgroup. */
+/** Every process of the container, found through its cgroup (or pid namespace: see members.ts). */
 export function signalAll(record: ContainerRecord, sig: number): void {
-  const pids = new Set(record.cgroupDirs.flatMap(cgroupPids));
+  const pids = containerMembers(record);
   for (const pid of pids) {
     const start = processStartTime(pid);
     if (start === undefined) continue; // exited meanwhile

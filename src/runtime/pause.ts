@@ -8,12 +8,14 @@
 import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
+import { requireCgroup } from './members.ts';
 
 export async function pause(ctx: RuntimeContext, id: string): Promise<void> {
   await ctx.store.locked(id, async () => {
     const record = ctx.store.read(id);
     const status = ctx.store.status(record);
     if (status !== 'running') throw new RuntsError('ESTATE', `cannot pause container ${id}: it is ${status}, not running`);
+    requireCgroup(record, 'pause');
     await cgroupDriver().freeze(record.cgroupDirs, true);
   });
 }

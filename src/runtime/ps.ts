@@ -1,6 +1,7 @@
 /**
  * `runts ps`: the processes of a container, found through its cgroup (every
- * process the container starts stays in it, forks and execs included).
+ * process the container starts stays in it, forks and execs included), or
+ * its pid namespace when it has no cgroup (runtime/members.ts).
  *
  * `-f json` is the list of host pids, what containerd's shim asks for; the
  * table is the host's ps(1) output cut down to the container's processes,
@@ -9,14 +10,14 @@
  * Design: docs/design/exec-and-terminals.md ("Which process").
  */
 import { spawnSync } from 'node:child_process';
-import { cgroupPids } from '../cgroups/cgroup.ts';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from './create.ts';
+import { containerMembers } from './members.ts';
 
 export function containerPids(ctx: RuntimeContext, id: string): number[] {
   const record = ctx.store.read(id);
   if (ctx.store.status(record) === 'stopped') return [];
-  return [...new Set(record.cgroupDirs.flatMap(cgroupPids))].sort((a, b) => a - b);
+  return containerMembers(record);
 }
 
 /** ps(1) with psArgs (default -ef), keeping the header and the container's lines. */

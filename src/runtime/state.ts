@@ -7,6 +7,7 @@
  * The book: docs/09-writing-runtime.md, "State".
  */
 import type { State } from '../oci/types.ts';
+import { readFileSync, statSync } from 'node:fs';
 import type { RuntimeContext } from './create.ts';
 
 /** What `runts state` prints for a state: the one shape, used by the CLI and by the fast verbs' record (fast-verbs.ts). */
@@ -20,10 +21,22 @@ export function list(ctx: RuntimeContext) {
   const out = [];
   for (const id of ctx.store.ids()) {
     try {
-      out.push(state(ctx, id));
+      const s = state(ctx, id);
+      out.push(Object.assign(s, { owner: userName(statSync(ctx.store.dir(id)).uid) }));
     } catch {
       /* deleted while we listed */
     }
   }
   return out;
+}
+
+/** Who owns a container, as runc's list says it: the state directory's owner, by name (the host's /etc/passwd) or number. */
+function userName(uid: number): string {
+  let passwd = '';
+  try {
+    passwd = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    /* numbers only */
+  }
+  return passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(uid))?.[0] ?? String(uid);
 }

@@ -30,7 +30,6 @@ import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { withFileLockAsync } from '../sys/lock.ts';
 import { INIT_NAME, processStartTime, processStat } from './process.ts';
 
-export const DEFAULT_ROOT = '/run/runts';
 
 export interface ContainerRecord {
   ociVersion: string;

@@ -9,6 +9,7 @@ import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
 import type { LinuxResources } from '../oci/types.ts';
 import type { RuntimeContext } from './create.ts';
+import { requireCgroup } from './members.ts';
 
 export async function update(ctx: RuntimeContext, id: string, resources: LinuxResources, field = 'resources'): Promise<void> {
   if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) {
@@ -20,6 +21,7 @@ export async function update(ctx: RuntimeContext, id: string, resources: LinuxRe
     const record = ctx.store.read(id);
     const status = ctx.store.status(record);
     if (status === 'stopped' || status === 'creating') throw new RuntsError('ESTATE', `cannot update container ${id}: it is ${status}`);
+    requireCgroup(record, 'update');
     driver.apply(record.cgroupDirs, writes);
   });
 }

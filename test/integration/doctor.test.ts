@@ -1,13 +1,20 @@
 /*
  * runts doctor: the real command on this host (root, Debian 12), and the
  * checks against recorded hosts of the three cgroup kinds and with tools
- * missing, so each verdict and each fix is seen at least once.
+ * missing, so each verdict and each fix is seen at least once; the rootless
+ * part also as a real unprivileged user (test/lib/rootless.ts).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checkCgroups, checkLsm, checkTools, checkUserNamespaces, formatChecks, realHost, runChecks, type Host } from '../../src/doctor/checks.ts';
+import { checkCgroups, checkLsm, checkTools, checkUserNamespaces, formatChecks, realHost, runChecks, type Check, type Host } from '../../src/doctor/checks.ts';
+import { checkRootless } from '../../src/doctor/rootless.ts';
+import { checkLeaksAfterFile } from '../lib/context.ts';
+import { fileSkip } from '../lib/host.ts';
+import { createRootlessUser, rootlessPrerequisites } from '../lib/rootless.ts';
+
+checkLeaksAfterFile();
 
 const REPO = join(import.meta.dirname, '../..');
 const RUNTS = join(REPO, 'bin/runts');
@@ -23,6 +30,8 @@ function fakeHost(files: Record<string, string>, opts: Partial<Host> = {}): Host
     uid: () => 0,
     which: () => undefined,
     isStaticElf: () => true,
+    stat: () => undefined,
+    fileCaps: () => undefined,
     ...opts,
   };
 }
@@ -81,10 +90,13 @@ test('a v1 host without the pids controller is warned about', () => {
   assert.deepEqual(checks.slice(1).map((c) => c.name), ['cgroup pids']);
 });
 
-test('user namespaces: disabled, root-only, and available', () => {
+test('user namespaces: disabled, root-only, kept from users by AppArmor, and available', () => {
   assert.equal(checkUserNamespaces(fakeHost({ '/proc/sys/user/max_user_namespaces': '0\n' })).status, 'missing');
   const rootOnly = checkUserNamespaces(fakeHost({ '/proc/sys/user/max_user_namespaces': '100\n', '/proc/sys/kernel/unprivileged_userns_clone': '0\n' }));
   assert.equal(rootOnly.status, 'warn');
+  const apparmor = checkUserNamespaces(fakeHost({ '/proc/sys/user/max_user_namespaces': '100\n', '/proc/sys/kernel/apparmor_restrict_unprivileged_userns': '1\n' }));
+  assert.equal(apparmor.status, 'warn');
+  assert.match(apparmor.fix ?? '', /apparmor_restrict_unprivileged_userns=0/);
   assert.equal(checkUserNamespaces(fakeHost({ '/proc/sys/user/max_user_namespaces': '100\n' })).status, 'ok');
 });
 
@@ -111,4 +123,65 @@ test('the static-ELF reader tells the static busybox from a dynamic binary', () 
   assert.ok(bb, 'busybox-static must be installed');
   assert.equal(realHost.isStaticElf(bb), true);
   assert.equal(realHost.isStaticElf('/bin/ls'), false);
+});
+
+const passwd = 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n';
+const v2Mounts = mountinfo(['/sys/fs/cgroup', 'cgroup2', 'rw,nsdelegate']);
+const service = '/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service';
+const byName = (checks: Check[]) => new Map(checks.map((c) => [c.name, c]));
+
+test('rootless, all there: ranges, setuid helpers, a delegated v2 subtree, pasta', () => {
+  const h = fakeHost(
+    { '/etc/passwd': passwd, '/etc/subuid': 'alice:100000:65536\n', '/etc/subgid': 'alice:100000:65536\n', '/proc/self/mountinfo': v2Mounts, [`${service}/cgroup.controllers`]: 'memory pids\n' },
+    { which: (c) => `/usr/bin/${c}`, stat: (p) => (p.startsWith(service) ? { mode: 0o40755, uid: 1000 } : { mode: 0o104755, uid: 0 }) },
+  );
+  const checks = checkRootless(h, 'alice');
+  assert.ok(checks.every((c) => c.status === 'ok'), formatChecks(checks));
+  const by = byName(checks);
+  assert.equal(by.get('subuids')?.detail, 'alice: 100000-165535 (/etc/subuid)');
+  assert.equal(by.get('newuidmap')?.detail, '/usr/bin/newuidmap, setuid root');
+  assert.equal(by.get('cgroup delegation')?.detail, `${service} is delegated to uid 1000; controllers: memory pids`);
+});
+
+test('rootless, nothing there: each missing piece is a warning with its fix', () => {
+  const h = fakeHost({ '/etc/passwd': passwd, '/etc/subuid': 'bob:100000:65536\n', '/proc/self/mountinfo': v2Mounts }, {
+    which: (c) => (c === 'newgidmap' ? '/usr/bin/newgidmap' : undefined),
+    stat: (p) => (p.startsWith(service) ? { mode: 0o40755, uid: 0 } : { mode: 0o100755, uid: 0 }),
+  });
+  const by = byName(checkRootless(h, 'alice'));
+  assert.deepEqual([...by.values()].map((c) => c.status), ['warn', 'warn', 'warn', 'warn', 'warn', 'warn']);
+  assert.equal(by.get('subuids')?.fix, 'usermod --add-subuids 100000-165535 alice (a range no other user has)');
+  assert.equal(by.get('newuidmap')?.fix, 'apt-get install uidmap');
+  assert.match(by.get('newgidmap')?.detail ?? '', /neither setuid root nor has file capabilities/);
+  assert.match(by.get('cgroup delegation')?.detail ?? '', /belongs to uid 0: not delegated to uid 1000/);
+  assert.match(by.get('cgroup delegation')?.fix ?? '', /Delegate=yes/);
+  assert.equal(by.get('rootless network')?.fix, 'apt-get install passt (or slirp4netns)');
+  // file capabilities instead of setuid are fine; cgroup v1 means no delegation at all
+  const caps = fakeHost({ '/etc/passwd': passwd, '/proc/self/mountinfo': mountinfo(['/sys/fs/cgroup/memory', 'cgroup', 'rw,memory']) }, { which: (c) => `/usr/bin/${c}`, stat: () => ({ mode: 0o100755, uid: 0 }), fileCaps: () => 'cap_setuid=ep' });
+  const cby = byName(checkRootless(caps, 'alice'));
+  assert.equal(cby.get('newuidmap')?.detail, '/usr/bin/newuidmap, file capabilities cap_setuid=ep');
+  assert.match(cby.get('cgroup delegation')?.detail ?? '', /^cgroup v1 controllers: no delegation/);
+});
+
+test('rootless checks for root ask for a user; an unknown user is an error', () => {
+  assert.deepEqual(checkRootless(fakeHost({ '/etc/passwd': passwd })).map((c) => c.detail), ['checked for root: name the user who will run runts rootless with --user NAME']);
+  assert.throws(() => checkRootless(fakeHost({ '/etc/passwd': passwd }), 'nosuch'), /--user nosuch: no such user in \/etc\/passwd/);
+  const r = spawnSync(RUNTS, ['doctor', '--user', 'rtt-no-such-user'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'runts: --user rtt-no-such-user: no such user in /etc/passwd\n');
+});
+
+test('runts doctor as a real unprivileged user, and about it from root: its ranges and the helpers', { skip: fileSkip('rootless doctor', rootlessPrerequisites()) }, async () => {
+  const user = createRootlessUser({ subids: true });
+  try {
+    const range = `${user.subuid!.start}-${user.subuid!.start + 65535}`;
+    const own = await user.runts$(['doctor']);
+    assert.match(own.stdout, new RegExp(`^ok +subuids +${user.name}: ${range} \\(/etc/subuid\\)$`, 'm'), own.stdout + own.stderr);
+    assert.match(own.stdout, /^ok +newuidmap +\S+newuidmap, setuid root$/m);
+    assert.match(own.stdout, /^(ok|warn) +cgroup delegation /m);
+    const about = spawnSync(RUNTS, ['doctor', '--user', user.name], { encoding: 'utf8' });
+    assert.match(about.stdout, new RegExp(`^ok +subgids +${user.name}: ${range} \\(/etc/subgid\\)$`, 'm'));
+  } finally {
+    user.remove();
+  }
 });

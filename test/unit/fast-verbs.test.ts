@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { compileFastRecord, encodeFastRecord, FAST_KEY, FAST_MAGIC, FAST_RECORD, FAST_VERSION } from '../../src/runtime/fast-verbs.ts';
 import { signalNumber } from '../../src/runtime/process.ts';
 import { stateText } from '../../src/runtime/state.ts';
-import { DEFAULT_ROOT, MAX_ID, Store, type ContainerRecord } from '../../src/runtime/store.ts';
+import { MAX_ID, Store, type ContainerRecord } from '../../src/runtime/store.ts';
+import { ROOT_STATE_DIR } from '../../src/rootless/detect.ts';
 import { FAULT_POINTS } from '../../src/sys/fault.ts';
 import { DEFAULT_STORE, frontEndContainerFile } from '../../src/image/location.ts';
 
@@ -41,7 +42,7 @@ test('native/fast-verbs.h and fast-verbs.ts agree on the format', () => {
   assert.equal(defines.get('FAST_MAGIC'), FAST_MAGIC);
   assert.equal(Number(defines.get('FAST_VERSION')), FAST_VERSION);
   assert.equal(defines.get('FAST_RECORD'), FAST_RECORD);
-  assert.equal(defines.get('FAST_DEFAULT_ROOT'), DEFAULT_ROOT);
+  assert.equal(defines.get('FAST_DEFAULT_ROOT'), ROOT_STATE_DIR);
   assert.equal(Number(defines.get('FAST_MAX_ID')), MAX_ID);
   const cKeys = new Map([...defines].filter(([k]) => k.startsWith('FAST_KEY_')).map(([k, v]) => [k.slice('FAST_KEY_'.length), v]));
   assert.deepEqual(cKeys, new Map(Object.entries(FAST_KEY)));
