@@ -1,8 +1,9 @@
 #!/bin/bash
 # Benchmark: every OCI verb, runts against runc on the same bundles, in one
 # session (the ratio is what matters: absolute times follow the machine's
-# load). For each verb, hyperfine alternates the contenders' runs, each run
-# starting from the state the verb needs (--prepare):
+# load). For each verb, hyperfine runs each contender's runs in turn (one
+# block after the other, not interleaved: on a busy machine, rerun and
+# compare), each run starting from the state the verb needs (--prepare):
 #   runts        bin/runts as engines call it (state, start, kill, delete: the
 #                fast path, docs/design/fast-verbs.md)
 #   runts-node   bin/runts with RUNTS_FAST=0 (through `env`): the Node path,

@@ -170,7 +170,7 @@ export function explainFastRecord(r: FastRecord): string {
     `  valid while ${join(r.dir, 'state.json')} holds exactly the ${Buffer.byteLength(r.stateJson)} bytes it was written with`,
     `  status: stopped unless pid ${r.pid || '<pid>'} is alive and started at ${r.pidStartTime || '<start time>'};`,
     `          else created while ${r.fifo} exists and INIT is named ${r.initComm} (running if renamed);`,
-    `          else paused when ${r.freezer.length ? r.freezer.map((f) => `${f.path} reads ${f.frozen}`).join(' or ') : '(no freezer file: never)'}; else running`,
+    `          else paused when ${r.freezer.length ? r.freezer.map((f) => `${f.path} reads ${f.frozen}`).join(' or ') : 'a freezer file of its cgroups (listed at create, once they exist) reads frozen'}; else running`,
     `  state:  print the document recorded for that status (${STATUSES.join(', ')})`,
     `  start:  ${from(r.fast.start, r.slow.start)} take the lock ${r.lock}, write one byte into ${r.fifo}, remove it`,
     `  kill:   ${from(r.fast.kill)} pidfd_open INIT, check its start time, send the signal (${r.signals.length} spellings, default ${r.killDefault}); --all through Node`,
