@@ -195,6 +195,16 @@ containerTest('update: --memory -1 lifts a memory+swap limit too, --cpu-share is
   assert.equal(readFileSync(join('/sys/fs/cgroup/cpu', path, 'cpu.shares'), 'utf8').trim(), '200');
 });
 
+// (an allow rule with such a letter runc takes, runts refuses: test/unit/cgroup-resources.test.ts)
+containerTest('device rules: a deny rule may carry a letter that names no access ("rwa")', async (c) => {
+  const deny = c.bundle([shell('head -c 1 /dev/kmsg 2>/dev/null; echo read-done'), {
+    linux: { resources: { devices: [{ allow: false, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 11, access: 'rwa' }] }, devices: [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }] },
+  }]);
+  const r = await c.run(deny);
+  assertOk(r);
+  assert.equal(readFileSync(r.outFile, 'utf8').trim(), 'read-done', '/dev/kmsg stays denied');
+});
+
 containerTest('exec --tty: a process of uid 1000 owns its terminal; the group stays devpts\' (5)', async (c) => {
   const ct = await runningSleeper(c);
   const rx = await listenConsole(join(c.dir, 'tty.sock'));
