@@ -44,13 +44,19 @@ function number(field: string, v: number | undefined): number {
 }
 
 export function deviceRules(devices: LinuxDeviceCgroup[] | undefined, field = 'linux.resources.devices'): DeviceRule[] {
-  const rules = (devices ?? []).map((d, i): DeviceRule => {
+  const rules = (devices ?? []).flatMap((d, i): DeviceRule[] => {
     const f = `${field}[${i}]`;
     const type = d.type ?? 'a';
     if (!['a', 'c', 'b'].includes(type)) invalidResource(`${f}.type`, `unknown device type ${JSON.stringify(type)} (a, c or b)`);
-    const access = d.access ?? 'rwm';
-    if (!/^[rwm]+$/.test(access)) invalidResource(`${f}.access`, `must be made of r, w and m, not ${JSON.stringify(access)}`);
-    return { allow: d.allow, type: type as DeviceRule['type'], major: number(`${f}.major`, d.major), minor: number(`${f}.minor`, d.minor), access: [...new Set(access)].join('') };
+    const given = d.access ?? 'rwm';
+    const access = [...new Set(given)].filter((ch) => 'rwm'.includes(ch)).join('');
+    // a deny rule cannot take away an access that does not exist: runc
+    // ignores such letters there ("rwa"); an allow rule must mean what it says
+    if (d.allow ? !/^[rwm]+$/.test(given) : !/^[a-z]+$/.test(given)) {
+      invalidResource(`${f}.access`, `must be made of r, w and m, not ${JSON.stringify(given)}`);
+    }
+    if (!access) return [];
+    return [{ allow: d.allow, type: type as DeviceRule['type'], major: number(`${f}.major`, d.major), minor: number(`${f}.minor`, d.minor), access }];
   });
   return [...rules, ...DEFAULT_ALLOWED];
 }

@@ -80,6 +80,9 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
     if (c.quota !== undefined) {
       if (c.quota !== -1 && c.quota <= 0) invalidResource(f('cpu.quota'), `must be -1 (unlimited) or positive, not ${c.quota}`);
       add('cpu', 'cpu.cfs_quota_us', limitValue(f('cpu.quota'), c.quota, '-1'), f('cpu.quota'));
+      // a shorter period with the old quota can exceed a parent's (a pod's)
+      // limit: then the new quota goes first (as runc)
+      if (c.period !== undefined) out.at(-2)!.orNextFirst = true;
     }
     if (c.burst !== undefined) add('cpu', 'cpu.cfs_burst_us', nonNegative(f('cpu.burst'), c.burst), f('cpu.burst'));
     if (c.realtimePeriod !== undefined) add('cpu', 'cpu.rt_period_us', periodValue(f('cpu.realtimePeriod'), c.realtimePeriod), f('cpu.realtimePeriod'));

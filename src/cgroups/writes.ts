@@ -23,7 +23,8 @@ export interface CgroupWrite {
   /**
    * Refused (EINVAL)? Then write the next value first and retry: for pairs
    * whose valid order depends on current values (v1 memory limit and
-   * memory+swap, where memsw must stay above the limit at every step).
+   * memory+swap, where memsw must stay above the limit at every step; v1
+   * cpu period and quota under a parent's quota).
    */
   orNextFirst?: boolean;
 }

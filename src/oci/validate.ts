@@ -471,15 +471,18 @@ function checkResources(path: string, value: unknown): unknown {
   const deviceNumbers = { major: expectInteger, minor: expectInteger };
   const throttle = arrayOf(shape({ ...deviceNumbers, rate: expectUint }));
   return shape({
-    'devices?': arrayOf(
-      shape({
+    'devices?': arrayOf((p, v) => {
+      const rule = shape({
         allow: expectBoolean,
         'type?': oneOf('a', 'c', 'b'),
         'major?': expectInteger,
         'minor?': expectInteger,
-        'access?': (p, v) => (typeof v === 'string' && /^[rwm]+$/.test(v) ? v : invalid(p, 'must be made of r, w and m')),
-      }),
-    ),
+        'access?': (q, a) => (typeof a === 'string' && /^[a-z]+$/.test(a) ? a : invalid(q, 'must be made of r, w and m')),
+      })(p, v) as { allow: boolean; access?: string };
+      // a deny rule may carry letters that name no access (runc ignores them: src/cgroups/device-rules.ts)
+      if (rule.allow && !/^[rwm]+$/.test(rule.access ?? 'rwm')) invalid(`${p}.access`, 'must be made of r, w and m');
+      return rule;
+    }),
     'memory?': shape({
       'limit?': expectInt64,
       'reservation?': expectInt64,

@@ -178,13 +178,15 @@ containerTest('exec --cgroup: a sub-cgroup of the container\'s, per controller o
   assert.match(inSub.stdout, new RegExp(`:pids:${path}$`, 'm'), 'the other controllers: the container\'s cgroup');
 });
 
-containerTest('update: --memory -1 lifts a memory+swap limit too, --cpu-share is runc\'s spelling; a pod parent\'s empty cpuset is filled', async (c) => {
+containerTest('update: --memory -1 lifts a memory+swap limit too, --cpu-share is runc\'s spelling, a shorter period fits under a pod\'s quota; a pod parent\'s empty cpuset is filled', async (c) => {
   if (lacks(c.t, V2_HOST && 'written for the v1 memory.memsw and cpuset files of this hybrid host')) return;
   if (lacks(c.t, !existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes') && 'the kernel does not account swap (swapaccount=0)')) return;
   const id = c.newId();
   const pod = cgroupsPath(c, 'pod');
   removeAtEnd(c, pod); // the runtime removes its own leaf, not the pod's cgroup
   mkdirSync(join('/sys/fs/cgroup/cpuset', pod), { recursive: true }); // made by someone else: cpus and mems empty
+  mkdirSync(join('/sys/fs/cgroup/cpu', pod), { recursive: true });
+  writeFileSync(join('/sys/fs/cgroup/cpu', pod, 'cpu.cfs_quota_us'), '50000'); // the pod: 50% of a CPU
   const path = `${pod}/${id}`;
   const ct = await runningSleeper(c, [withArgs('sleep', '600'), { linux: { cgroupsPath: path, resources: { memory: { limit: 33554432, swap: 67108864 } } } }]);
   const mem = (file: string) => readFileSync(join('/sys/fs/cgroup/memory', path, file), 'utf8').trim();
@@ -192,7 +194,20 @@ containerTest('update: --memory -1 lifts a memory+swap limit too, --cpu-share is
   assert.equal(mem('memory.memsw.limit_in_bytes'), mem('memory.limit_in_bytes'), 'both unlimited');
   assert.ok(Number(mem('memory.limit_in_bytes')) > 2 ** 40);
   assertOk(await c.runts(['update', '--cpu-share', '200', ct.id]));
-  assert.equal(readFileSync(join('/sys/fs/cgroup/cpu', path, 'cpu.shares'), 'utf8').trim(), '200');
+  const cpu = (file: string) => readFileSync(join('/sys/fs/cgroup/cpu', path, file), 'utf8').trim();
+  assert.equal(cpu('cpu.shares'), '200');
+  assertOk(await c.runts(['update', '--cpu-period', '10000', '--cpu-quota', '3000', ct.id]));
+  assert.deepEqual([cpu('cpu.cfs_period_us'), cpu('cpu.cfs_quota_us')], ['10000', '3000']);
+});
+
+// (an allow rule with such a letter runc takes, runts refuses: test/unit/cgroup-resources.test.ts)
+containerTest('device rules: a deny rule may carry a letter that names no access ("rwa")', async (c) => {
+  const deny = c.bundle([shell('head -c 1 /dev/kmsg 2>/dev/null; echo read-done'), {
+    linux: { resources: { devices: [{ allow: false, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 11, access: 'rwa' }] }, devices: [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }] },
+  }]);
+  const r = await c.run(deny);
+  assertOk(r);
+  assert.equal(readFileSync(r.outFile, 'utf8').trim(), 'read-done', '/dev/kmsg stays denied');
 });
 
 containerTest('exec --tty: a process of uid 1000 owns its terminal; the group stays devpts\' (5)', async (c) => {

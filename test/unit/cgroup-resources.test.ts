@@ -57,6 +57,9 @@ test('device rules: the config first, then the defaults; wildcards as *', () => 
   assert.ok(rules.map(v1RuleText).includes('c 1:3 rwm'), '/dev/null is allowed');
   assert.throws(() => deviceRules([{ allow: true, type: 'x' as 'a' }]), /linux\.resources\.devices\[0\]\.type: unknown device type "x"/);
   assert.throws(() => deviceRules([{ allow: true, access: 'rx' }]), /devices\[0\]\.access/);
+  // a deny rule's letters that name no access are ignored, as runc does ("rwa" in its own tests)
+  assert.deepEqual(deviceRules([{ allow: false, type: 'c', major: 1, minor: 11, access: 'rwa' }, { allow: false, access: 'x' }]).slice(0, 1).map(v1RuleText), ['c 1:11 rw']);
+  assert.equal(deviceRules([{ allow: false, access: 'x' }]).length, DEFAULT_ALLOWED.length, 'a deny of nothing is no rule');
   assert.throws(() => deviceRules([{ allow: true, type: 'c', major: -7 }]), /devices\[0\]\.major/);
 });
 
