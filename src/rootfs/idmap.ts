@@ -20,7 +20,7 @@
  */
 import { RuntsError } from '../errors.ts';
 import type { LinuxIDMapping, Mount } from '../oci/types.ts';
-import { MS, type ParsedMountOptions } from './mount-options.ts';
+import { MOUNT_ATTR as ATTR, MS, type ParsedMountOptions } from './mount-options.ts';
 
 export interface IdMaps {
   uid: LinuxIDMapping[];
@@ -42,9 +42,6 @@ export function mountIdMaps(m: Mount, opts: ParsedMountOptions, where: string, c
   }
   return containerMaps;
 }
-
-/** mount_setattr(2) attribute bits. */
-const ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, NOATIME: 0x10, STRICTATIME: 0x20, ATIME_MASK: 0x70, NODIRATIME: 0x80, NOSYMFOLLOW: 0x200000 } as const;
 
 /**
  * The mount's MS_* flags as mount attributes, set on the detached tree in the
