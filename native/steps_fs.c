@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -267,25 +268,6 @@ void step_mount(const struct step *s)
 
 /* ---- idmapped mounts: PARENT makes the tree, INIT attaches it ---------- */
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
-#ifndef MOVE_MOUNT_T_EMPTY_PATH
-#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#endif
-#ifndef MOUNT_ATTR_IDMAP
-#define MOUNT_ATTR_IDMAP 0x00100000
-#endif
-
-/* struct mount_attr of mount_setattr(2), under our own name: older C
- * libraries lack it, newer ones define it. */
-struct idmap_attr {
-	uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-
 /* A user namespace with these maps, as an fd. A child is cloned into a new
  * one and waits on a pipe; PARENT, root on the host, writes its maps (any
  * mapping: the writer holds CAP_SETUID over the parent namespace), opens
@@ -338,7 +320,7 @@ void step_idmap_tree(const struct step *s)
 				O_CLOEXEC | (recursive & 1 ? AT_RECURSIVE : 0));
 	if (tree < 0)
 		fail(s->index, errno, "clone the mount tree at %s", src);
-	struct idmap_attr attr = {
+	struct mount_attr attr = {
 		.attr_set = MOUNT_ATTR_IDMAP | s->v[5].num,
 		.attr_clr = s->v[6].num,
 		.userns_fd = (uint64_t)userns_with_maps(s->index, s->v[3].str, s->v[4].str),
