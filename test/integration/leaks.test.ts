@@ -21,12 +21,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import {
-  formatLeaks, hostChanges, hostSnapshot, leakCheck, loadHostSnapshot, RUN_PREFIX, SNAPSHOT_FILE, sweepLeaks, type Leak,
+  changedHostDevices, formatLeaks, hostChanges, hostSnapshot, leakCheck, loadHostSnapshot, RUN_PREFIX, SNAPSHOT_FILE, sweepLeaks, type Leak,
 } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile, containerTest } from '../lib/context.ts';
 import { fileSkip, isRoot, lacks, missingCommands, sh, waitFor } from '../lib/host.ts';
@@ -70,6 +70,15 @@ containerTest('the leak check sees a probe process started for this run', async 
   } finally {
     await stop(child);
   }
+});
+
+containerTest('the leak check sees a device node that is not root:root 0666', async (c) => {
+  const node = join(c.tempDir('dev'), 'null');
+  sh('mknod', ['-m', '0666', node, 'c', '1', '3']);
+  assert.deepEqual(changedHostDevices([node]), [], 'a node like the host\'s /dev/null is fine');
+  chownSync(node, 65534, 65534);
+  assert.deepEqual(changedHostDevices([node]), [`${node} is 65534:65534 mode 666, not 0:0 mode 666`]);
+  assert.deepEqual(changedHostDevices(), [], 'the host\'s own device nodes are as they should be');
 });
 
 /* ---- the comparison with the host before the suite sees each kind of leak ---- */

@@ -58,8 +58,23 @@ function inScope(text: string, scope: LeakScope['scope']): boolean {
 }
 
 export interface Leak {
-  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir' | 'link' | 'nft' | 'iptables';
+  kind: 'mount' | 'process' | 'cgroup' | 'state' | 'netns' | 'tempdir' | 'link' | 'nft' | 'iptables' | 'device';
   what: string;
+}
+
+/*
+ * The host's shared device nodes: every process writes to /dev/null, so a
+ * runtime that chowns a container's stdio without checking what it is
+ * changes the host's (runc's issue 3674). root:root, rw for everyone.
+ */
+export const HOST_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom'];
+
+export function changedHostDevices(paths: string[] = HOST_DEVICES): string[] {
+  return paths.flatMap((p) => {
+    const st = statSync(p);
+    const mode = st.mode & 0o7777;
+    return st.uid === 0 && st.gid === 0 && mode === 0o666 ? [] : [`${p} is ${st.uid}:${st.gid} mode ${mode.toString(8)}, not 0:0 mode 666`];
+  });
 }
 
 export function formatLeaks(leaks: Leak[]): string {
@@ -207,6 +222,7 @@ export function leakCheck({ scope }: LeakScope = { scope: 'all' }): Leak[] {
   for (const l of linksMatching(ID_MARK)) if (inScope(l, scope)) leaks.push({ kind: 'link', what: l });
   for (const t of nftTablesMatching(ID_MARK)) if (inScope(t.replace(/_/g, '-'), scope)) leaks.push({ kind: 'nft', what: t });
   for (const s of defaultStateEntries(ID_MARK)) if (inScope(s, scope)) leaks.push({ kind: 'state', what: s });
+  for (const d of changedHostDevices()) leaks.push({ kind: 'device', what: d });
   if (existsSync(TEST_BASE)) {
     for (const n of readdirSync(TEST_BASE)) {
       if (n !== RUN_PREFIX && scope === 'all' && inScope(n, scope)) leaks.push({ kind: 'tempdir', what: join(TEST_BASE, n) });
