@@ -7,7 +7,7 @@
  * The book: docs/09-writing-runtime.md, "The command line".
  */
 import { Command, Option } from 'commander';
-import { appendFileSync, existsSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
@@ -112,7 +112,10 @@ const registerSpec: Register = (program) => {
     .addOption(bundleOption())
     .option('--rootless', 'a spec for an unprivileged user')
     .action(async (f: { bundle: string; rootless?: boolean }) => {
-      const file = join(resolve(f.bundle), 'config.json');
+      const bundle = resolve(f.bundle);
+      const st = statSync(bundle, { throwIfNoEntry: false });
+      if (!st?.isDirectory()) throw new RuntsError(st ? 'EINVAL' : 'ENOENT', `bundle ${bundle}: ${st ? 'not a directory' : 'no such directory'} (runts spec writes config.json into an existing directory)`, { path: bundle });
+      const file = join(bundle, 'config.json');
       if (existsSync(file)) throw new RuntsError('EEXIST', `${file} already exists`, { path: file });
       const { defaultSpec } = await import('../oci/spec.ts');
       const { cgroupLayout } = await import('../cgroups/layout.ts');

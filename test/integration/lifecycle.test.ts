@@ -3,7 +3,7 @@
  * kill, delete, run, list, spec, features.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { withArgs } from '../lib/bundle.ts';
 import { checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { describeResult } from '../lib/runtime.ts';
@@ -204,6 +204,19 @@ containerTest('spec writes a starter config.json in the current directory', asyn
   assert.equal(spec.root.path, 'rootfs');
   assert.ok(Array.isArray(spec.process.args) && spec.process.args.length > 0);
   assert.ok(spec.linux.namespaces.some((n: { type: string }) => n.type === 'mount'));
+});
+
+containerTest('spec into a bundle that is missing or a file: one message, nothing written', async (c) => {
+  const dir = c.tempDir('spec-bad');
+  const missing = `${dir}/missing`;
+  const r = await c.runts(['spec', '--bundle', missing]);
+  assert.equal(r.code, 1, describeResult(r));
+  assert.equal(r.stderr, `runts: bundle ${missing}: no such directory (runts spec writes config.json into an existing directory)\n`);
+  writeFileSync(`${dir}/file`, '');
+  const f = await c.runts(['spec', '--rootless', '-b', `${dir}/file`]);
+  assert.equal(f.code, 1, describeResult(f));
+  assert.equal(f.stderr, `runts: bundle ${dir}/file: not a directory (runts spec writes config.json into an existing directory)\n`);
+  assert.deepEqual(readdirSync(dir), ['file']);
 });
 
 containerTest('features reports OCI versions, hooks and namespaces as JSON', async (c) => {
