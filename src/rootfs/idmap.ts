@@ -16,7 +16,7 @@
  * clone (STEP_IDMAP_TREE) and INIT attaches it in the container's root
  * (STEP_MOUNT_TREE), in the mount's place in config order.
  *
- * The book: docs/04-namespaces.md (user namespaces).
+ * The book: docs/04-namespaces.md (user namespaces), docs/11-advanced-topics.md (idmapped mounts).
  */
 import { RuntsError } from '../errors.ts';
 import type { LinuxIDMapping, Mount } from '../oci/types.ts';

@@ -11,6 +11,7 @@
  * unprivileged user (the user's own tmpfs, as runc does); --root wins.
  *
  * Design: docs/design/rootless.md.
+ * The book: docs/11-advanced-topics.md (rootless containers).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -15,6 +15,7 @@
  *     does not own fails with its field named, before anything is created.
  *
  * Design: docs/design/rootless.md, "Id maps".
+ * The book: docs/11-advanced-topics.md (one id, or a range).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';

@@ -19,7 +19,7 @@
  * allowed with any). Recording replaces the container's own seccomp profile
  * for that run, so the workload sees no filter.
  *
- * The book: docs/08-security.md (seccomp). The design: docs/design/security.md.
+ * The book: docs/08-security.md (seccomp), docs/11-advanced-topics.md (profiles from a recording). The design: docs/design/security.md.
  */
 import { readFileSync } from 'node:fs';
 import { RuntsError } from '../../errors.ts';
