@@ -47,7 +47,7 @@ test('the user namespace: each missing piece is one error naming it and its fix'
 test('a container maps its user namespace 1:1 onto the front end\'s, one line per line of its map', () => {
   const ranges = namespaceRanges('         0       1000          1\n         1     100000      65536\n');
   assert.deepEqual(ranges, [{ start: 0, count: 1 }, { start: 1, count: 65536 }]);
-  const config = { config: { Cmd: ['sh'] } };
+  const config = { config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [] } };
   const spec = rootlessImageSpec(imageSpec(config, [], { env: [], volumes: [] }, 'c1'), ranges, ranges);
   assert.deepEqual(spec.linux!.uidMappings, [{ containerID: 0, hostID: 0, size: 1 }, { containerID: 1, hostID: 1, size: 65536 }]);
   assert.deepEqual(spec.linux!.gidMappings, spec.linux!.uidMappings);
