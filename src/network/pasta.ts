@@ -21,6 +21,8 @@
  * The book: docs/07-networking.md; design: docs/design/rootless.md.
  */
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
@@ -57,6 +59,32 @@ export function checkUnprivilegedPorts(ports: PortMapping[], start: number): voi
   const low = ports.find((p) => p.hostPort < start);
   if (!low) return;
   throw new RuntsError('EPERM', `-p ${formatPublish(low)}: host port ${low.hostPort} is below ${start}, the lowest port an unprivileged user may bind (net.ipv4.ip_unprivileged_port_start = ${start}): publish a port >= ${start}, or, as root, lower it with \`sysctl net.ipv4.ip_unprivileged_port_start=${low.hostPort}\``);
+}
+
+/**
+ * Refuses a published port something on the host already holds: pasta
+ * would only warn and run without it. Checked before anything is made (a
+ * port taken in between is pasta's warning again).
+ */
+export async function checkPortsFree(ports: PortMapping[]): Promise<void> {
+  for (const p of ports) {
+    const err = await tryBind(p);
+    if (err) throw new RuntsError('EINVAL', `-p ${formatPublish(p)}: host port ${p.hostPort} (${p.proto}) ${err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound: ${err.message}`}`);
+  }
+}
+
+function tryBind(p: PortMapping): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    if (p.proto === 'udp') {
+      const sock = createSocket('udp4');
+      sock.once('error', (err) => { sock.close(); resolve(err); });
+      sock.bind({ address: p.hostIp, port: p.hostPort, exclusive: true }, () => sock.close(() => resolve(undefined)));
+      return;
+    }
+    const server = createServer();
+    server.once('error', (err) => resolve(err));
+    server.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
 }
 
 /**
