@@ -196,6 +196,11 @@ test('refused with one precise message, nothing left: no subordinate ids, a port
   assert.deepEqual(readdirSync(join(alice.xdg, 'runts')), ['taken'], 'the first container alone has state');
   assert.match((await ok(alice, ['ps'])).stdout, /^taken .* running$/m, 'and it still runs');
   assert.deepEqual(pastas(alice), [], 'the refused run started no pasta');
+  // a running container without a cgroup cannot be paused for commit: the error says how to commit it anyway
+  const c = await as(alice, ['commit', 'taken']);
+  assert.notEqual(c.code, 0);
+  assert.match(c.stderr, /it has no cgroup of its own .*; `runts commit --pause=false taken` reads its changes while it runs/);
+  assert.match((await ok(alice, ['commit', '--pause=false', 'taken'])).stdout, /^sha256:/);
   await ok(alice, ['rm', '-f', 'taken']);
   assertNothingLeft(alice, 'rm -f');
 });
