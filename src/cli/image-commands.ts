@@ -17,6 +17,10 @@
  * end's containers, and `rm NAME` of a front-end container removes its
  * snapshot too (`container ls`, `container rm`).
  *
+ * An unprivileged user's commands that write or mount image files run in
+ * the front end's user namespace: a hook re-executes them there first
+ * (rootless/userns.ts, docs/design/rootless.md).
+ *
  * The book: docs/06-overlayfs.md and docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { Command, Option } from 'commander';

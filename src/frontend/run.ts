@@ -16,6 +16,11 @@
  * How a container ended (`ps -a`, `inspect`, `wait`) is recorded by its
  * supervisor, which outlives runts for a detached container: see exit.ts.
  *
+ * Rootless (an unprivileged user: the CLI has already moved runts into the
+ * front end's user namespace, rootless/userns.ts), the container gets a
+ * user namespace mapped onto that one and pasta for its network; host
+ * ports are checked first (docs/design/rootless.md, "The front end").
+ *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';

@@ -8,7 +8,8 @@
  * so stop, rm and a later prune know what to undo. On `--network cni:<name>`
  * the plugins of a CNI configuration list do the wiring (cni.ts); the record
  * then keeps the list as ADD ran it, the pinned network namespace and ADD's
- * result, which CHECK and DEL are given.
+ * result, which CHECK and DEL are given. An unprivileged user's container
+ * is on pasta by default (pasta.ts), whose watcher the record names.
  *
  * The book: docs/07-networking.md.
  */
