@@ -43,7 +43,7 @@ import { state } from '../runtime/state.ts';
 import { imageSpec, rootlessImageSpec, volumeMount, type RunFlags } from './spec.ts';
 import { isRootless } from '../rootless/detect.ts';
 import { namespaceRanges } from '../rootless/userns.ts';
-import { checkPortsFree } from '../network/pasta.ts';
+import { checkPortsFree, findPasta } from '../network/pasta.ts';
 import type { Spec } from '../oci/types.ts';
 import { EXIT_FILE, readExit, recordSupervisor, waitExit, type ExitRecord } from './exit.ts';
 import { parseNetworkFlags, prepareNetwork, releaseNetwork, type ContainerNetwork } from '../network/container.ts';
@@ -119,7 +119,8 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   if (!NAME.test(name)) throw new RuntsError('EINVAL', `--name ${name}: use letters, digits, '_', '.', '-' (128 at most)`);
   if (opts.tty && opts.detach) throw new RuntsError('EINVAL', '--tty with --detach: a detached container has no terminal to talk to');
   const rootless = isRootless();
-  const { ports } = parseNetworkFlags(opts.network, opts.publish, rootless);
+  const { mode, ports } = parseNetworkFlags(opts.network, opts.publish, rootless);
+  if (mode === 'pasta') findPasta();
   if (rootless) await checkPortsFree(ports);
   const taken = () => new RuntsError('EEXIST', `the container name ${name} is already in use`);
   try { state(ctx, name); throw taken(); } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; }

@@ -38,11 +38,13 @@ const READY_MS = 5000;
 /** The watcher of a container's pasta: stopPasta ends it and pasta with it. */
 export interface PastaRecord { pid: number; start: string }
 
-/** Where pasta is installed, if it is. */
-export function findPasta(): string | undefined {
-  return TOOL_DIRS.map((d) => join(d, 'pasta')).find((p) => {
+/** Where pasta is installed, or the error that says how to get it. */
+export function findPasta(): string {
+  const found = TOOL_DIRS.map((d) => join(d, 'pasta')).find((p) => {
     try { return statSync(p).isFile(); } catch { return false; }
   });
+  if (!found) throw new RuntsError('ENOTSUP', 'the network of an unprivileged user\'s container is pasta\'s (Debian package passt), and pasta is not installed: install it, or use --network none or host');
+  return found;
 }
 
 /** The lowest port an unprivileged process may bind (net.ipv4.ip_unprivileged_port_start). */
@@ -112,7 +114,6 @@ export function pastaArgs(ports: PortMapping[], pidFile: string): string[] {
  */
 export async function startPasta(dir: string, pid: number, ports: PortMapping[]): Promise<PastaRecord> {
   const pasta = findPasta();
-  if (!pasta) throw new RuntsError('ENOTSUP', 'the network of an unprivileged user\'s container is pasta\'s (Debian package passt), and pasta is not installed: install it, or use --network none or host');
   const pidFile = join(dir, 'pasta.pid');
   const log = join(dir, 'pasta.log');
   // "$0" is pasta, "$1" INIT's pid, the rest pasta's arguments.
