@@ -93,10 +93,17 @@ export function parseNetworkFlags(network?: string, publish: string[] = [], root
   return { mode: 'bridge', net, ports };
 }
 
-/** What an unprivileged user may ask for: no bridge or CNI network (they need root on the host), no port it may not bind. */
+/**
+ * What an unprivileged user may ask for: no bridge or CNI network (they need
+ * root on the host), no port it may not bind. Not another container's
+ * network either: its namespace belongs to that container's user namespace,
+ * which the new container's INIT, in a user namespace of its own, may not
+ * join.
+ */
 function checkRootlessNetwork(network: string, ports: PortMapping[]): void {
-  const allowed = network === 'pasta' || network === 'none' || network === 'host' || network.startsWith('container:');
-  if (!allowed) throw new RuntsError('EPERM', `--network ${network}: an unprivileged user's container cannot be wired to a bridge or CNI network (a veth and a bridge need root on the host): use pasta (the default), none, host or container:NAME`);
+  if (network.startsWith('container:')) throw new RuntsError('ENOTSUP', `--network ${network}: an unprivileged user's container cannot join another container's network (it belongs to that container's user namespace): publish the ports of both on the host, or run them as root`);
+  const allowed = network === 'pasta' || network === 'none' || network === 'host';
+  if (!allowed) throw new RuntsError('EPERM', `--network ${network}: an unprivileged user's container cannot be wired to a bridge or CNI network (a veth and a bridge need root on the host): use pasta (the default), none or host`);
   checkUnprivilegedPorts(ports, unprivilegedPortStart());
 }
 

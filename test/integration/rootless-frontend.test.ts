@@ -174,12 +174,13 @@ async function refused(u: RootlessUser, args: string[], message: RegExp) {
   assertNothingLeft(u, args.join(' '));
 }
 
-test('refused with one precise message, nothing left: no subordinate ids, a port below 1024, a bridge, a port in use, a taken name', { skip }, async () => {
+test('refused with one precise message, nothing left: no subordinate ids, a port below 1024, a bridge, another container\'s network, a port in use, a taken name', { skip }, async () => {
   await refused(bob, ['pull', image], new RegExp(`/etc/subuid and /etc/subgid give uid ${bob.uid} \\(${bob.name}\\) none: as root, run \`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${bob.name}\``));
   assert.ok(!existsSync(storeOf(bob)), 'no store made for bob');
   const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
   if (start > 80) await refused(alice, ['run', '--rm', '-p', '80:80', image, 'true'], new RegExp(`host port 80 is below ${start}, .*\\(net.ipv4.ip_unprivileged_port_start = ${start}\\)`));
   await refused(alice, ['run', '--rm', '--network', 'bridge', image, 'true'], /--network bridge: an unprivileged user's container cannot be wired to a bridge/);
+  await refused(alice, ['run', '--rm', '--network', 'container:web', image, 'true'], /--network container:web: an unprivileged user's container cannot join another container's network/);
   // a port the host already holds: pasta would only warn
   const busy = createServer().listen(0, '0.0.0.0');
   await once(busy, 'listening');

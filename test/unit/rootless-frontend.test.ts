@@ -85,12 +85,13 @@ test('pasta: only the ports -p asks, each way; the namespaces come as descriptor
   assert.deepEqual(pastaArgs([], '/p').slice(5, 9), ['-t', 'none', '-u', 'none']);
 });
 
-test('network flags as a user: pasta by default, none, host and container:NAME; no bridge or CNI; pasta is a user\'s only', () => {
+test('network flags as a user: pasta by default, none and host; no bridge, CNI or container:NAME; pasta is a user\'s only', () => {
   assert.equal(parseNetworkFlags(undefined, [], true).mode, 'pasta');
   assert.deepEqual(parseNetworkFlags(undefined, ['8080:80'], true).ports, [parsePublish('8080:80')]);
   assert.equal(parseNetworkFlags('none', [], true).mode, 'none');
   assert.equal(parseNetworkFlags('host', [], true).mode, 'host');
-  assert.throws(() => parseNetworkFlags('bridge', [], true), /--network bridge: an unprivileged user's container cannot be wired to a bridge or CNI network .*use pasta \(the default\), none, host or container:NAME/);
+  assert.throws(() => parseNetworkFlags('bridge', [], true), /--network bridge: an unprivileged user's container cannot be wired to a bridge or CNI network .*use pasta \(the default\), none or host$/);
+  assert.throws(() => parseNetworkFlags('container:web', [], true), /--network container:web: an unprivileged user's container cannot join another container's network/);
   assert.throws(() => parseNetworkFlags('cni:x', [], true), /cannot be wired to a bridge or CNI network/);
   assert.throws(() => parseNetworkFlags('pasta', [], false), /--network pasta: the network of an unprivileged user's containers/);
 });
