@@ -34,7 +34,7 @@ let image = '';
 /** The user's environment for the front end: a data home of its own (the store goes in it). */
 const dataHome = (u: RootlessUser) => join(u.dir, 'data');
 const storeOf = (u: RootlessUser) => join(dataHome(u), 'runts');
-const as = (u: RootlessUser, args: string[]) => u.run(u.runts, args, { env: { XDG_DATA_HOME: dataHome(u) }, timeoutMs: 120_000 });
+const as = (u: RootlessUser, args: string[], hide?: string[]) => u.run(u.runts, args, { env: { XDG_DATA_HOME: dataHome(u) }, timeoutMs: 120_000, hide });
 const ok = async (u: RootlessUser, args: string[]) => {
   const r = await as(u, args);
   assert.ok(r.code === 0 && !r.timedOut, `runts ${args.join(' ')}: ${describeResult(r)}`);
@@ -163,10 +163,10 @@ test('--network none has only lo; --network host is the host\'s network namespac
   assertNothingLeft(alice, '--network none, host');
 });
 
-/** A refusal: not 0, the message matched, and nothing new made. */
-async function refused(u: RootlessUser, args: string[], message: RegExp) {
+/** A refusal: not 0, the message matched, and nothing new made. `hide`: host files the command must not find. */
+async function refused(u: RootlessUser, args: string[], message: RegExp, hide?: string[]) {
   const before = containers(u);
-  const r = await as(u, args);
+  const r = await as(u, args, hide);
   assert.notEqual(r.code, 0, describeResult(r));
   assert.match(r.stderr, message);
   assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
@@ -174,9 +174,11 @@ async function refused(u: RootlessUser, args: string[], message: RegExp) {
   assertNothingLeft(u, args.join(' '));
 }
 
-test('refused with one precise message, nothing left: no subordinate ids, a port below 1024, a bridge, another container\'s network, a port in use, a taken name', { skip }, async () => {
+test('refused with one precise message, nothing left: no subordinate ids, no newuidmap, a port below 1024, a bridge, another container\'s network, a port in use, a taken name', { skip }, async () => {
   await refused(bob, ['pull', image], new RegExp(`/etc/subuid and /etc/subgid give uid ${bob.uid} \\(${bob.name}\\) none: as root, run \`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${bob.name}\``));
   assert.ok(!existsSync(storeOf(bob)), 'no store made for bob');
+  // newuidmap not installed (hidden from this one command by a mount namespace of its own)
+  await refused(alice, ['run', '--rm', image, 'true'], /maps uid \d+ \(.*\)'s subordinate ids through newuidmap \(setuid root; Debian package uidmap\), and it is not installed: as root, run `apt-get install uidmap`/, ['/usr/bin/newuidmap']);
   const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
   if (start > 80) await refused(alice, ['run', '--rm', '-p', '80:80', image, 'true'], new RegExp(`host port 80 is below ${start}, .*\\(net.ipv4.ip_unprivileged_port_start = ${start}\\)`));
   await refused(alice, ['run', '--rm', '--network', 'bridge', image, 'true'], /--network bridge: an unprivileged user's container cannot be wired to a bridge/);
