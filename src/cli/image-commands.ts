@@ -17,17 +17,21 @@
  * end's containers, and `rm NAME` of a front-end container removes its
  * snapshot too (`container ls`, `container rm`).
  *
+ * An unprivileged user's commands that write or mount image files run in
+ * the front end's user namespace: a hook re-executes them there first
+ * (rootless/userns.ts, docs/design/rootless.md).
+ *
  * The book: docs/06-overlayfs.md and docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { Command, Option } from 'commander';
 import { createWriteStream, existsSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
 import type { LinuxSeccomp } from '../oci/types.ts';
 import type { ImageConfig } from '../image/archive.ts';
 import type { PullOptions } from '../image/registry.ts';
 import type { ImageStore, ImageRecord } from '../image/store.ts';
-import { frontEndContainerFile } from '../image/location.ts';
+import { frontEndContainerFile, storeRoot } from '../image/location.ts';
 import type { RuntimeContext } from '../runtime/create.ts';
 
 // Loaded on use: tar parsing and the registry client cost start-up time
@@ -43,7 +47,7 @@ import { formatTemplate, print, printFormatted, printJson } from './output.ts';
 
 const collect = (v: string, all: string[]) => [...all, v];
 const FORMAT_HELP = 'table, json, or a Go template per row: {{.ID}} {{.Status}}';
-const storeOption = () => new Option('--store <dir>', 'image store (default: $RUNTS_STORE or /var/lib/runts)');
+const storeOption = () => new Option('--store <dir>', 'image store (default: $RUNTS_STORE, else /var/lib/runts for root, $XDG_DATA_HOME/runts or ~/.local/share/runts for a user)');
 // The image code (and node:crypto with it) loads only when a command needs it.
 const imageStore = async (f: { store?: string }) => new (await import('../image/store.ts')).ImageStore(f.store);
 const frontend = () => import('../frontend/run.ts');
@@ -92,7 +96,13 @@ export interface RouteEnv {
 function hostRouteEnv(): RouteEnv {
   return {
     cwdHasConfig: existsSync('config.json'),
-    isFrontEndContainer: (name) => /^[\w.-]+$/.test(name) && existsSync(frontEndContainerFile(name)),
+    isFrontEndContainer: (name) => {
+      try {
+        return /^[\w.-]+$/.test(name) && existsSync(frontEndContainerFile(name));
+      } catch {
+        return false; // no store to look in (an unprivileged user without HOME): not the front end's
+      }
+    },
   };
 }
 
@@ -182,11 +192,28 @@ function imageInfo(store: ImageStore, image: ImageRecord) {
 interface RunImageFlags {
   tty?: boolean; capAdd: string[]; capDrop: string[]; securityOpt: string[]; memory?: string; cpus?: string; pidsLimit?: string;
   rm?: boolean; detach?: boolean; name?: string; env: string[]; envFile: string[]; volume: string[];
-  workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string; network: string; publish: string[];
+  workdir?: string; user?: string; hostname?: string; readOnly?: boolean; store?: string; network?: string; publish: string[];
   pull: 'missing' | 'always' | 'never'; seccompRecord?: string;
 }
 
+/**
+ * The commands that write image files or mount them: an unprivileged user
+ * runs them inside the front end's user namespace (rootless/userns.ts).
+ * The others only read what those wrote (records, logs) and run out here.
+ */
+const IN_USER_NAMESPACE = new Set(['run-image', 'pull', 'load', 'import', 'commit', 'export', 'save', 'rmi', 'prune', 'stop', 'container rm', 'container stop']);
+
+const commandPath = (c: Command) => (c.parent?.parent ? `${c.parent.name()} ${c.name()}` : c.name());
+
 export function registerImageCommands(program: Command, ctx: () => RuntimeContext): void {
+  program.hook('preAction', async (_program, action) => {
+    if (process.geteuid!() === 0 || !IN_USER_NAMESPACE.has(commandPath(action))) return;
+    const [{ enterFrontEndNamespace }, { defaultStateRoot }] = await Promise.all([import('../rootless/userns.ts'), import('../rootless/detect.ts')]);
+    const root = program.opts<{ root?: string }>().root;
+    const store = storeRoot(action.opts<{ store?: string }>().store);
+    enterFrontEndNamespace((program as unknown as { rawArgs: string[] }).rawArgs.slice(2), { stateRoot: resolve(root ?? defaultStateRoot()), store: resolve(store), rootGiven: root !== undefined });
+  });
+
   program.command('load').description('load images from an OCI image layout or a docker save archive (a directory, or a tar: plain, gzip or zstd)')
     .argument('[source]', 'the archive (or -i FILE; with neither, stdin)')
     .option('-i, --input <file>', 'the archive (Docker\'s and podman\'s spelling); - is stdin')
@@ -321,7 +348,7 @@ export function registerImageCommands(program: Command, ctx: () => RuntimeContex
     .option('-m, --memory <bytes>', 'memory limit: 512m, 1g')
     .option('--cpus <n>', 'CPU limit, as a number of CPUs: 1.5')
     .option('--pids-limit <n>', 'the most processes the container may have')
-    .option('--network <mode>', 'bridge (the default), none, host, container:NAME, cni:NAME (a CNI configuration list in $RUNTS_CNI_CONFIG_DIR, default /etc/cni/net.d) or a network made with `runts network create`', 'bridge')
+    .option('--network <mode>', 'bridge (root\'s default), pasta (an unprivileged user\'s default), none, host, container:NAME, cni:NAME (a CNI configuration list in $RUNTS_CNI_CONFIG_DIR, default /etc/cni/net.d) or a network made with `runts network create`')
     .option('-p, --publish <[hostip:]hostport:containerport[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .addOption(new Option('--pull <when>', 'pull the image: when the store lacks it, every time, or never').choices(['missing', 'always', 'never']).default('missing'))
     .addOption(storeOption())

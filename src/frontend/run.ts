@@ -16,6 +16,11 @@
  * How a container ended (`ps -a`, `inspect`, `wait`) is recorded by its
  * supervisor, which outlives runts for a detached container: see exit.ts.
  *
+ * Rootless (an unprivileged user: the CLI has already moved runts into the
+ * front end's user namespace, rootless/userns.ts), the container gets a
+ * user namespace mapped onto that one and pasta for its network; host
+ * ports are checked first (docs/design/rootless.md, "The front end").
+ *
  * The book: docs/09-writing-runtime.md, "A tiny Docker".
  */
 import { randomBytes } from 'node:crypto';
@@ -35,7 +40,10 @@ import { createDirAtomic, sweepClaims, writeFileAtomic } from '../sys/files.ts';
 import { faultPoint } from '../sys/fault.ts';
 import { run } from '../runtime/run.ts';
 import { state } from '../runtime/state.ts';
-import { imageSpec, volumeMount, type RunFlags } from './spec.ts';
+import { imageSpec, rootlessImageSpec, volumeMount, type RunFlags } from './spec.ts';
+import { isRootless } from '../rootless/detect.ts';
+import { namespaceRanges } from '../rootless/userns.ts';
+import { checkPortsFree, findPasta } from '../network/pasta.ts';
 import type { Spec } from '../oci/types.ts';
 import { EXIT_FILE, readExit, recordSupervisor, waitExit, type ExitRecord } from './exit.ts';
 import { parseNetworkFlags, prepareNetwork, releaseNetwork, type ContainerNetwork } from '../network/container.ts';
@@ -47,7 +55,7 @@ export interface RunImageOptions extends Omit<RunFlags, 'user'> {
   user?: string;
   rm?: boolean;
   detach?: boolean;
-  /** bridge (the default), none, host, or a network of `runts network create` */
+  /** bridge (root's default), pasta (an unprivileged user's default), none, host, or a network of `runts network create` */
   network?: string;
   /** `-p [hostip:]hostport:containerport[/tcp|udp]` */
   publish?: string[];
@@ -110,7 +118,10 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
   // Everything wrong with the flags fails before any change; what needs no image, before a pull too.
   if (!NAME.test(name)) throw new RuntsError('EINVAL', `--name ${name}: use letters, digits, '_', '.', '-' (128 at most)`);
   if (opts.tty && opts.detach) throw new RuntsError('EINVAL', '--tty with --detach: a detached container has no terminal to talk to');
-  parseNetworkFlags(opts.network, opts.publish);
+  const rootless = isRootless();
+  const { mode, ports } = parseNetworkFlags(opts.network, opts.publish, rootless);
+  if (mode === 'pasta') findPasta();
+  if (rootless) await checkPortsFree(ports);
   const taken = () => new RuntsError('EEXIST', `the container name ${name} is already in use`);
   try { state(ctx, name); throw taken(); } catch (err) { if (!isRuntsError(err, 'ENOTFOUND')) throw err; }
   const image = await imageFor(images, opts);
@@ -132,12 +143,13 @@ export async function runImage(ctx: RuntimeContext, images: ImageStore, opts: Ru
     merged = mountSnapshot(images, name, image);
     const user = resolveUser(merged, opts.user ?? config.config?.User ?? '');
     spec = imageSpec(config, opts.cmd, { ...flags, user }, name);
-    net = prepareNetwork(dir, name, spec.hostname!, opts, (peer) => {
+    net = prepareNetwork(dir, name, spec.hostname!, { ...opts, rootless }, (peer) => {
       const s = state(ctx, peer);
       if (s.status !== 'running' || !s.pid) throw new RuntsError('ESTATE', `--network container:${peer}: container ${peer} is ${s.status}, not running`);
       return { pid: s.pid, dir: images.containerDir(peer) };
     });
     net.editSpec(spec);
+    if (rootless) rootlessImageSpec(spec, namespaceRanges(readFileSync('/proc/self/uid_map', 'utf8')), namespaceRanges(readFileSync('/proc/self/gid_map', 'utf8')));
     writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec, null, 2) + '\n');
     faultPoint('frontend.prepared');
   } catch (err) {

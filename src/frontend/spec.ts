@@ -16,6 +16,7 @@ import { defaultSpec } from '../oci/spec.ts';
 import type { CapabilityName, LinuxSeccomp, Mount, Spec } from '../oci/types.ts';
 import { CAPABILITY_NAMES } from '../oci/kernel-numbers.ts';
 import { defaultSeccompProfile } from '../security/seccomp/default-profile.ts';
+import type { IdRange } from '../rootless/idmap.ts';
 
 /** podman's default set (containers.conf `default_capabilities`). */
 export const DEFAULT_CAPABILITIES: CapabilityName[] = [
@@ -137,5 +138,27 @@ export function imageSpec(config: ImageConfig, cmd: string[], flags: RunFlags, i
   }
   if (flags.pidsLimit !== undefined) resources.pids = { limit: flags.pidsLimit };
   spec.linux!.resources = resources;
+  return spec;
+}
+
+/**
+ * An unprivileged user's container (docs/design/rootless.md, "The front
+ * end"): runts runs in the front end's user namespace (rootless/userns.ts),
+ * and the container gets one of its own mapped 1:1 onto it (`uids`, `gids`:
+ * the ranges that namespace maps, as in namespaceRanges), so image files
+ * owned by any of those ids keep their owners inside. Without a network
+ * namespace of its own (host mode) it cannot mount sysfs: the host's is
+ * bound read-only, as runc's ToRootless does.
+ */
+export function rootlessImageSpec(spec: Spec, uids: IdRange[], gids: IdRange[]): Spec {
+  const linux = spec.linux!;
+  const namespaces = (linux.namespaces ?? []).filter((n) => n.type !== 'user');
+  const identity = (ranges: IdRange[]) => ranges.map((r) => ({ containerID: r.start, hostID: r.start, size: r.count }));
+  linux.namespaces = [...namespaces, { type: 'user' }];
+  linux.uidMappings = identity(uids);
+  linux.gidMappings = identity(gids);
+  if (!namespaces.some((n) => n.type === 'network')) {
+    spec.mounts = (spec.mounts ?? []).map((m) => (m.destination === '/sys' ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] } : m));
+  }
   return spec;
 }

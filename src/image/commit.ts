@@ -129,7 +129,13 @@ export async function commitContainer(ctx: RuntimeContext, store: ImageStore, na
   const spec = bundleSpec(store, name);
 
   const paused = opts.pause !== false && containerStatus(ctx, name).status === 'running';
-  if (paused) await pause(ctx, name);
+  if (paused) {
+    // rootless without a delegated cgroup there is no freezer: say how to commit it anyway
+    await pause(ctx, name).catch((err: unknown) => {
+      if (!isRuntsError(err, 'ENOTSUP')) throw err;
+      throw new RuntsError(err.code, `${err.message}; \`runts commit --pause=false ${name}\` reads its changes while it runs`, { cause: err });
+    });
+  }
   const layer = await withCleanup(
     // ESTATE: it exited meanwhile, and there is nothing to resume
     () => paused && resume(ctx, name).catch((err: unknown) => { if (!isRuntsError(err, 'ESTATE')) throw err; }),

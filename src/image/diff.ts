@@ -6,9 +6,10 @@
  * one image layers use:
  *   - a 0/0 character device `dir/name` (OverlayFS hiding a lower file)
  *     becomes the whiteout `dir/.wh.name`;
- *   - a directory with `trusted.overlay.opaque=y` (lower contents hidden)
+ *   - a directory with `trusted.overlay.opaque=y` (lower contents hidden;
+ *     `user.overlay.opaque` from a rootless mount with `userxattr`)
  *     becomes the directory plus `dir/.wh..wh..opq`;
- *   - the other `trusted.overlay.*` attributes (origin, impure, nlink, ...)
+ *   - the other `trusted.overlay.*` (or `user.overlay.*`) attributes (origin, impure, nlink, ...)
  *     are OverlayFS's bookkeeping, not the container's data: never written;
  *   - the empty files and directories runts-init made as mount points (the
  *     bind-mounted /etc/hosts of an image without one) are left out.
@@ -27,7 +28,7 @@ import { Readable } from 'node:stream';
 import { RuntsError } from '../errors.ts';
 import { lgetxattr, llistxattr } from '../sys/libc.ts';
 import { TarWriter, type TarHeader } from './tar.ts';
-import { OPAQUE, OVERLAY_XATTR, WHITEOUT } from './unpack.ts';
+import { OPAQUE, overlayAttribute, WHITEOUT } from './unpack.ts';
 
 /** The host's SELinux label of a file: the host running the image assigns its own. */
 const HOST_LABEL = 'security.selinux';
@@ -74,12 +75,12 @@ function xattrsOf(path: string, rel: string, upper: boolean): { xattrs?: Map<str
   let opaque = false;
   for (const name of llistxattr(path).sort()) {
     if (name === HOST_LABEL) continue;
-    if (!name.startsWith(OVERLAY_XATTR)) {
+    const what = overlayAttribute(name);
+    if (what === undefined) {
       xattrs.set(name, lgetxattr(path, name));
       continue;
     }
     if (!upper) continue;
-    const what = name.slice(OVERLAY_XATTR.length);
     if (what === 'opaque') opaque = lgetxattr(path, name).toString() === 'y';
     // snapshot.ts mounts with redirect_dir=off and metacopy=off: a renamed
     // directory is copied, a chmod copies the data. An upper layer made

@@ -8,6 +8,15 @@
  *   - `dir/.wh..wh..opq` (an opaque dir: "ignore what lower layers had here")
  *     becomes the xattr `trusted.overlay.opaque=y` on `dir`.
  *
+ * Rootless (docs/design/rootless.md, "Whiteouts"), unpack runs in the front
+ * end's user namespace, as its root: `trusted.*` needs CAP_SYS_ADMIN on the
+ * host, so the opaque mark is `user.overlay.opaque=y`, which OverlayFS reads
+ * when mounted with `userxattr`. The 0/0 device stays: since Linux 5.8 the
+ * kernel lets anyone make that one node (it is a whiteout, not a device),
+ * and every kernel since 3.18 reads it. Other device nodes cannot be made
+ * there (they are the host's to give): they are left out. Owners are
+ * container ids, which the namespace maps onto the user's subordinate ids.
+ *
  * A layer is hostile input. Entry names are cleaned and refused when they
  * climb out (`../`), every parent directory is checked not to be a symlink
  * (an entry `a/x` after a symlink `a -> /etc` would write to the host), and
@@ -15,8 +24,8 @@
  * as it is read: the result must equal the diff id the image config names.
  * Owners, modes, mtimes and extended attributes are restored, the xattrs
  * byte for byte (a file capability is a binary struct) and after the chown
- * (which would clear a capability); a layer's own `trusted.overlay.*`
- * xattrs are dropped, as OverlayFS would obey them.
+ * (which would clear a capability); a layer's own `trusted.overlay.*` and
+ * `user.overlay.*` xattrs are dropped, as OverlayFS would obey them.
  *
  * The book: docs/06-overlayfs.md, "From layer tar to lowerdir".
  */
@@ -27,6 +36,7 @@ import { PassThrough, type Transform } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { reasonOf, RuntsError, wrap } from '../errors.ts';
 import { lsetxattr, mknod } from '../sys/libc.ts';
+import { isRootless } from '../rootless/detect.ts';
 import { Hasher } from './store.ts';
 import { readTar, type TarEntry } from './tar-read.ts';
 
@@ -34,6 +44,13 @@ import { readTar, type TarEntry } from './tar-read.ts';
 export const WHITEOUT = '.wh.';
 export const OPAQUE = '.wh..wh..opq';
 export const OVERLAY_XATTR = 'trusted.overlay.';
+/** The same, for an OverlayFS mounted with `userxattr` in a user namespace. */
+export const USER_OVERLAY_XATTR = 'user.overlay.';
+/** OverlayFS's attribute name in either namespace, without its prefix; undefined for any other attribute. */
+export function overlayAttribute(name: string): string | undefined {
+  for (const prefix of [OVERLAY_XATTR, USER_OVERLAY_XATTR]) if (name.startsWith(prefix)) return name.slice(prefix.length);
+  return undefined;
+}
 const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -105,13 +122,14 @@ export async function unpackLayer(file: string, dest: string, diffId?: string): 
   const decompress = decompressorFor(file);
   const hasher = new Hasher();
   const dirTimes: { path: string; mtime: Date }[] = [];
+  const rootless = isRootless();
   let entries = 0;
   try {
     await pipeline(createReadStream(file), decompress, hasher, async (tar: AsyncIterable<Buffer>) => {
       for await (const entry of readTar(tar)) {
         entries++;
         try {
-          await writeEntry(dest, entry, dirTimes);
+          await writeEntry(dest, entry, dirTimes, rootless);
         } catch (err) {
           throw entryError(entry, err);
         }
@@ -128,7 +146,17 @@ export async function unpackLayer(file: string, dest: string, diffId?: string): 
   return { diffId: got, entries };
 }
 
-async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; mtime: Date }[]) {
+/** chown; rootless, an id the user namespace does not map is named with the range it has. */
+function chownEntry(path: string, h: TarEntry, rootless: boolean): void {
+  try {
+    lchownSync(path, h.uid, h.gid);
+  } catch (err) {
+    if (!rootless || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    throw new RuntsError('EIMAGE', `owned by ${h.uid}:${h.gid}, an id the rootless user namespace does not map (it maps 0 to you and 1 on to your first /etc/subuid and /etc/subgid ranges): ask for a larger range (usermod --add-subuids, --add-subgids)`);
+  }
+}
+
+async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; mtime: Date }[], rootless: boolean) {
   const parts = cleanEntryName(h.name);
   if (!parts.length) return; // the layer root itself
   const base = parts[parts.length - 1]!;
@@ -136,7 +164,7 @@ async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; m
   ensureParents(root, parents, h.name);
   const dir = join(root, ...parents);
   if (base === OPAQUE) {
-    lsetxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
+    lsetxattr(dir, `${rootless ? USER_OVERLAY_XATTR : OVERLAY_XATTR}opaque`, Buffer.from('y'));
     return;
   }
   if (base.startsWith(WHITEOUT)) {
@@ -148,6 +176,7 @@ async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; m
     return;
   }
   if (h.type === 'unknown') return; // a vendor type (GNU sparse, volume label): no file we can make
+  if (rootless && (h.type === 'char' || h.type === 'block')) return; // no device node in a user namespace (see the header)
   const path = join(dir, base);
   const existing = lstatOrNull(path);
   // A later entry replaces an earlier one, except a directory over a directory.
@@ -181,12 +210,12 @@ async function writeEntry(root: string, h: TarEntry, dirTimes: { path: string; m
       mknod(path, S_IFIFO | mode, 0, 0);
       break;
   }
-  lchownSync(path, h.uid, h.gid);
+  chownEntry(path, h, rootless);
   // chmod after chown: chown clears the set-id bits
   if (h.type !== 'symlink' && h.type !== 'link') chmodSync(path, mode);
   // xattrs last, byte for byte: chown also clears a file capability (security.capability).
   // A layer's own trusted.overlay.* would steer OverlayFS (opaque, redirect,
   // origin): only the whiteout conversion above may set those.
-  for (const [name, value] of h.xattrs) if (!name.startsWith(OVERLAY_XATTR)) lsetxattr(path, name, value);
+  for (const [name, value] of h.xattrs) if (overlayAttribute(name) === undefined) lsetxattr(path, name, value);
   if (h.type !== 'directory' && h.type !== 'link') lutimesSync(path, h.mtime, h.mtime);
 }

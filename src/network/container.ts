@@ -8,7 +8,8 @@
  * so stop, rm and a later prune know what to undo. On `--network cni:<name>`
  * the plugins of a CNI configuration list do the wiring (cni.ts); the record
  * then keeps the list as ADD ran it, the pinned network namespace and ADD's
- * result, which CHECK and DEL are given.
+ * result, which CHECK and DEL are given. An unprivileged user's container
+ * is on pasta by default (pasta.ts), whose watcher the record names.
  *
  * The book: docs/07-networking.md.
  */
@@ -23,14 +24,15 @@ import { lookupNetwork } from './networks.ts';
 import { ipBatch } from './exec.ts';
 import { containerResolvConf, hostResolvConf, hostsFile } from './files.ts';
 import type { PortMapping } from './ipam.ts';
+import { checkUnprivilegedPorts, startPasta, stopPasta, unprivilegedPortStart, type PastaRecord } from './pasta.ts';
 import { parsePublish } from './ports.ts';
 
-export type NetworkMode = 'bridge' | 'none' | 'host' | 'container' | 'cni';
+export type NetworkMode = 'bridge' | 'none' | 'host' | 'container' | 'cni' | 'pasta';
 
 /** A CNI attachment: the list ADD ran, the pinned namespace (set before ADD starts), ADD's result. */
 export interface CniRecord { network: CniNetwork; netns?: string; result?: CniResult }
 
-export interface NetworkRecord { mode: NetworkMode; net?: BridgeNetwork; ip?: string; ports: PortMapping[]; container?: string; cni?: CniRecord }
+export interface NetworkRecord { mode: NetworkMode; net?: BridgeNetwork; ip?: string; ports: PortMapping[]; container?: string; cni?: CniRecord; pasta?: PastaRecord }
 
 export interface NetworkFlags { mode: NetworkMode; net?: BridgeNetwork; ports: PortMapping[]; container?: string; cni?: CniNetwork }
 
@@ -42,12 +44,22 @@ export interface ContainerNetwork {
   /** bind mounts for /etc/hosts, /etc/hostname, /etc/resolv.conf; host mode drops the network namespace */
   editSpec(spec: Spec): void;
   /** between create and start: `pid` is the container's init, already in its namespaces */
-  attach(pid: number): void;
+  attach(pid: number): void | Promise<void>;
 }
 
-/** Checks the flags only: every mistake fails before anything is made. */
-export function parseNetworkFlags(network = 'bridge', publish: string[] = []): NetworkFlags {
+/**
+ * Checks the flags only: every mistake fails before anything is made.
+ * `rootless`: the caller is an unprivileged user (or root of a user
+ * namespace), whose default is pasta and who can make no bridge or veth.
+ */
+export function parseNetworkFlags(network?: string, publish: string[] = [], rootless = false): NetworkFlags {
   const ports = publish.map(parsePublish);
+  network ??= rootless ? 'pasta' : 'bridge';
+  if (rootless) checkRootlessNetwork(network, ports);
+  if (network === 'pasta') {
+    if (!rootless) throw new RuntsError('EINVAL', '--network pasta: the network of an unprivileged user\'s containers; root\'s use a bridge (the default)');
+    return { mode: 'pasta', ports };
+  }
   if (network.startsWith('cni:')) {
     const name = network.slice('cni:'.length);
     if (!name) throw new RuntsError('EINVAL', `--network ${network}: name the CNI network (the "name" of a configuration list in ${cniConfigDir()})`);
@@ -69,7 +81,7 @@ export function parseNetworkFlags(network = 'bridge', publish: string[] = []): N
     return { mode: 'container', ports, container };
   }
   if (network === 'none' || network === 'host') {
-    if (ports.length) throw new RuntsError('EINVAL', `-p needs a bridge network: a container on --network ${network} has no address to publish`);
+    if (ports.length) throw new RuntsError('EINVAL', `-p needs a bridge network (pasta for an unprivileged user): a container on --network ${network} has no address to publish`);
     return { mode: network, ports };
   }
   let net: BridgeNetwork;
@@ -81,10 +93,24 @@ export function parseNetworkFlags(network = 'bridge', publish: string[] = []): N
   return { mode: 'bridge', net, ports };
 }
 
+/**
+ * What an unprivileged user may ask for: no bridge or CNI network (they need
+ * root on the host), no port it may not bind. Not another container's
+ * network either: its namespace belongs to that container's user namespace,
+ * which the new container's INIT, in a user namespace of its own, may not
+ * join.
+ */
+function checkRootlessNetwork(network: string, ports: PortMapping[]): void {
+  if (network.startsWith('container:')) throw new RuntsError('ENOTSUP', `--network ${network}: an unprivileged user's container cannot join another container's network (it belongs to that container's user namespace): publish the ports of both on the host, or run them as root`);
+  const allowed = network === 'pasta' || network === 'none' || network === 'host';
+  if (!allowed) throw new RuntsError('EPERM', `--network ${network}: an unprivileged user's container cannot be wired to a bridge or CNI network (a veth and a bridge need root on the host): use pasta (the default), none or host`);
+  checkUnprivilegedPorts(ports, unprivilegedPortStart());
+}
+
 const recordFile = (dir: string) => join(dir, 'network.json');
 
-export function prepareNetwork(dir: string, id: string, hostname: string, flags: { network?: string; publish?: string[] }, peers?: PeerLookup): ContainerNetwork {
-  const { mode, net, ports, container, cni } = parseNetworkFlags(flags.network, flags.publish);
+export function prepareNetwork(dir: string, id: string, hostname: string, flags: { network?: string; publish?: string[]; rootless?: boolean }, peers?: PeerLookup): ContainerNetwork {
+  const { mode, net, ports, container, cni } = parseNetworkFlags(flags.network, flags.publish, flags.rootless);
   const record: NetworkRecord = { mode, ports, container, ...(cni ? { cni: { network: cni } } : {}) };
   const save = () => writeFileAtomic(recordFile(dir), JSON.stringify(record) + '\n');
   // Docker's container mode: the other's namespace, and its /etc files as they are
@@ -115,7 +141,12 @@ export function prepareNetwork(dir: string, id: string, hostname: string, flags:
         spec.linux.namespaces = spec.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: `/proc/${peer.pid}/ns/net` } : n));
       }
     },
-    attach(pid) {
+    async attach(pid) {
+      if (mode === 'pasta') {
+        record.pasta = await startPasta(dir, pid, ports);
+        save();
+        return;
+      }
       if (net) attach(net, id, pid);
       else if (mode === 'none' || mode === 'cni') ipBatch(['link set lo up'], `bring lo up in ${id}`, pid);
       if (record.cni) attachCni(dir, id, pid, hostname, record, save);
@@ -169,6 +200,7 @@ export function checkNetwork(dir: string, id: string): boolean {
 export function releaseNetwork(dir: string, id: string): void {
   const record = readRecord(dir);
   if (!record) return;
+  if (record.pasta) stopPasta(record.pasta);
   if (record.net) release(record.net, id);
   if (record.cni?.netns) {
     const { network, netns, result } = record.cni;

@@ -20,7 +20,8 @@
  */
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_STORE, frontEndContainerFile, STORE_ENV } from '../image/location.ts';
+import { DEFAULT_STORE, frontEndContainerFile, STORE_ENV, storeRoot } from '../image/location.ts';
+import { isRootless } from '../rootless/detect.ts';
 import { writeFileAtomic } from '../sys/files.ts';
 import { deleteNeedsForce } from './delete.ts';
 import { killsInit } from './kill.ts';
@@ -115,8 +116,18 @@ export function compileFastRecord(store: Store, rec: ContainerRecord): FastRecor
     killDefault: signalNumber(DEFAULT_KILL_SIGNAL),
     cgroups: rec.cgroupDirs,
     // Node's routing looks in the store STORE_ENV names, else in the default one.
-    frontEnd: { file: frontEndContainerFile(rec.id, DEFAULT_STORE), env: STORE_ENV },
+    frontEnd: { file: frontEndContainerFile(rec.id, frontEndStore()), env: STORE_ENV },
   };
+}
+
+/** The default store: root's, or, rootless, the user's (the front end runs in its user namespace with it named). */
+function frontEndStore(): string {
+  if (!isRootless()) return DEFAULT_STORE;
+  try {
+    return storeRoot();
+  } catch {
+    return DEFAULT_STORE; // a user without HOME has no store: its `rm` is never the front end's
+  }
 }
 
 /** The spellings of every signal signalNumber takes: numbers, NAME, SIGNAME, in upper and lower case. */

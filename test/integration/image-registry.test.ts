@@ -16,11 +16,10 @@
  * does: `runts pull` and `runts run` reach them with no flag.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
@@ -28,6 +27,7 @@ import { ensureRunDir, RUN_PREFIX } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile } from '../lib/context.ts';
 import { hasCommand, isRoot, mountsUnder, processStartTime, waitFor, fileSkip } from '../lib/host.ts';
 import { describeResult, runLogged, RUNTS_BIN, type RuntsResult } from '../lib/runtime.ts';
+import { startRegistry as startLibRegistry, stopRegistries } from '../lib/registry.ts';
 import { BUSYBOX, busyboxLayer, config, hostArch, ociIndexLayout, ociLayout, sha, tarOf, whiteoutLayer } from './image-fixtures.ts';
 
 const missing = ['docker-registry', 'skopeo', 'openssl', 'script'].filter((c) => !hasCommand(c));
@@ -36,32 +36,17 @@ const skip = fileSkip('registry tests', !isRoot() ? 'needs root' : missing.lengt
 
 const base = join(ensureRunDir(), 'registry');
 const store = join(base, 'store');
-const registries: ChildProcess[] = [];
 const servers: Server[] = [];
 let host = '';
 
 after(async () => {
-  for (const registry of registries) {
-    if (registry.exitCode !== null) continue;
-    const gone = once(registry, 'exit');
-    registry.kill('SIGTERM');
-    await gone;
-  }
+  await stopRegistries();
   for (const server of servers) server.closeAllConnections();
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   await runts(['network', 'prune']);
   rmSync(base, { recursive: true, force: true });
 });
 checkLeaksAfterFile();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createTcpServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
 
 // Asynchronous on purpose: the token service and the fake registry answer from this process.
 function runts(args: string[]): Promise<RuntsResult> {
@@ -92,24 +77,7 @@ const tmpEntries = (root: string) => (existsSync(join(root, 'tmp')) ? readdirSyn
 const bigLayer = (mb: number) => tarOf([{ name: 'big', body: randomBytes(Math.floor(mb * 0.75e6)).toString('base64') }]);
 
 /** A docker-registry of this file's own, on a free loopback port; `extra` is more of its YAML config. */
-async function startRegistry(name: string, extra = ''): Promise<string> {
-  const dir = join(base, name);
-  mkdirSync(dir, { recursive: true });
-  const addr = `127.0.0.1:${await freePort()}`;
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${addr}\n${extra}`);
-  const registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  registries.push(registry);
-  let log = '';
-  registry.stderr!.on('data', (d) => { log += d; });
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(`http://${addr}/v2/`); // any answer: 200, or 401 where tokens are wanted
-      return addr;
-    } catch { /* not listening yet */ }
-    if (registry.exitCode !== null || i > 600) throw new Error(`docker-registry did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const startRegistry = (name: string, extra = '') => startLibRegistry(join(base, name), extra);
 
 async function listen(server: Server): Promise<string> {
   servers.push(server);

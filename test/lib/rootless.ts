@@ -32,8 +32,12 @@ export interface RootlessUser {
   /** A directory of the user's own in dir (the default cwd). */
   scratch: string;
   runts: string;
-  /** A command as the user, in `cwd` (default: scratch), with a clean environment. */
-  run(cmd: string, args: string[], opts?: RunOptions & { env?: Record<string, string> }): Promise<RuntsResult>;
+  /**
+   * A command as the user, in `cwd` (default: scratch), with a clean
+   * environment. `hide`: host files the command must not find (a tool not
+   * installed), each covered by /dev/null in a mount namespace of its own.
+   */
+  run(cmd: string, args: string[], opts?: RunOptions & { env?: Record<string, string>; hide?: string[] }): Promise<RuntsResult>;
   /** bin/runts as the user (XDG_RUNTIME_DIR set, no --root unless given). */
   runts$(args: string[], opts?: RunOptions): Promise<RuntsResult>;
   /** A bundle owned by the user: busybox's rootfs and this config.json. */
@@ -74,7 +78,9 @@ export function createRootlessUser(opts: { subids: boolean; cgroup?: string }): 
     run: (cmd, args, o = {}) => {
       const env = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/nonexistent', `USER=${name}`, `XDG_RUNTIME_DIR=${user.xdg}`, `RUNTS_TEST_RUN=${RUN_PREFIX}`, ...Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`)];
       const asUser = ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--inh-caps=-all', 'env', '-i', ...env, cmd, ...args];
-      const argv = opts.cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, ...asUser] : asUser;
+      const inCgroup = opts.cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, ...asUser] : asUser;
+      const hide = (o.hide ?? []).map((f) => `mount --bind /dev/null '${f}' && `).join('');
+      const argv = hide ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${hide}exec "$@"`, 'sh', ...inCgroup] : inCgroup;
       return runLogged(argv[0]!, argv.slice(1), { ...o, env: undefined, cwd: o.cwd ?? user.scratch });
     },
     runts$: (args, o) => user.run(user.runts, args, o),
