@@ -26,6 +26,7 @@ export interface HostLsms {
   selinux: boolean;
 }
 
+/** Read by the host probe (plan/host.ts) and `runts features`. */
 export function hostLsms(): HostLsms {
   let apparmor = false;
   try {
@@ -47,7 +48,7 @@ export interface LsmLabel {
 }
 
 /** What to write, or undefined; throws when the host cannot apply what is asked. */
-export function lsmLabel(process: Process, linux: Linux | undefined, host: HostLsms = hostLsms()): LsmLabel | undefined {
+export function lsmLabel(process: Process, linux: Linux | undefined, host: HostLsms): LsmLabel | undefined {
   const profile = process.apparmorProfile || undefined;
   const label = process.selinuxLabel || undefined;
   if (profile && !host.apparmor) {
