@@ -1,7 +1,7 @@
 /*
  * protocol.h - the wire contract between runts (TypeScript) and runts-init (C).
  *
- * Twin: src/plan/protocol.ts. Every constant here has the same name and value
+ * Twin: src/protocol/protocol.ts. Every constant here has the same name and value
  * there; test/unit/protocol.test.ts parses this file and checks that they agree.
  * Change both, and bump RUNTS_PROTOCOL_VERSION, or neither.
  *

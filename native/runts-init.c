@@ -1,7 +1,7 @@
 /*
  * runts-init.c - the C stage of runts: it executes a plan and knows no OCI.
  *
- * The contract is native/protocol.h (twin: src/plan/protocol.ts); read it
+ * The contract is native/protocol.h (twin: src/protocol/protocol.ts); read it
  * first, every message and step op used here is specified there.
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  *

@@ -2,7 +2,7 @@
  * runts-init.h - what the executor's three files share: the decoded plan,
  * the channel to runts, the table of held descriptors and the error helper.
  *
- * The contract these serve is native/protocol.h (twin: src/plan/protocol.ts).
+ * The contract these serve is native/protocol.h (twin: src/protocol/protocol.ts).
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 #ifndef RUNTS_INIT_H

@@ -21,7 +21,7 @@ import type { Hierarchy } from '../cgroups/layout.ts';
 import { cgroupPlacement } from '../cgroups/placement.ts';
 import { unsupportedResource, type CgroupWrite } from '../cgroups/writes.ts';
 import type { HostFacts } from './host.ts';
-import type { Step } from './steps.ts';
+import type { Step } from '../protocol/steps.ts';
 
 export interface CgroupPlan {
   version: 1 | 2;

@@ -23,7 +23,7 @@ import { sessionKeyringStep } from '../security/keyring.ts';
 import { grantableCapabilities } from '../security/capabilities.ts';
 import { nativeArch } from '../security/seccomp/arch.ts';
 import { processSteps, ptyOwner, seccompStep } from './compile.ts';
-import { steps, type Step } from './steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 export interface ExecPlanContext {
   /** The container's id: its session keyring is joined by name. */

@@ -33,12 +33,12 @@ import { lsmLabel, lsmSteps } from '../security/lsm.ts';
 import { procsFile } from '../cgroups/cgroup.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
-import { RUNTS_SLOTS } from './protocol.ts';
+import { RUNTS_SLOTS } from '../protocol/protocol.ts';
 import { checkMappedIds, idMapSteps } from '../rootless/idmap.ts';
 import { compileCgroup } from './compile-cgroup.ts';
 import { configPaths, type HostFacts } from './host.ts';
 import type { Plan } from './plan.ts';
-import { steps, type Step } from './steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 /** What the verb adds to the config: where the container's files go, and create's and run's options. */
 export interface PlanContext {

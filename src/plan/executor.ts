@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import { errnoText, RuntsError } from '../errors.ts';
-import { MSG, RUNTS_PROTOCOL_VERSION } from './protocol.ts';
-import type { Step } from './steps.ts';
+import { MSG, RUNTS_PROTOCOL_VERSION } from '../protocol/protocol.ts';
+import type { Step } from '../protocol/steps.ts';
 
 export function executorPath(): string {
   if (process.env.RUNTS_INIT) return process.env.RUNTS_INIT;

@@ -9,7 +9,7 @@
  */
 import type { Hook } from '../oci/types.ts';
 import type { CgroupPlan } from './compile-cgroup.ts';
-import type { Step } from './steps.ts';
+import type { Step } from '../protocol/steps.ts';
 
 export interface Plan {
   id: string;

@@ -9,7 +9,7 @@
  * The book: docs/03-building-rootfs.md, "Device nodes".
  */
 import type { LinuxDevice, Mount } from '../oci/types.ts';
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;

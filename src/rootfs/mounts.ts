@@ -17,7 +17,7 @@ import type { CgroupLayout, Hierarchy } from '../cgroups/layout.ts';
 import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
 import type { PathFact } from '../plan/host.ts';
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
 import { MS, parseMountOptions } from './mount-options.ts';
 

@@ -24,7 +24,7 @@ import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
 import { compile } from '../plan/compile.ts';
-import { encodePlan } from '../plan/encode.ts';
+import { encodePlan } from '../protocol/encode.ts';
 import { launch, type Launched } from '../plan/executor.ts';
 import { probeHost } from '../plan/host.ts';
 import type { Plan } from '../plan/plan.ts';

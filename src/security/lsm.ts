@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';
 import type { Linux, Process } from '../oci/types.ts';
-import type { Step, Value } from '../plan/steps.ts';
+import type { Step, Value } from '../protocol/steps.ts';
 
 export interface HostLsms {
   apparmor: boolean;

@@ -32,8 +32,8 @@ import type { Spec } from '../../src/oci/types.ts';
 import { compile, type PlanContext } from '../../src/plan/compile.ts';
 import { probePaths } from '../../src/plan/host.ts';
 import { fakeHost } from '../lib/fake-host.ts';
-import { encodePlan } from '../../src/plan/encode.ts';
-import { RUNTS_PLAN_MAGIC, RUNTS_PROTOCOL_VERSION, STEP, VAL } from '../../src/plan/protocol.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
+import { RUNTS_PLAN_MAGIC, RUNTS_PROTOCOL_VERSION, STEP, VAL } from '../../src/protocol/protocol.ts';
 import { defaultSeccompProfile } from '../../src/security/seccomp/default-profile.ts';
 
 export const TARGETS = ['plan-decoder', 'config', 'tar', 'manifest'] as const;

@@ -7,8 +7,8 @@ import { validateProcess } from '../../src/oci/validate.ts';
 import { compileExecPlan, namespacesToJoin, type ExecPlanContext } from '../../src/plan/compile-exec.ts';
 import { processSteps } from '../../src/plan/compile.ts';
 import { grantableCapabilities } from '../../src/security/capabilities.ts';
-import { encodePlan } from '../../src/plan/encode.ts';
-import type { Step } from '../../src/plan/steps.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
+import type { Step } from '../../src/protocol/steps.ts';
 
 const process_ = validateProcess({
   args: ['/bin/sh', '-c', 'id'], cwd: '/tmp', env: ['PATH=/bin'], user: { uid: 1000, gid: 1000 },

@@ -8,11 +8,11 @@ import { after, test } from 'node:test';
 import { validateSpec } from '../../src/oci/validate.ts';
 import type { Spec } from '../../src/oci/types.ts';
 import { compile, type PlanContext } from '../../src/plan/compile.ts';
-import { encodePlan } from '../../src/plan/encode.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
 import { explainPlan } from '../../src/plan/explain.ts';
 import { probePaths } from '../../src/plan/host.ts';
-import { RUNTS_PLAN_MAGIC, STEP } from '../../src/plan/protocol.ts';
-import type { Step } from '../../src/plan/steps.ts';
+import { RUNTS_PLAN_MAGIC, STEP } from '../../src/protocol/protocol.ts';
+import type { Step } from '../../src/protocol/steps.ts';
 import { fakeHost } from '../lib/fake-host.ts';
 
 const bundle = mkdtempSync(join(tmpdir(), 'runts-plan-'));

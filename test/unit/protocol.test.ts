@@ -1,9 +1,9 @@
 // The TS and C halves of the plan protocol must agree on every constant
-// (native/protocol.h <-> src/plan/protocol.ts).
+// (native/protocol.h <-> src/protocol/protocol.ts).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import * as protocol from '../../src/plan/protocol.ts';
+import * as protocol from '../../src/protocol/protocol.ts';
 
 const header = readFileSync(new URL('../../native/protocol.h', import.meta.url), 'utf8');
 const defines = new Map<string, number>();
