@@ -22,6 +22,7 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathS
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/types.ts';
 import { readCgroupHost, type CgroupHost } from '../cgroups/host.ts';
+import type { PathFact } from '../rootfs/mounts.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { rootlessCgroup } from '../cgroups/placement.ts';
 import { isRootless } from '../rootless/detect.ts';
@@ -30,11 +31,6 @@ import { grantableCapabilities } from '../security/capabilities.ts';
 import { hostLsms, type HostLsms } from '../security/lsm.ts';
 import type { SeccompArch } from '../oci/types.ts';
 import { nativeArch } from '../security/seccomp/arch.ts';
-
-/** What stat(2) said about a path the config names. */
-export type PathFact =
-  | { kind: 'dir' | 'file' | 'other'; realpath?: string }
-  | { kind: 'error'; code: string; errno: number; message: string };
 
 export interface HostFacts {
   /** runts's effective uid. */

@@ -16,10 +16,14 @@ import { isAbsolute, posix, resolve } from 'node:path';
 import type { CgroupLayout, Hierarchy } from '../cgroups/layout.ts';
 import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
-import type { PathFact } from '../plan/host.ts';
 import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
 import { MS, parseMountOptions } from './mount-options.ts';
+
+/** What stat(2) said about a path the config names (the host probe asks: plan/host.ts). */
+export type PathFact =
+  | { kind: 'dir' | 'file' | 'other'; realpath?: string }
+  | { kind: 'error'; code: string; errno: number; message: string };
 
 export interface MountContext {
   bundle: string;
