@@ -284,7 +284,7 @@
  *                                      INT slot, STR target, INT create     */
 #define STEP_MOUNT_TREE 54
 
-/* ---- steps_tty.c: exec into a running container, terminals (60-69) ------ */
+/* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)
  *    and setns(fd, nstype). For exec: the mount namespace (and the cgroup
  *    namespace, after CGROUP_ADD) are joined by INIT, not PARENT, so the Q

@@ -1,7 +1,8 @@
 /*
  * steps_proc.c - the process that becomes the container: who it is (ids,
- * capabilities, limits, seccomp), what it talks to (runts, hooks, the
- * console) and, last, what it becomes (execve).
+ * limits; its capabilities and seccomp filter are steps_security.c's), what
+ * it talks to (runts, hooks, the console) and, last, what it becomes
+ * (execve).
  *
  * The contract: native/protocol.h. The book: docs/09-writing-runtime.md.
  */
@@ -11,12 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <linux/close_range.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +39,7 @@ static uint32_t hook_state_len;
 /* What PREPARE_EXEC resolved, for EXEC to run. */
 static char *exec_path, **exec_argv, **exec_envp;
 
-/* ---- namespaces and names ------------------------------------------------ */
+/* ---- names ------------------------------------------------------------------- */
 
 void step_set_hostname(const struct step *s)
 {
@@ -220,9 +217,10 @@ void step_setup_console(const struct step *s)
 }
 
 /* ---- limits and identity ---------------------------------------------------
- * Order (set by the plan): rlimits and the bounding set while still root;
- * SET_USER keeps the permitted set across the switch; SET_CAPS then sets
- * the final sets, which a non-root exec keeps only through ambient. */
+ * Order (set by the plan): rlimits and the bounding set (steps_security.c)
+ * while still root; SET_USER keeps the permitted set across the switch;
+ * SET_CAPS then sets the final sets, which a non-root exec keeps only
+ * through ambient. */
 
 void step_setrlimit(const struct step *s)
 {

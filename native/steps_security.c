@@ -1,6 +1,8 @@
 /*
- * steps_security.c - security checks, LSM and keyring steps that the policy
- * in src/security/ asks for.
+ * steps_security.c - the security steps whose policy src/security/ decides:
+ * the cwd check, capabilities (the bounding set, then the final sets),
+ * no_new_privs, the seccomp filter, the LSM label and the session keyring.
+ * (Recording system calls instead of filtering them is steps_record.c.)
  *
  * The contract: native/protocol.h. The book: docs/08-security.md.
  */

@@ -1,7 +1,7 @@
 /*
- * steps_tty.c - what exec and terminals need: entering a running
- * container's namespaces from INIT, and the terminal proxy of a foreground
- * `run -t` / `exec -t`.
+ * steps_tty.c - terminals: the socketpair and the terminal proxy of a
+ * foreground `run -t` / `exec -t` (entering a running container's
+ * namespaces, which exec needs too, is steps_ns.c's).
  *
  * The contract: native/protocol.h. Design: docs/design/exec-and-terminals.md
  * (terminals, and what podman and containerd pass). The book: docs/09-writing-runtime.md.
@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
