@@ -1,5 +1,10 @@
 /**
- * Compile a validated config.json into the plan runts-init executes.
+ * Compile a validated config.json into the plan of the whole container:
+ * compile(spec, host, ctx) -> Plan (plan.ts). Its cgroups, limits and
+ * device rules come from compile-cgroup.ts; the rest of this file makes the
+ * steps runts-init executes. Pure: what it knows of the machine is `host`,
+ * read once by the probe (host.ts), so bad input fails before anything is
+ * touched, and tests compile for made-up hosts.
  *
  * Every decision is made here; the order of the steps is the order in which
  * the kernel allows (or security demands) things to happen:
