@@ -118,8 +118,13 @@ function planSeeds(): Record<string, Buffer> {
     const ctx: PlanContext = {
       id: 'fuzz', bundle, stateDir: '/run/runts/fuzz', fifoPath: '/run/runts/fuzz/exec.fifo', warn: () => {},
     };
-    // a made-up cgroup v2 host with AppArmor; the bundle's paths are real
-    const compilePlan = (s: Spec, c: PlanContext) => compile(s, fakeHost('v2', { lsms: { apparmor: true, selinux: false }, paths: probePaths(s, bundle) }), c).steps;
+    // a made-up cgroup v2 host with AppArmor; the bundle's paths are real.
+    // The limits are runts's own writes, not executor steps: left out, so
+    // v1-only values of the full config do not stop its plan.
+    const compilePlan = (s: Spec, c: PlanContext) => {
+      const noLimits = { ...s, linux: { ...s.linux, resources: { devices: s.linux?.resources?.devices } } };
+      return compile(noLimits, fakeHost('v2', { lsms: { apparmor: true, selinux: false }, paths: probePaths(s, bundle) }), c).steps;
+    };
     const tty = defaultSpec();
     const spec = { ...tty, process: { ...tty.process!, terminal: false } };
     const seccomp = { ...spec, linux: { ...spec.linux, seccomp: defaultSeccompProfile(['CAP_KILL']) } };
