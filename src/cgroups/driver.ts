@@ -83,7 +83,7 @@ function v1Driver(layout: CgroupLayout): CgroupDriver {
   const dirFor = (dirs: string[], controller: string) => writeDir(layout, dirs, controller);
   return {
     version: 1,
-    resourceWrites: (r, opts, host = readCgroupHost(layout)) => v1Writes(r ?? {}, host, opts),
+    resourceWrites: (r, opts, host = readCgroupHost(r, layout)) => v1Writes(r ?? {}, host, opts),
     create: (dirs) => createCgroupDirs(dirs),
     apply: (dirs, writes) => applyWrites(writes, (c) => dirFor(dirs, c)),
     remove: (dirs) => {
@@ -122,7 +122,7 @@ function v2Driver(layout: CgroupLayout): CgroupDriver {
   const dirOf = (dirs: string[]) => under(dirs, root);
   return {
     version: 2,
-    resourceWrites: (r, opts, host = readCgroupHost(layout)) => v2Writes(r ?? {}, host, opts),
+    resourceWrites: (r, opts, host = readCgroupHost(r, layout)) => v2Writes(r ?? {}, host, opts),
     create(dirs, opts) {
       const dir = dirOf(dirs);
       // Every ancestor hands all its controllers down, so the leaf has them.

@@ -77,7 +77,7 @@ export function probeHost(spec: Spec, opts: { bundle: string; id: string }): Hos
     rootless,
     namespaces,
     userNamespaces: namespaces.includes('user') && maxUserns?.trim() !== '0',
-    cgroup: readCgroupHost(layout),
+    cgroup: readCgroupHost(spec.linux?.resources, layout),
     lsms: hostLsms(),
     capabilities: grantableCapabilities(),
     arch: nativeArch(),
