@@ -1,7 +1,7 @@
 /*
  * protocol.h - the wire contract between runts (TypeScript) and runts-init (C).
  *
- * Twin: src/plan/protocol.ts. Every constant here has the same name and value
+ * Twin: src/protocol/protocol.ts. Every constant here has the same name and value
  * there; test/unit/protocol.test.ts parses this file and checks that they agree.
  * Change both, and bump RUNTS_PROTOCOL_VERSION, or neither.
  *
@@ -284,7 +284,7 @@
  *                                      INT slot, STR target, INT create     */
 #define STEP_MOUNT_TREE 54
 
-/* ---- steps_tty.c: exec into a running container, terminals (60-69) ------ */
+/* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)
  *    and setns(fd, nstype). For exec: the mount namespace (and the cgroup
  *    namespace, after CGROUP_ADD) are joined by INIT, not PARENT, so the Q

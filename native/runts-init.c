@@ -1,13 +1,16 @@
 /*
  * runts-init.c - the C stage of runts: it executes a plan and knows no OCI.
  *
- * The contract is native/protocol.h (twin: src/plan/protocol.ts); read it
+ * The contract is native/protocol.h (twin: src/protocol/protocol.ts); read it
  * first, every message and step op used here is specified there.
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  *
  * This file holds the channel, the plan decoder and the stages. The steps
- * live by concern in steps_fs.c (the root and its mounts) and steps_proc.c
- * (identity, capabilities, console, hooks, exec).
+ * live by concern, as the TypeScript folders do: steps_fs.c and
+ * steps_mounttree.c (the root and its mounts), steps_ns.c (namespaces),
+ * steps_proc.c (identity, limits, console, hooks, exec), steps_security.c
+ * (capabilities, no_new_privs, seccomp, LSM, keyring), steps_record.c,
+ * steps_cgroup.c and steps_tty.c.
  *
  * STAGES
  *   0  seal     before anything: re-exec from a sealed memfd copy of

@@ -2,7 +2,7 @@
  * runts-init.h - what the executor's three files share: the decoded plan,
  * the channel to runts, the table of held descriptors and the error helper.
  *
- * The contract these serve is native/protocol.h (twin: src/plan/protocol.ts).
+ * The contract these serve is native/protocol.h (twin: src/protocol/protocol.ts).
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 #ifndef RUNTS_INIT_H
@@ -104,24 +104,27 @@ step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
 
 /* ---- steps_proc.c: the process that becomes the container -------------- */
 
-step_fn step_become_root, step_unshare, step_hooks_sync, step_run_hook,
-	step_set_hostname, step_set_domainname, step_setrlimit,
-	step_setup_console, step_setsid, step_cap_bounding, step_set_user,
-	step_set_caps, step_no_new_privs, step_seccomp, step_umask,
-	step_prepare_exec, step_close_fds, step_report_created, step_wait_start,
-	step_exec;
+step_fn step_hooks_sync, step_run_hook, step_set_hostname,
+	step_set_domainname, step_setrlimit, step_setup_console, step_setsid,
+	step_set_user, step_umask, step_prepare_exec, step_close_fds,
+	step_report_created, step_wait_start, step_exec;
 
-/* ---- steps_tty.c: exec into a running container, terminals -------------- */
+/* ---- steps_ns.c: the namespaces INIT makes or enters itself ------------- */
 
-step_fn step_enter_ns, step_console_pair;
+step_fn step_become_root, step_unshare, step_enter_ns;
+
+/* ---- steps_tty.c: terminals --------------------------------------------- */
+
+step_fn step_console_pair;
 /* PARENT, supervising: proxy the terminal until INIT exits (no-op without
  * STEP_CONSOLE_PAIR). INIT is left for the caller to reap. */
 void console_proxy(int init_pid);
 
-/* ---- steps_security.c: checks, LSM and keyring steps ---------------------- */
+/* ---- steps_security.c: checks, capabilities, seccomp, LSM, keyring ------ */
 
 int cwd_inside_root(void);
-step_fn step_lsm_open_attr, step_lsm_write_attr, step_session_keyring;
+step_fn step_cap_bounding, step_set_caps, step_no_new_privs, step_seccomp,
+	step_lsm_open_attr, step_lsm_write_attr, step_session_keyring;
 
 /* ---- steps_record.c: STEP_SECCOMP_RECORD ---------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
  * steps_proc.c - the process that becomes the container: who it is (ids,
- * capabilities, limits, seccomp), what it talks to (runts, hooks, the
- * console) and, last, what it becomes (execve).
+ * limits; its capabilities and seccomp filter are steps_security.c's), what
+ * it talks to (runts, hooks, the console) and, last, what it becomes
+ * (execve).
  *
  * The contract: native/protocol.h. The book: docs/09-writing-runtime.md.
  */
@@ -11,12 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <linux/close_range.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,23 +39,7 @@ static uint32_t hook_state_len;
 /* What PREPARE_EXEC resolved, for EXEC to run. */
 static char *exec_path, **exec_argv, **exec_envp;
 
-/* ---- namespaces and names ------------------------------------------------ */
-
-/* INIT was born as the unmapped overflow id of its new user namespace; now
- * that PARENT has written the maps it can become that namespace's root. */
-void step_become_root(const struct step *s)
-{
-	if (setresgid(0, 0, 0) < 0)
-		fail(s->index, errno, "setresgid 0 in the user namespace");
-	if (setresuid(0, 0, 0) < 0)
-		fail(s->index, errno, "setresuid 0 in the user namespace");
-}
-
-void step_unshare(const struct step *s)
-{
-	if (unshare((int)s->v[0].num) < 0)
-		fail(s->index, errno, "unshare 0x%llx", (unsigned long long)s->v[0].num);
-}
+/* ---- names ------------------------------------------------------------------- */
 
 void step_set_hostname(const struct step *s)
 {
@@ -236,9 +217,10 @@ void step_setup_console(const struct step *s)
 }
 
 /* ---- limits and identity ---------------------------------------------------
- * Order (set by the plan): rlimits and the bounding set while still root;
- * SET_USER keeps the permitted set across the switch; SET_CAPS then sets
- * the final sets, which a non-root exec keeps only through ambient. */
+ * Order (set by the plan): rlimits and the bounding set (steps_security.c)
+ * while still root; SET_USER keeps the permitted set across the switch;
+ * SET_CAPS then sets the final sets, which a non-root exec keeps only
+ * through ambient. */
 
 void step_setrlimit(const struct step *s)
 {
@@ -247,18 +229,6 @@ void step_setrlimit(const struct step *s)
 		fail(s->index, errno, "setrlimit %llu to %llu/%llu",
 		     (unsigned long long)s->v[0].num, (unsigned long long)s->v[1].num,
 		     (unsigned long long)s->v[2].num);
-}
-
-/* cap_last_cap is not read: before pivot it is the host's /proc, after it
- * maybe no /proc at all. The kernel answers PR_CAPBSET_READ for every
- * capability it knows and EINVAL past the last. */
-void step_cap_bounding(const struct step *s)
-{
-	uint64_t keep = s->v[0].num;
-	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-		if (!(cap < 64 && (keep >> cap & 1)) &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			fail(s->index, errno, "drop capability %d from the bounding set", cap);
 }
 
 void step_set_user(const struct step *s)
@@ -290,50 +260,6 @@ void step_set_user(const struct step *s)
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		fail(s->index, errno, "reset keep capabilities");
 	free(groups);
-}
-
-void step_set_caps(const struct step *s)
-{
-	struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
-	uint64_t amb = s->v[3].num;
-	for (int w = 0; w < 2; w++)
-		data[w] = (struct __user_cap_data_struct){
-			.effective = (uint32_t)(s->v[0].num >> (32 * w)),
-			.permitted = (uint32_t)(s->v[1].num >> (32 * w)),
-			.inheritable = (uint32_t)(s->v[2].num >> (32 * w)),
-		};
-	if (syscall(SYS_capset, &head, data) < 0)
-		fail(s->index, errno, "capset effective 0x%llx permitted 0x%llx inheritable 0x%llx",
-		     (unsigned long long)s->v[0].num, (unsigned long long)s->v[1].num,
-		     (unsigned long long)s->v[2].num);
-	for (int cap = 0; cap < 64; cap++)
-		if ((amb >> cap & 1) &&
-		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-			fail(s->index, errno, "raise ambient capability %d", cap);
-}
-
-void step_no_new_privs(const struct step *s)
-{
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		fail(s->index, errno, "set no_new_privs");
-}
-
-void step_seccomp(const struct step *s)
-{
-	uint32_t len = s->v[0].len;
-	if (len == 0 || len % sizeof(struct sock_filter) ||
-	    len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-		fail(s->index, EINVAL, "seccomp filter of %u bytes is not a BPF program", len);
-	struct sock_fprog prog = {
-		.len = (unsigned short)(len / sizeof(struct sock_filter)),
-		.filter = (struct sock_filter *)s->v[0].str, /* malloc'd: aligned */
-	};
-	/* the recorder's filter: tell PARENT to come and take its listener */
-	if ((s->v[1].num & SECCOMP_FILTER_FLAG_NEW_LISTENER) && write(go_fd, "l", 1) != 1)
-		fail(s->index, errno, "tell PARENT the recording filter comes");
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)s->v[1].num, &prog) < 0)
-		fail(s->index, errno, "load seccomp filter of %u instructions", prog.len);
 }
 
 void step_umask(const struct step *s)

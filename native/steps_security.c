@@ -1,17 +1,23 @@
 /*
- * steps_security.c - security checks, LSM and keyring steps that the policy
- * in src/security/ asks for.
+ * steps_security.c - the security steps whose policy src/security/ decides:
+ * the cwd check, capabilities (the bounding set, then the final sets),
+ * no_new_privs, the seccomp filter, the LSM label and the session keyring.
+ * (Recording system calls instead of filtering them is steps_record.c.)
  *
  * The contract: native/protocol.h. The book: docs/08-security.md.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
 #include <linux/magic.h>
+#include <linux/seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -131,4 +137,60 @@ void step_session_keyring(const struct step *s)
 	unsigned long bits = strtoul(perm, NULL, 16) | (unsigned long)s->v[1].num;
 	if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, bits) < 0)
 		fail(s->index, errno, "set permissions 0x%lx on session keyring %s", bits, name);
+}
+
+/* cap_last_cap is not read: before pivot it is the host's /proc, after it
+ * maybe no /proc at all. The kernel answers PR_CAPBSET_READ for every
+ * capability it knows and EINVAL past the last. */
+void step_cap_bounding(const struct step *s)
+{
+	uint64_t keep = s->v[0].num;
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (!(cap < 64 && (keep >> cap & 1)) &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			fail(s->index, errno, "drop capability %d from the bounding set", cap);
+}
+
+void step_set_caps(const struct step *s)
+{
+	struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	uint64_t amb = s->v[3].num;
+	for (int w = 0; w < 2; w++)
+		data[w] = (struct __user_cap_data_struct){
+			.effective = (uint32_t)(s->v[0].num >> (32 * w)),
+			.permitted = (uint32_t)(s->v[1].num >> (32 * w)),
+			.inheritable = (uint32_t)(s->v[2].num >> (32 * w)),
+		};
+	if (syscall(SYS_capset, &head, data) < 0)
+		fail(s->index, errno, "capset effective 0x%llx permitted 0x%llx inheritable 0x%llx",
+		     (unsigned long long)s->v[0].num, (unsigned long long)s->v[1].num,
+		     (unsigned long long)s->v[2].num);
+	for (int cap = 0; cap < 64; cap++)
+		if ((amb >> cap & 1) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			fail(s->index, errno, "raise ambient capability %d", cap);
+}
+
+void step_no_new_privs(const struct step *s)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(s->index, errno, "set no_new_privs");
+}
+
+void step_seccomp(const struct step *s)
+{
+	uint32_t len = s->v[0].len;
+	if (len == 0 || len % sizeof(struct sock_filter) ||
+	    len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		fail(s->index, EINVAL, "seccomp filter of %u bytes is not a BPF program", len);
+	struct sock_fprog prog = {
+		.len = (unsigned short)(len / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)s->v[0].str, /* malloc'd: aligned */
+	};
+	/* the recorder's filter: tell PARENT to come and take its listener */
+	if ((s->v[1].num & SECCOMP_FILTER_FLAG_NEW_LISTENER) && write(go_fd, "l", 1) != 1)
+		fail(s->index, errno, "tell PARENT the recording filter comes");
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)s->v[1].num, &prog) < 0)
+		fail(s->index, errno, "load seccomp filter of %u instructions", prog.len);
 }

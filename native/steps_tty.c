@@ -1,7 +1,7 @@
 /*
- * steps_tty.c - what exec and terminals need: entering a running
- * container's namespaces from INIT, and the terminal proxy of a foreground
- * `run -t` / `exec -t`.
+ * steps_tty.c - terminals: the socketpair and the terminal proxy of a
+ * foreground `run -t` / `exec -t` (entering a running container's
+ * namespaces, which exec needs too, is steps_ns.c's).
  *
  * The contract: native/protocol.h. Design: docs/design/exec-and-terminals.md
  * (terminals, and what podman and containerd pass). The book: docs/09-writing-runtime.md.
@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -21,31 +20,6 @@
 #include <unistd.h>
 
 #include "runts-init.h"
-
-/* ---- exec: the namespaces INIT joins itself ------------------------------ */
-
-/* exec joins the mount namespace here, in INIT, because PARENT must keep the
- * host's mount tree for the Q steps (the cgroup.procs paths are host paths).
- * setns(CLONE_NEWNS) moves our root and cwd to the namespace's root, which
- * is the container's root after its pivot_root; the descriptor of the
- * host's "/" that INIT started with must not survive into the container. */
-void step_enter_ns(const struct step *s)
-{
-	const char *path = s->v[1].str;
-	int nstype = (int)s->v[0].num;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail(s->index, errno, "open namespace %s", path);
-	if (setns(fd, nstype) < 0)
-		fail(s->index, errno, "join namespace %s", path);
-	close(fd);
-	if (nstype != CLONE_NEWNS)
-		return;
-	if (root_fd >= 0)
-		close(root_fd);
-	if ((root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		fail(s->index, errno, "open the container's root after joining %s", path);
-}
 
 /* ---- the foreground terminal ----------------------------------------------
  * Without --console-socket there is nobody to hand the pty master to, so

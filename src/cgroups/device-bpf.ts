@@ -16,7 +16,7 @@
  *
  * The book: docs/05-cgroups.md, "Devices".
  */
-import type { Step } from '../plan/steps.ts';
+import type { Step } from '../protocol/steps.ts';
 import type { DeviceRule } from './device-rules.ts';
 
 // eBPF opcodes (linux/bpf.h): class | op | source

@@ -12,13 +12,11 @@ import { dirname, join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { LinuxResources } from '../oci/types.ts';
 import { createCgroupDirs, removeCgroupDirs } from './cgroup.ts';
-import type { Step } from '../plan/steps.ts';
-import { deviceFilterStep } from './device-bpf.ts';
-import { deviceRules } from './device-rules.ts';
+import { readCgroupHost, type CgroupHost } from './host.ts';
 import { cgroupLayout, type CgroupLayout } from './layout.ts';
 import { v1Stats, v2Stats, type CgroupStats } from './stats.ts';
 import { v1MountPoint, v1Writes, type ResourceOptions } from './v1.ts';
-import { availableControllers, v2Root, v2Writes } from './v2.ts';
+import { v2Root, v2Writes } from './v2.ts';
 import { applyWrites, type CgroupWrite } from './writes.ts';
 
 export type { CgroupWrite } from './writes.ts';
@@ -26,16 +24,13 @@ export type { CgroupStats } from './stats.ts';
 
 export interface CgroupDriver {
   version: 1 | 2;
-  /** Validate linux.resources and decide the writes; touches nothing. */
-  resourceWrites(r: LinuxResources | undefined, opts: ResourceOptions): CgroupWrite[];
-  /** Executor steps the limits need (v2: the device program), first in the plan. */
-  planSteps(dirs: string[], r: LinuxResources | undefined): Step[];
+  /** Validate linux.resources and decide the writes against what the host offers (read now unless given); writes nothing. */
+  resourceWrites(r: LinuxResources | undefined, opts: ResourceOptions, host?: CgroupHost): CgroupWrite[];
   /**
-   * mkdir the container's cgroups (v2: with its controllers enabled, from
-   * `top` down: the hierarchy's root by default, a delegated directory when
-   * rootless, where only `controllers` are enabled).
+   * mkdir the container's cgroups (v2: with `controllers` enabled from `top`
+   * down: the hierarchy's root, or a delegated directory when rootless).
    */
-  create(dirs: string[], opts?: { top?: string | undefined; controllers?: string[] | undefined }): void;
+  create(dirs: string[], opts: { top?: string | undefined; controllers: string[] }): void;
   apply(dirs: string[], writes: CgroupWrite[]): void;
   remove(dirs: string[]): void;
   freeze(dirs: string[], frozen: boolean): Promise<void>;
@@ -52,6 +47,11 @@ export function cgroupDriver(layout: CgroupLayout = cgroupLayout()): CgroupDrive
 function under(dirs: string[], mount: string | undefined): string | undefined {
   if (!mount) return undefined;
   return dirs.find((d) => d === mount || d.startsWith(mount.endsWith('/') ? mount : `${mount}/`));
+}
+
+/** Which of the container's directories holds a controller's files ('' on v2: the one directory). */
+export function writeDir(layout: CgroupLayout, dirs: string[], controller: string): string | undefined {
+  return under(dirs, layout.mode === 2 ? v2Root(layout) : v1MountPoint(layout, controller));
 }
 
 async function waitFor(what: string, done: () => boolean): Promise<void> {
@@ -80,12 +80,11 @@ function write(path: string, value: string) {
 }
 
 function v1Driver(layout: CgroupLayout): CgroupDriver {
-  const dirFor = (dirs: string[], controller: string) => under(dirs, v1MountPoint(layout, controller));
+  const dirFor = (dirs: string[], controller: string) => writeDir(layout, dirs, controller);
   return {
     version: 1,
-    resourceWrites: (r, opts) => v1Writes(r ?? {}, layout, opts),
-    planSteps: () => [],
-    create: createCgroupDirs,
+    resourceWrites: (r, opts, host = readCgroupHost(r, layout)) => v1Writes(r ?? {}, host, opts),
+    create: (dirs) => createCgroupDirs(dirs),
     apply: (dirs, writes) => applyWrites(writes, (c) => dirFor(dirs, c)),
     remove: (dirs) => {
       const freezer = dirFor(dirs, 'freezer');
@@ -123,17 +122,13 @@ function v2Driver(layout: CgroupLayout): CgroupDriver {
   const dirOf = (dirs: string[]) => under(dirs, root);
   return {
     version: 2,
-    resourceWrites: (r, opts) => v2Writes(r ?? {}, layout, opts),
-    planSteps: (dirs, r) => {
-      const dir = dirOf(dirs);
-      return dir ? [deviceFilterStep(dir, deviceRules(r?.devices))] : [];
-    },
-    create(dirs, opts = {}) {
+    resourceWrites: (r, opts, host = readCgroupHost(r, layout)) => v2Writes(r ?? {}, host, opts),
+    create(dirs, opts) {
       const dir = dirOf(dirs);
       // Every ancestor hands all its controllers down, so the leaf has them.
       if (dir) {
         const top = opts.top ?? root;
-        const wanted = opts.controllers ?? [...availableControllers(layout)];
+        const wanted = opts.controllers;
         const chain: string[] = [];
         for (let d = dirname(dir); d.length >= top.length && d.startsWith(top); d = dirname(d)) {
           chain.unshift(d);

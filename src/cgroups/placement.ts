@@ -20,7 +20,6 @@
  * Design: docs/design/rootless.md, "cgroups". The book: docs/05-cgroups.md,
  * "Delegation: who owns the tree".
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { CgroupWrite } from './writes.ts';
@@ -46,9 +45,24 @@ export interface PlacementInput {
   writes: CgroupWrite[];
   rootless: boolean;
   uid: number;
-  /** Can the caller write this path? (default: access(2)) */
-  writable?: (path: string) => boolean;
-  read?: (path: string) => string;
+  /** Can the caller write this path? (rootless only; the host probe asked access(2)) */
+  writable: (path: string) => boolean;
+  /** A file's text, or '' (rootless only: the delegated cgroup's cgroup.controllers). */
+  read: (path: string) => string;
+}
+
+/**
+ * Rootless on cgroup v2: the container's cgroup, the delegated directory it
+ * sits in, and what the placement asks of the host: which paths the caller
+ * must be able to write (the move of INIT needs cgroup.procs where its old
+ * and new cgroups meet) and which file names the controllers on offer.
+ */
+export function rootlessCgroup(v2: Hierarchy, id: string, cgroupsPath: string | undefined): { dir: string; top: string; mustWrite: string[]; controllersFile: string } {
+  const path = cgroupsPath !== undefined ? resolveCgroupPath(cgroupsPath, id, v2.ownPath) : posix.join(posix.dirname(v2.ownPath), `runts-${id}`);
+  const dir = join(v2.mountPoint, path);
+  const top = dirname(dir);
+  const meet = join(v2.mountPoint, commonAncestor(v2.ownPath, path));
+  return { dir, top, mustWrite: [top, join(top, 'cgroup.procs'), join(meet, 'cgroup.procs')], controllersFile: join(top, 'cgroup.controllers') };
 }
 
 export function cgroupPlacement(input: PlacementInput): CgroupPlacement {
@@ -68,43 +82,20 @@ export function cgroupPlacement(input: PlacementInput): CgroupPlacement {
     if (!wants) return none;
     throw new RuntsError('ECGROUP', `${wants}: needs a cgroup of the container's own, and uid ${input.uid} (rootless) cannot have one on this host: its controllers are cgroup v1 (${layout.hierarchies.some((h) => h.version === 2) ? 'a hybrid host' : 'no cgroup v2'}), which has no delegation to an unprivileged user; run on a cgroup v2 host with a subtree delegated to the user (systemd: Delegate=yes), run as root, or ${fix}`, { path: fields[0] ?? 'linux.cgroupsPath' });
   }
-  const path = cgroupsPath !== undefined ? resolveCgroupPath(cgroupsPath, id, v2.ownPath) : posix.join(posix.dirname(v2.ownPath), `runts-${id}`);
-  const dir = join(v2.mountPoint, path);
-  const top = dirname(dir);
-  const writable = input.writable ?? canWrite;
-  // The move of INIT needs write access to cgroup.procs where its old and new cgroups meet.
-  const meet = join(v2.mountPoint, commonAncestor(v2.ownPath, path));
-  const refused = [top, join(top, 'cgroup.procs'), join(meet, 'cgroup.procs')].find((p) => !writable(p));
+  const { dir, top, mustWrite, controllersFile } = rootlessCgroup(v2, id, cgroupsPath);
+  const refused = mustWrite.find((p) => !input.writable(p));
   if (refused) {
     if (!wants) return none;
     throw new RuntsError('ECGROUP', `${wants}: needs a cgroup of the container's own, ${dir}, and uid ${input.uid} (rootless) may not write ${refused}: that cgroup v2 subtree is not delegated to the user; delegate one (systemd: Delegate=yes, as user@.service has; by hand: chown the directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads) and run runts from inside it, run as root, or ${fix}`, { path: fields[0] ?? 'linux.cgroupsPath' });
   }
-  const read = input.read ?? ((p: string) => readFileSync(p, 'utf8'));
   const controllers = [...new Set(writes.map((w) => w.file.split('.')[0]!).filter((c) => c !== 'cgroup'))];
-  const offered = new Set(readOr(read, join(top, 'cgroup.controllers')).trim().split(/\s+/));
+  const offered = new Set(input.read(controllersFile).trim().split(/\s+/));
   const missing = controllers.filter((c) => !offered.has(c));
   if (missing.length) {
     const field = writes.find((w) => missing.includes(w.file.split('.')[0]!))!.field;
     throw new RuntsError('ECGROUP', `${field}: needs the ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''}, which the delegated cgroup ${top} does not offer (its cgroup.controllers: ${[...offered].filter(Boolean).join(' ') || 'none'}): enable ${missing.map((c) => `+${c}`).join(' ')} in the cgroup.subtree_control of its parents (systemd: Delegate=${missing.join(' ')})`, { path: field });
   }
   return { dirs: [dir], dirOf: (h) => (h === v2 ? dir : own(h)), writes, top, controllers };
-}
-
-function canWrite(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readOr(read: (p: string) => string, path: string): string {
-  try {
-    return read(path);
-  } catch {
-    return '';
-  }
 }
 
 function commonAncestor(a: string, b: string): string {

@@ -5,12 +5,13 @@
  *
  * The book: docs/05-cgroups.md, "cgroup v1 and hybrid hosts".
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LinuxResources } from '../oci/types.ts';
 import { deviceRules, v1RuleText } from './device-rules.ts';
+import type { CgroupHost } from './host.ts';
 import type { CgroupLayout } from './layout.ts';
-import { checkList, hugePageSizes, invalidResource, limitValue, nonNegative, unsupportedResource, type CgroupWrite } from './writes.ts';
+import { checkList, invalidResource, limitValue, nonNegative, unsupportedResource, type CgroupWrite } from './writes.ts';
 
 export interface ResourceOptions {
   /** linux.resources, or "update" for a live change. */
@@ -28,18 +29,19 @@ export function v1MountPoint(layout: CgroupLayout, controller: string): string |
 /** Files the kernel offers in every cgroup but the root one. */
 const NOT_ON_ROOT = new Set(['pids.max', 'blkio.bfq.weight', 'blkio.bfq.weight_device']);
 
-function swapAccounted(layout: CgroupLayout): boolean {
-  const mount = v1MountPoint(layout, 'memory');
-  return !!mount && existsSync(join(mount, 'memory.memsw.limit_in_bytes'));
-}
-
-export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: ResourceOptions): CgroupWrite[] {
+export function v1Writes(r: LinuxResources, host: CgroupHost, opts: ResourceOptions): CgroupWrite[] {
+  const { layout } = host;
+  /** Does the root of the controller's hierarchy have this file? */
+  const hasFile = (controller: string, file: string) => {
+    const mount = v1MountPoint(layout, controller);
+    return !!mount && (host.rootFiles[mount] ?? []).includes(file);
+  };
   const out: CgroupWrite[] = [];
   const f = (name: string) => `${opts.field}.${name}`;
   const add = (controller: string, file: string, value: string, field: string) => {
     const mount = v1MountPoint(layout, controller);
     if (!mount) unsupportedResource(field, `the host does not mount the cgroup v1 ${controller} controller`);
-    if (!NOT_ON_ROOT.has(file) && !existsSync(join(mount, file))) unsupportedResource(field, `not supported by this kernel (no ${controller}/${file})`);
+    if (!NOT_ON_ROOT.has(file) && !hasFile(controller, file)) unsupportedResource(field, `not supported by this kernel (no ${controller}/${file})`);
     out.push({ controller, file, value, field });
   };
   if (r.unified && Object.keys(r.unified).length) unsupportedResource(f('unified'), 'invalid configuration for this host: cgroup v2 keys cannot be applied to cgroup v1');
@@ -49,7 +51,7 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
     const limit = m.limit !== undefined ? limitValue(f('memory.limit'), m.limit, '-1') : undefined;
     // no limit on memory, none on memory+swap either (when the host accounts swap), as runc:
     // a memsw limit left below would refuse the new unlimited memory limit
-    const unlimitSwap = m.limit === -1 && m.swap === undefined && swapAccounted(layout);
+    const unlimitSwap = m.limit === -1 && m.swap === undefined && hasFile('memory', 'memory.memsw.limit_in_bytes');
     const swap = m.swap !== undefined ? limitValue(f('memory.swap'), m.swap, '-1') : unlimitSwap ? '-1' : undefined;
     if (m.limit !== undefined && m.swap !== undefined && m.swap !== -1 && (m.limit === -1 || m.swap < m.limit)) {
       invalidResource(f('memory.swap'), `memory+swap (${m.swap}) must be at least memory.limit (${m.limit})`);
@@ -92,11 +94,11 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
       add('cpu', 'cpu.idle', String(c.idle), f('cpu.idle'));
     }
     if (c.cpus !== undefined && c.cpus !== '') {
-      checkList(f('cpu.cpus'), c.cpus, '/sys/devices/system/cpu/online', '0');
+      checkList(f('cpu.cpus'), c.cpus, host.cpusOnline);
       add('cpuset', 'cpuset.cpus', c.cpus, f('cpu.cpus'));
     }
     if (c.mems !== undefined && c.mems !== '') {
-      checkList(f('cpu.mems'), c.mems, '/sys/devices/system/node/online', '0');
+      checkList(f('cpu.mems'), c.mems, host.memsOnline);
       add('cpuset', 'cpuset.mems', c.mems, f('cpu.mems'));
     }
   }
@@ -109,10 +111,9 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
       if (!Number.isSafeInteger(w) || w < 10 || w > 1000) invalidResource(field, `must be 10 to 1000, not ${w}`);
       return String(w);
     };
-    const mount = v1MountPoint(layout, 'blkio');
     // Without CFQ the weight lives in the BFQ files, as runc does it.
     // (BFQ's weight files exist below the root only; its statistics show it is there)
-    const bfq = !!mount && !existsSync(join(mount, 'blkio.weight')) && existsSync(join(mount, 'blkio.bfq.io_service_bytes'));
+    const bfq = !hasFile('blkio', 'blkio.weight') && hasFile('blkio', 'blkio.bfq.io_service_bytes');
     if (b.weight !== undefined) add('blkio', bfq ? 'blkio.bfq.weight' : 'blkio.weight', weight(f('blockIO.weight'), b.weight), f('blockIO.weight'));
     if (b.leafWeight !== undefined) add('blkio', 'blkio.leaf_weight', weight(f('blockIO.leafWeight'), b.leafWeight), f('blockIO.leafWeight'));
     (b.weightDevice ?? []).forEach((d, i) => {
@@ -136,10 +137,10 @@ export function v1Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
   }
 
   if (r.hugepageLimits?.length) {
-    const sizes = hugePageSizes();
+    const sizes = host.hugePageSizes;
     r.hugepageLimits.forEach((h, i) => {
       const hf = f(`hugepageLimits[${i}]`);
-      if (!sizes.has(h.pageSize)) invalidResource(`${hf}.pageSize`, `${JSON.stringify(h.pageSize)} is not a huge page size of this host (${[...sizes.keys()].join(', ') || 'none'})`);
+      if (!(h.pageSize in sizes)) invalidResource(`${hf}.pageSize`, `${JSON.stringify(h.pageSize)} is not a huge page size of this host (${Object.keys(sizes).join(', ') || 'none'})`);
       add('hugetlb', `hugetlb.${h.pageSize}.limit_in_bytes`, nonNegative(`${hf}.limit`, h.limit), `${hf}.limit`);
     });
   }

@@ -7,24 +7,15 @@
  * The book: docs/05-cgroups.md, "cgroup v2: one tree of groups" (the
  * files, by hand) and "What runts does" (the OCI-to-file table).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { LinuxResources } from '../oci/types.ts';
 import { deviceRules } from './device-rules.ts';
+import type { CgroupHost } from './host.ts';
 import type { CgroupLayout } from './layout.ts';
 import { deviceNumber, type ResourceOptions } from './v1.ts';
-import { checkList, hugePageSizes, invalidResource, limitValue, nonNegative, unsupportedResource, type CgroupWrite } from './writes.ts';
+import { checkList, invalidResource, limitValue, nonNegative, unsupportedResource, type CgroupWrite } from './writes.ts';
 
 export function v2Root(layout: CgroupLayout): string {
   return layout.hierarchies.find((h) => h.version === 2)!.mountPoint;
-}
-
-export function availableControllers(layout: CgroupLayout): Set<string> {
-  try {
-    return new Set(readFileSync(join(v2Root(layout), 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean));
-  } catch {
-    return new Set();
-  }
 }
 
 /** cpu.shares (2..262144) to cpu.weight (1..10000), runc's formula. */
@@ -37,9 +28,9 @@ export function blkioToIoWeight(w: number): number {
   return 1 + Math.floor(((w - 10) * 9999) / 990);
 }
 
-export function v2Writes(r: LinuxResources, layout: CgroupLayout, opts: ResourceOptions): CgroupWrite[] {
+export function v2Writes(r: LinuxResources, host: CgroupHost, opts: ResourceOptions): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const have = availableControllers(layout);
+  const have = new Set(host.controllers);
   const f = (name: string) => `${opts.field}.${name}`;
   const add = (file: string, value: string, field: string) => {
     const controller = file.split('.')[0]!;
@@ -89,11 +80,11 @@ export function v2Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
       add('cpu.idle', String(c.idle), f('cpu.idle'));
     }
     if (c.cpus) {
-      checkList(f('cpu.cpus'), c.cpus, '/sys/devices/system/cpu/online', '0');
+      checkList(f('cpu.cpus'), c.cpus, host.cpusOnline);
       add('cpuset.cpus', c.cpus, f('cpu.cpus'));
     }
     if (c.mems) {
-      checkList(f('cpu.mems'), c.mems, '/sys/devices/system/node/online', '0');
+      checkList(f('cpu.mems'), c.mems, host.memsOnline);
       add('cpuset.mems', c.mems, f('cpu.mems'));
     }
   }
@@ -131,10 +122,10 @@ export function v2Writes(r: LinuxResources, layout: CgroupLayout, opts: Resource
   }
 
   if (r.hugepageLimits?.length) {
-    const sizes = hugePageSizes();
+    const sizes = host.hugePageSizes;
     r.hugepageLimits.forEach((h, i) => {
       const hf = f(`hugepageLimits[${i}]`);
-      if (!sizes.has(h.pageSize)) invalidResource(`${hf}.pageSize`, `${JSON.stringify(h.pageSize)} is not a huge page size of this host (${[...sizes.keys()].join(', ') || 'none'})`);
+      if (!(h.pageSize in sizes)) invalidResource(`${hf}.pageSize`, `${JSON.stringify(h.pageSize)} is not a huge page size of this host (${Object.keys(sizes).join(', ') || 'none'})`);
       add(`hugetlb.${h.pageSize}.max`, nonNegative(`${hf}.limit`, h.limit), `${hf}.limit`);
     });
   }

@@ -8,7 +8,7 @@
  *
  * The book: docs/05-cgroups.md, "What runts does" and "Changing limits".
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { Int64 } from '../oci/types.ts';
@@ -101,27 +101,10 @@ export function parseList(field: string, list: string): number[] {
   return out;
 }
 
-/** Refuse cpus or memory nodes the host does not have. */
-export function checkList(field: string, list: string, hostFile: string, fallback: string): void {
+/** Refuse cpus or memory nodes the host does not have (online: the host's list, as /sys shows it). */
+export function checkList(field: string, list: string, online: string): void {
   const wanted = parseList(field, list);
-  const host = new Set(parseList(hostFile, existsSync(hostFile) ? readFileSync(hostFile, 'utf8') : fallback));
+  const host = new Set(parseList(field, online));
   const missing = wanted.filter((n) => !host.has(n));
   if (missing.length) invalidResource(field, `${missing.join(',')} not on this host (it has ${[...host].join(',')})`);
-}
-
-/** "2MB" -> 2097152; the page sizes the kernel offers are in /sys/kernel/mm/hugepages. */
-export function hugePageSizes(): Map<string, number> {
-  const out = new Map<string, number>();
-  try {
-    for (const name of readdirSync('/sys/kernel/mm/hugepages')) {
-      const m = /^hugepages-(\d+)kB$/.exec(name);
-      if (!m) continue;
-      const kb = Number(m[1]);
-      const label = kb >= 1 << 20 ? `${kb >> 20}GB` : kb >= 1 << 10 ? `${kb >> 10}MB` : `${kb}KB`;
-      out.set(label, kb * 1024);
-    }
-  } catch {
-    /* no huge pages at all */
-  }
-  return out;
 }

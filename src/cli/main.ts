@@ -212,7 +212,7 @@ const registerPlan: Register = (program, ctx) => {
         const { compileFastRecord, explainFastRecord } = await import('../runtime/fast-verbs.ts');
         return print(explainFastRecord(compileFastRecord(c.store, initialRecord({ id: f.id }, prepared))));
       }
-      const { explainPlan } = await import('../plan/encode.ts');
+      const { explainPlan } = await import('../plan/explain.ts');
       print(explainPlan(prepared.plan));
     });
 };

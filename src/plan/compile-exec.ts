@@ -20,8 +20,10 @@ import { statSync } from 'node:fs';
 import type { LinuxSeccomp, Process } from '../oci/types.ts';
 import { NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
+import { grantableCapabilities } from '../security/capabilities.ts';
+import { nativeArch } from '../security/seccomp/arch.ts';
 import { processSteps, ptyOwner, seccompStep } from './compile.ts';
-import { steps, type Step } from './steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 export interface ExecPlanContext {
   /** The container's id: its session keyring is joined by name. */
@@ -73,8 +75,9 @@ export function compileExecPlan(process: Process, ctx: ExecPlanContext): Step[] 
     plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, '', ptyOwner(process)));
   }
   if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
-  const seccompLoad = seccompStep(ctx.seccomp, ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
+  // exec reads its two host facts here (create's come from the host probe, plan/host.ts)
+  const seccompLoad = seccompStep(ctx.seccomp, nativeArch(), ctx.warn);
+  plan.push(...processSteps(process, { ...ctx, capabilities: grantableCapabilities(), seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
   // as in create: with no_new_privs the filter waits for the last moment
   if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);

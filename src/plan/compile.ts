@@ -1,5 +1,10 @@
 /**
- * Compile a validated config.json into the plan runts-init executes.
+ * Compile a validated config.json into the plan of the whole container:
+ * compile(spec, host, ctx) -> Plan (plan.ts). Its cgroups, limits and
+ * device rules come from compile-cgroup.ts; the rest of this file makes the
+ * steps runts-init executes. Pure: what it knows of the machine is `host`,
+ * read once by the probe (host.ts), so bad input fails before anything is
+ * touched, and tests compile for made-up hosts.
  *
  * Every decision is made here; the order of the steps is the order in which
  * the kernel allows (or security demands) things to happen:
@@ -17,10 +22,9 @@
  *
  * The book: docs/09-writing-runtime.md, "From config.json to a plan".
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { posix } from 'node:path';
 import { RuntsError } from '../errors.ts';
-import type { Hook, Linux, LinuxSeccomp, Process, Spec } from '../oci/types.ts';
+import type { Hook, Linux, LinuxSeccomp, Process, SeccompArch, Spec } from '../oci/types.ts';
 import { NAMESPACE_FLAGS, RLIMIT_NUMBERS } from '../oci/kernel-numbers.ts';
 import { deviceSteps, needsDevSetup } from '../rootfs/devices.ts';
 import { MS, propagationFlags, propagationName } from '../rootfs/mount-options.ts';
@@ -30,22 +34,26 @@ import { capabilityMasks, capabilityNames } from '../security/capabilities.ts';
 import { compileSeccomp } from '../security/seccomp/compile.ts';
 import { recorderFilter, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../security/seccomp/record.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
-import { lsmLabel, lsmSteps, type HostLsms } from '../security/lsm.ts';
+import { lsmLabel, lsmSteps } from '../security/lsm.ts';
+import { procsFile } from '../cgroups/cgroup.ts';
 import type { Hierarchy } from '../cgroups/layout.ts';
 import { unescapeMountPath } from '../sys/mounts.ts';
-import { RUNTS_SLOTS } from './protocol.ts';
-import { checkMappedIds, idMapHost, idMapSteps, type IdMapHost } from '../rootless/idmap.ts';
-import { steps, type Step } from './steps.ts';
+import { RUNTS_SLOTS } from '../protocol/protocol.ts';
+import { checkMappedIds, idMapSteps } from '../rootless/idmap.ts';
+import { compileCgroup } from './compile-cgroup.ts';
+import { configPaths, type HostFacts } from './host.ts';
+import type { Plan } from './plan.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
+/** What the verb adds to the config: where the container's files go, and create's and run's options. */
 export interface PlanContext {
-  /** The container's id: names its session keyring. */
+  /** The container's id: names its session keyring and its cgroup. */
   id: string;
   bundle: string;
+  /** The container's state directory (runtime/store.ts). */
+  stateDir: string;
   fifoPath: string;
-  /** cgroup.procs files INIT is written into. */
-  cgroupProcs: string[];
-  /** The container's cgroup directory on the host, in a hierarchy. */
-  cgroupDir: (h: Hierarchy) => string;
+  pidFile?: string;
   consoleSocket?: string;
   noPivot?: boolean;
   /** Keep the caller's session keyring (runc's --no-new-keyring). */
@@ -58,14 +66,6 @@ export interface PlanContext {
   warn: (msg: string) => void;
   /** Record the container's system calls to this file instead of applying linux.seccomp (security/seccomp/record.ts). */
   seccompRecord?: string;
-  /** Which LSMs the host has enabled (default: asked of /sys). */
-  lsmHost?: HostLsms;
-  /** runts has no privilege over the host (rootless/detect.ts): it runs in a user namespace at least. */
-  rootless?: boolean;
-  /** runts runs with a non-zero euid: without a user namespace it could do nothing (root of a user namespace can). */
-  unprivileged?: boolean;
-  /** Who writes the id maps and with what ranges (default: read from this host and process). */
-  idMapHost?: IdMapHost;
 }
 
 /** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
@@ -78,7 +78,25 @@ const LSM_SLOT = 2;
 /** The rest hold idmapped mount trees (rootfs/idmap.ts). */
 const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 3 }, (_, k) => 3 + k);
 
-export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
+/**
+ * The whole container, decided: its cgroups and limits, the executor's
+ * steps, the hooks runts runs and the files it writes. Pure: everything it
+ * knows of the machine is in `host` (plan/host.ts).
+ */
+export function compile(spec: Spec, host: HostFacts, ctx: PlanContext): Plan {
+  const hooks = spec.hooks ?? {};
+  const cgroup = compileCgroup(spec, host, ctx);
+  return {
+    id: ctx.id,
+    cgroup,
+    steps: [...cgroup.steps, ...executorSteps(spec, host, ctx, cgroup)],
+    hooks: { prestart: hooks.prestart ?? [], createRuntime: hooks.createRuntime ?? [], poststart: hooks.poststart ?? [], poststop: hooks.poststop ?? [] },
+    state: { dir: ctx.stateDir, pidFile: ctx.pidFile },
+  };
+}
+
+/** The executor's steps after the cgroup's own (compile-cgroup.ts). */
+function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { dirs: string[]; dirOf: (h: Hierarchy) => string }): Step[] {
   const process = spec.process!;
   const linux = spec.linux ?? {};
   const nsList = linux.namespaces ?? [];
@@ -86,20 +104,21 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (!nsList.some((n) => n.type === 'mount')) {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)');
   }
-  if (ctx.unprivileged && !nsList.some((n) => n.type === 'user')) {
+  checkNamespaces(nsList.map((n) => n.type), newNs, host);
+  if (host.euid !== 0 && !nsList.some((n) => n.type === 'user')) {
     throw new RuntsError('EINVAL_CONFIG', 'linux.namespaces: runts runs as an unprivileged user, and without a user namespace it could mount nothing: add one with linux.uidMappings and linux.gidMappings (runts spec --rootless writes such a config)');
   }
-  const rootfs = rootfsPath(spec, ctx.bundle);
+  const rootfs = rootfsPath(spec, ctx.bundle, host);
   const plan: Step[] = [];
   const mounts = spec.mounts ?? [];
   // Inside a user namespace, new or joined, or the one runts runs in
   // (rootless podman's): INIT is not the host's root, and cannot mknod.
-  const inUserns = nsList.some((n) => n.type === 'user') || !!ctx.rootless;
+  const inUserns = nsList.some((n) => n.type === 'user') || host.rootless;
   const userMaps = newNs.has('user') ? { uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [] } : undefined;
   const mountPlan = mountSteps(mounts, {
     // no v1 cgroupfs, no sysfs of the host's network from a user namespace of runts's own or the one it runs in
-    bundle: ctx.bundle, newUserns: newNs.has('user') || !!ctx.rootless, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
-    cgroupDir: ctx.cgroupDir, userMaps, slots: TREE_SLOTS,
+    bundle: ctx.bundle, newUserns: newNs.has('user') || host.rootless, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
+    cgroupDir: cgroup.dirOf, layout: host.cgroup.layout, paths: host.paths, userMaps, slots: TREE_SLOTS,
   });
 
   // --- PARENT, before clone: things that need the host's view ---------------
@@ -121,9 +140,10 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   // --- PARENT, after clone ---------------------------------------------------
   if (userMaps) {
     checkMappedIds(spec, userMaps.uid, userMaps.gid);
-    plan.push(...idMapSteps(userMaps.uid, userMaps.gid, process.user?.additionalGids ?? [], ctx.idMapHost ?? idMapHost()));
+    if (!host.idMap) throw new RuntsError('EINTERNAL', 'host facts: no id map facts for a config with a user namespace (plan/host.ts reads them)');
+    plan.push(...idMapSteps(userMaps.uid, userMaps.gid, process.user?.additionalGids ?? [], host.idMap));
   }
-  for (const file of ctx.cgroupProcs) plan.push(steps.cgroupAdd(file));
+  for (const dir of cgroup.dirs) plan.push(steps.cgroupAdd(procsFile(dir)));
   if (ctx.supervise) plan.push(steps.supervise());
   if (ctx.seccompRecord) plan.push(steps.seccompRecord(ctx.seccompRecord));
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
@@ -135,10 +155,10 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const rootProp = linux.rootfsPropagation ? propagationFlags(linux.rootfsPropagation)! : MS.SLAVE | MS.REC;
   plan.push(steps.setPropagation('/', rootProp | MS.REC, propagationName(rootProp | MS.REC)));
   // pivot_root refuses a new root whose parent mount is shared.
-  plan.push(steps.setPropagation(parentMountOf(rootfs), MS.PRIVATE, 'private'));
+  plan.push(steps.setPropagation(parentMountOf(rootfs, host.mountinfo), MS.PRIVATE, 'private'));
   plan.push(steps.rootfs(rootfs));
   plan.push(...mountPlan.init);
-  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), inUserns }));
+  plan.push(...deviceSteps(linux.devices ?? [], { setupDev: needsDevSetup(mounts), inUserns, kcore: host.kcore }));
   // Written through the host's /proc while INIT already lives in its own
   // namespaces: /proc/sys/net, kernel.hostname and friends follow the writer.
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.push(steps.writeProc(sysctlPath(key), value));
@@ -152,10 +172,10 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   if (hookCount > 0) plan.push(steps.hooksSync());
   for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h), CREATING_STATE));
   // The LSM attr file is opened while "/" is the host's: see security/lsm.ts.
-  const lsm = lsmLabel(process, spec.linux, ctx.lsmHost);
+  const lsm = lsmLabel(process, spec.linux, host.lsms);
   const lsmLoad = lsm && lsmSteps(lsm, LSM_SLOT);
   if (lsmLoad) plan.push(lsmLoad.open);
-  if (ctx.noPivot) plan.push(...hostPseudoMounts(rootfs).map(steps.detachMount));
+  if (ctx.noPivot) plan.push(...hostPseudoMounts(rootfs, host.mountinfo).map(steps.detachMount));
   plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
   if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
   for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
@@ -176,8 +196,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const devReadonly = devReadonlyStep(mounts);
   if (devReadonly) plan.push(devReadonly);
   if (lsmLoad) plan.push(lsmLoad.write);
-  const seccompLoad = ctx.seccompRecord ? recorderStep(ctx, process) : seccompStep(linux.seccomp, ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
+  const seccompLoad = ctx.seccompRecord ? recorderStep(ctx, process) : seccompStep(linux.seccomp, host.arch, ctx.warn);
+  plan.push(...processSteps(process, { ...ctx, capabilities: host.capabilities, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
   plan.push(steps.reportCreated());
   // With no_new_privs the filter waits until the container's own code is
   // next: the startContainer hooks run in the container, so under its
@@ -194,7 +214,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
  * limits, identity, capabilities, umask, cwd, the command, and which
  * descriptors it keeps.
  */
-export function processSteps(process: Process, ctx: { warn: (msg: string) => void; preserveFds?: number; seccomp?: Step; keyring?: Step }): Step[] {
+export function processSteps(process: Process, ctx: { warn: (msg: string) => void; capabilities: bigint; preserveFds?: number; seccomp?: Step; keyring?: Step }): Step[] {
   const out: Step[] = [];
   // First, while INIT is root of its user namespace and no filter is loaded.
   if (ctx.keyring) out.push(ctx.keyring);
@@ -209,7 +229,7 @@ export function processSteps(process: Process, ctx: { warn: (msg: string) => voi
   // user may reach a directory root cannot (a volume chowned to it), and
   // the reverse (a cwd only root can enter, for a process of another user).
   out.push(steps.chdir(process.cwd || '/', true));
-  const caps = capabilityMasks(process.capabilities, ctx.warn);
+  const caps = capabilityMasks(process.capabilities, ctx.capabilities, ctx.warn);
   out.push(steps.capBounding(caps.bounding, capabilityNames(caps.bounding)));
   const user = process.user ?? { uid: 0, gid: 0 };
   out.push(steps.setUser(user.uid, user.gid, user.additionalGids ?? []));
@@ -229,9 +249,9 @@ export function ptyOwner(process: Process): number {
 }
 
 /** The step that loads linux.seccomp, if there is one (placement: see processSteps). */
-export function seccompStep(seccomp: LinuxSeccomp | undefined, warn: (msg: string) => void): Step | undefined {
+export function seccompStep(seccomp: LinuxSeccomp | undefined, arch: SeccompArch, warn: (msg: string) => void): Step | undefined {
   if (!seccomp) return undefined;
-  const compiled = compileSeccomp(seccomp, { warn });
+  const compiled = compileSeccomp(seccomp, { warn, native: arch });
   return steps.seccomp(compiled.filter, compiled.flags, compiled.summary);
 }
 
@@ -242,16 +262,12 @@ function recorderStep(ctx: PlanContext, process: Process): Step {
   return steps.seccomp(recorderFilter(), SECCOMP_FILTER_FLAG_NEW_LISTENER, 'record: every system call goes to PARENT, which lets it run and notes it');
 }
 
-export function rootfsPath(spec: Spec, bundle: string): string {
-  const path = resolve(bundle, spec.root?.path ?? 'rootfs');
-  let isDir = false;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch {
-    throw new RuntsError('ENOENT', `root.path: ${path}: no such directory`, { path });
-  }
-  if (!isDir) throw new RuntsError('EINVAL_CONFIG', `root.path: ${path}: not a directory`, { path });
-  if (realpathSync(path) === '/') throw new RuntsError('EINVAL_CONFIG', `root.path: ${path} is the host's own root: a container needs a root filesystem of its own`, { path });
+function rootfsPath(spec: Spec, bundle: string, host: HostFacts): string {
+  const path = configPaths(spec, bundle).root;
+  const fact = host.paths[path];
+  if (!fact || fact.kind === 'error') throw new RuntsError('ENOENT', `root.path: ${path}: no such directory`, { path });
+  if (fact.kind !== 'dir') throw new RuntsError('EINVAL_CONFIG', `root.path: ${path}: not a directory`, { path });
+  if (fact.realpath === '/') throw new RuntsError('EINVAL_CONFIG', `root.path: ${path} is the host's own root: a container needs a root filesystem of its own`, { path });
   return path;
 }
 
@@ -269,6 +285,18 @@ function timeOffsets(offsets: Linux['timeOffsets']): string {
   return Object.entries(offsets ?? {}).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`).join('');
 }
 
+/** The kernel must have each namespace asked for, and allow a new user namespace if one is to be made. */
+function checkNamespaces(types: string[], newNs: Set<string>, host: HostFacts): void {
+  for (const type of new Set(types)) {
+    const file = NAMESPACE_FILES[type];
+    if (file && !host.namespaces.includes(file)) throw new RuntsError('ENOTSUP', `linux.namespaces: a ${type} namespace asked for, but this kernel has none (no /proc/self/ns/${file})`, { path: 'linux.namespaces' });
+  }
+  if (newNs.has('user') && !host.userNamespaces) throw new RuntsError('ENOTSUP', 'linux.namespaces: a new user namespace asked for, but this host allows none (/proc/sys/user/max_user_namespaces is 0)', { path: 'linux.namespaces' });
+}
+
+/** OCI namespace types -> their /proc/<pid>/ns file. */
+const NAMESPACE_FILES: Record<string, string> = { pid: 'pid', network: 'net', mount: 'mnt', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time' };
+
 /** Which sysctls may be set was checked by validation; here only the name becomes a path. */
 function sysctlPath(key: string): string {
   const rel = key.replace(/\./g, '/');
@@ -277,9 +305,9 @@ function sysctlPath(key: string): string {
 }
 
 /** The host mount point that contains path (longest prefix in mountinfo). */
-function parentMountOf(path: string): string {
+function parentMountOf(path: string, mountinfo: string): string {
   let best = '/';
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  for (const line of mountinfo.split('\n')) {
     const mp = unescapeMountPath(line.split(' ')[4] ?? '');
     if ((path === mp || path.startsWith(mp.endsWith('/') ? mp : mp + '/')) && mp.length > best.length) best = mp;
   }

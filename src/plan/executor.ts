@@ -2,7 +2,8 @@
  * Start runts-init, hand it a plan, and follow its messages until the
  * container is created (and, for foreground `run`, until it exits).
  *
- * The message sequence is drawn in native/protocol.h.
+ * The message sequence is drawn in native/protocol.h; the frames and the
+ * typed decoders of runts-init's replies are in protocol/messages.ts.
  *
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
@@ -12,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import { errnoText, RuntsError } from '../errors.ts';
-import { MSG, RUNTS_PROTOCOL_VERSION } from './protocol.ts';
-import type { Step } from './steps.ts';
+import { decodeFrames, decodeReply, encodeFrame, type Frame, type Reply } from '../protocol/messages.ts';
+import { MSG, RUNTS_PROTOCOL_VERSION } from '../protocol/protocol.ts';
+import type { Step } from '../protocol/steps.ts';
 
 export function executorPath(): string {
   if (process.env.RUNTS_INIT) return process.env.RUNTS_INIT;
@@ -24,29 +26,20 @@ export function executorPath(): string {
   return found;
 }
 
-interface Message {
-  type: number;
-  payload: Buffer;
-}
-
-/** Frames: u32 type | u32 length | payload, both directions. */
+/** The socket to runts-init, as frames out and decoded replies in. */
 class Channel {
-  private buf = Buffer.alloc(0);
-  private queue: Message[] = [];
-  private waiters: ((m: Message | null) => void)[] = [];
+  private buf: Buffer = Buffer.alloc(0);
+  private queue: Reply[] = [];
+  private waiters: ((m: Reply | null) => void)[] = [];
   private ended = false;
   readonly socket: Socket;
 
   constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 8) {
-        const len = this.buf.readUInt32LE(4);
-        if (this.buf.length < 8 + len) break;
-        this.deliver({ type: this.buf.readUInt32LE(0), payload: this.buf.subarray(8, 8 + len) });
-        this.buf = this.buf.subarray(8 + len);
-      }
+      const { frames, rest } = decodeFrames(Buffer.concat([this.buf, d]));
+      this.buf = rest;
+      for (const f of frames) this.deliver(f);
     });
     const end = () => {
       this.ended = true;
@@ -57,25 +50,23 @@ class Channel {
     socket.on('error', end);
   }
 
-  private deliver(m: Message) {
+  private deliver(f: Frame) {
+    const m = decodeReply(f);
     const w = this.waiters.shift();
     if (w) w(m);
     else this.queue.push(m);
   }
 
   /** The next message, or null once the other side has closed. */
-  next(): Promise<Message | null> {
+  next(): Promise<Reply | null> {
     const m = this.queue.shift();
     if (m) return Promise.resolve(m);
     if (this.ended) return Promise.resolve(null);
     return new Promise((r) => this.waiters.push(r));
   }
 
-  send(type: number, payload: Buffer = Buffer.alloc(0)) {
-    const head = Buffer.alloc(8);
-    head.writeUInt32LE(type, 0);
-    head.writeUInt32LE(payload.length, 4);
-    this.socket.write(Buffer.concat([head, payload]));
+  send(type: number, payload?: Buffer) {
+    this.socket.write(encodeFrame(type, payload));
   }
 
   close() {
@@ -133,23 +124,22 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
   let pid = 0;
   try {
     const hello = await Promise.race([channel.next(), spawnError]);
-    if (!hello || hello.type !== MSG.MSG_HELLO) throw new RuntsError('EINTERNAL', 'runts-init did not greet: is it built for this runts? run npm run build');
-    const version = hello.payload.readUInt32LE(0);
-    if (version !== RUNTS_PROTOCOL_VERSION) {
-      throw new RuntsError('EINTERNAL', `runts-init speaks protocol ${version}, runts speaks ${RUNTS_PROTOCOL_VERSION}: rebuild with npm run build`);
+    if (hello?.kind !== 'hello') throw new RuntsError('EINTERNAL', 'runts-init did not greet: is it built for this runts? run npm run build');
+    if (hello.version !== RUNTS_PROTOCOL_VERSION) {
+      throw new RuntsError('EINTERNAL', `runts-init speaks protocol ${hello.version}, runts speaks ${RUNTS_PROTOCOL_VERSION}: rebuild with npm run build`);
     }
     channel.send(MSG.MSG_PLAN, encoded);
     handlers.debug?.(`nsexec container setup: runts-init ${child.pid ?? 0} runs a plan of ${plan.length} steps`);
     for (;;) {
       const m = await channel.next();
       if (!m) throw new RuntsError('EEXEC', 'container init exited before it was created');
-      switch (m.type) {
-        case MSG.MSG_PID:
-          pid = m.payload.readUInt32LE(0);
+      switch (m.kind) {
+        case 'pid':
+          pid = m.pid;
           handlers.debug?.(`child process in init(): pid ${pid}, setting up the container`);
           handlers.onPid(pid);
           break;
-        case MSG.MSG_HOOKS:
+        case 'hooks':
           try {
             channel.send(MSG.MSG_HOOKS_DONE, Buffer.from(await handlers.onHooks()));
           } catch (err) {
@@ -157,9 +147,9 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
             throw err;
           }
           break;
-        case MSG.MSG_ERROR:
-          throw stepError(plan, m.payload);
-        case MSG.MSG_CREATED:
+        case 'error':
+          throw stepError(plan, m);
+        case 'created':
           // a create waits for start on the fifo; an exec (it joins a container) runs at once
           handlers.debug?.(plan.some((st) => st.op === 'STEP_WAIT_START')
             ? 'init: closing the pipe to signal completion: set up, waiting for start'
@@ -178,10 +168,10 @@ export async function launch(plan: Step[], encoded: Buffer, opts: { preserveFds:
               else await parentExited;
             },
           };
-        case MSG.MSG_EXIT: // a supervised INIT died during setup: OOM, a signal
-          throw new RuntsError('EEXEC', `container init ${describeWaitStatus(m.payload.readInt32LE(0))} before it was created`);
+        case 'exit': // a supervised INIT died during setup: OOM, a signal
+          throw new RuntsError('EEXEC', `container init ${describeWaitStatus(m.status)} before it was created`);
         default:
-          throw new RuntsError('EINTERNAL', `runts-init sent unexpected message ${m.type}`);
+          throw new RuntsError('EINTERNAL', `runts-init sent unexpected message ${m.kind === 'unknown' ? m.type : m.kind}`);
       }
     }
   } catch (err) {
@@ -195,9 +185,9 @@ async function waitExit(channel: Channel): Promise<number> {
   for (;;) {
     const m = await channel.next();
     if (!m) throw new RuntsError('EINTERNAL', 'lost the container supervisor before the container exited');
-    if (m.type === MSG.MSG_EXIT) {
+    if (m.kind === 'exit') {
       channel.close();
-      return m.payload.readInt32LE(0);
+      return m.status;
     }
   }
 }
@@ -210,10 +200,7 @@ export function describeWaitStatus(status: number): string {
   return `was killed by ${name ?? `signal ${signal}`}`;
 }
 
-function stepError(plan: Step[], payload: Buffer): RuntsError {
-  const index = payload.readInt32LE(0);
-  const errno = payload.readInt32LE(4);
-  const what = payload.subarray(8).toString('utf8');
+function stepError(plan: Step[], { step: index, errno, what }: Extract<Reply, { kind: 'error' }>): RuntsError {
   const reason = errno ? errnoText(errno) : '';
   const step = plan[index];
   const message = reason ? `${what}: ${reason}` : what;

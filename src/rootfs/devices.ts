@@ -8,9 +8,8 @@
  *
  * The book: docs/03-building-rootfs.md, "Device nodes".
  */
-import { existsSync } from 'node:fs';
 import type { LinuxDevice, Mount } from '../oci/types.ts';
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -30,7 +29,8 @@ export function needsDevSetup(mounts: Mount[]): boolean {
   return !mounts.some((m) => m.destination.replace(/\/+$/, '') === '/dev' && (m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')));
 }
 
-export function deviceSteps(devices: LinuxDevice[], opts: { setupDev: boolean; inUserns: boolean }): Step[] {
+/** kcore: the host has /proc/kcore (the host probe says), which /dev/core points at. */
+export function deviceSteps(devices: LinuxDevice[], opts: { setupDev: boolean; inUserns: boolean; kcore: boolean }): Step[] {
   const wanted = new Map<string, LinuxDevice>();
   if (opts.setupDev) for (const d of DEFAULT_DEVICES) wanted.set(d.path, d);
   for (const d of devices) wanted.set(d.path, d);
@@ -46,7 +46,7 @@ export function deviceSteps(devices: LinuxDevice[], opts: { setupDev: boolean; i
   if (opts.setupDev) {
     out.push(steps.symlink('/proc/self/fd', '/dev/fd'));
     ['stdin', 'stdout', 'stderr'].forEach((name, fd) => out.push(steps.symlink(`/proc/self/fd/${fd}`, `/dev/${name}`)));
-    if (existsSync('/proc/kcore')) out.push(steps.symlink('/proc/kcore', '/dev/core'));
+    if (opts.kcore) out.push(steps.symlink('/proc/kcore', '/dev/core'));
     out.push(steps.symlink('pts/ptmx', '/dev/ptmx'));
   }
   return out;

@@ -7,18 +7,23 @@
  * written: sysfs in a user namespace without its own network namespace (a
  * recursive bind of /sys instead, as runc does), and "cgroup", which becomes
  * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
- * mount (rootfs/idmap.ts) adds a step PARENT runs before clone.
+ * mount (rootfs/idmap.ts) adds a step PARENT runs before clone. What the host
+ * has (cgroup hierarchies, bind sources) comes from the host probe, plan/host.ts.
  *
  * The book: docs/03-building-rootfs.md, docs/09-writing-runtime.md.
  */
-import { statSync } from 'node:fs';
 import { isAbsolute, posix, resolve } from 'node:path';
-import { cgroupLayout, type Hierarchy } from '../cgroups/layout.ts';
+import type { CgroupLayout, Hierarchy } from '../cgroups/layout.ts';
 import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
 import { MS, parseMountOptions } from './mount-options.ts';
+
+/** What stat(2) said about a path the config names (the host probe asks: plan/host.ts). */
+export type PathFact =
+  | { kind: 'dir' | 'file' | 'other'; realpath?: string }
+  | { kind: 'error'; code: string; errno: number; message: string };
 
 export interface MountContext {
   bundle: string;
@@ -27,6 +32,10 @@ export interface MountContext {
   newCgroupns: boolean;
   /** The container's cgroup directory on the host, in a hierarchy. */
   cgroupDir: (h: Hierarchy) => string;
+  /** The host's cgroup hierarchies (a "cgroup" mount shows them). */
+  layout: CgroupLayout;
+  /** What the host probe found at each bind source (plan/host.ts). */
+  paths: Record<string, PathFact>;
   /** The maps of the container's new user namespace, if it has one. */
   userMaps?: IdMaps | undefined;
   /** Free executor slots, for idmapped trees. */
@@ -72,7 +81,7 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
   let create: 1 | 2 = 1;
   if (isBind) {
     source = isAbsolute(source) ? source : resolve(ctx.bundle, source);
-    create = bindSourceIsDir(source, where) ? 1 : 2;
+    create = bindSourceIsDir(source, where, ctx.paths[source]) ? 1 : 2;
   }
   if (idmap) {
     if (!isBind) throw new RuntsError('EINVAL_CONFIG', `${where}: only a bind mount can be idmapped (type "${m.type ?? ''}" without "bind" or "rbind")`);
@@ -112,13 +121,10 @@ export function devReadonlyStep(mounts: Mount[]): Step | undefined {
   return steps.mount({ source: '', target: '/dev', fstype: '', flags, flagNames: ['remount', ...opts.flagNames], data: '', create: 0, bind: false });
 }
 
-function bindSourceIsDir(source: string, where: string): boolean {
-  try {
-    return statSync(source).isDirectory();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntsError('EINVAL_CONFIG', `${where}.source: ${source}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, { path: source, errno: e.errno, cause: err });
-  }
+function bindSourceIsDir(source: string, where: string, fact: PathFact | undefined): boolean {
+  if (!fact) throw new RuntsError('EINTERNAL', `${where}.source: ${source}: not probed (plan/host.ts)`);
+  if (fact.kind === 'error') throw new RuntsError('EINVAL_CONFIG', `${where}.source: ${source}: ${fact.code === 'ENOENT' ? 'no such file or directory' : fact.message}`, { path: source, errno: fact.errno });
+  return fact.kind === 'dir';
 }
 
 /**
@@ -130,7 +136,7 @@ function bindSourceIsDir(source: string, where: string): boolean {
 function cgroupMountSteps(target: string, flags: number, ctx: MountContext): Step[] {
   const base = flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
   const names = flagNames(base);
-  const layout = cgroupLayout();
+  const { layout } = ctx;
   // From a user namespace, bound, never mounted: a v1 hierarchy cannot be
   // mounted there, and cgroup2 would land on the host's own mount when /sys
   // is the host's, bound (EBUSY). runc binds them too.

@@ -11,11 +11,10 @@
  * The book: docs/09-writing-runtime.md, "Deep dive: why pivot_root needs a
  * mount point".
  */
-import { readFileSync } from 'node:fs';
 import { unescapeMountPath } from '../sys/mounts.ts';
 
-/** Mount points of full (root "/") proc and sysfs mounts outside rootfs, in mountinfo order (parents first). */
-export function hostPseudoMounts(rootfs: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
+/** Mount points of full (root "/") proc and sysfs mounts outside rootfs, in mountinfo order (parents first); mountinfo as the host probe read it (plan/host.ts). */
+export function hostPseudoMounts(rootfs: string, mountinfo: string): string[] {
   const inside = (p: string) => p === rootfs || p.startsWith(rootfs.endsWith('/') ? rootfs : `${rootfs}/`);
   const out: string[] = [];
   for (const line of mountinfo.split('\n')) {

@@ -22,7 +22,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import type { LinuxIDMapping } from '../oci/types.ts';
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText } from '../rootfs/idmap.ts';
 
 export interface IdRange {

@@ -1,30 +1,33 @@
 /**
  * `runts create`: from a bundle to a container waiting in "created".
  *
- *   1. load and validate config.json, compile the plan (no side effects yet,
- *      so bad input changes nothing)
- *   2. claim the id (the state directory), create the cgroup
- *   3. run the plan: runts-init clones INIT, which sets everything up and
- *      blocks on the exec fifo; createRuntime/prestart hooks run when INIT asks
- *   4. write state.json and the pid file, then return
- * Any failure undoes 2 and 3: the process is killed, the cgroup and the state
- * directory removed.
+ *   load     read and validate config.json
+ *   probe    read what the compiler needs to know of the host, once (plan/host.ts)
+ *   compile  decide the whole container: a Plan (plan/compile.ts); nothing
+ *            is touched until here, so bad input changes nothing
+ *   claim    take the id (the state directory)
+ *   apply    make the plan's cgroups and write its limits
+ *   launch   hand the executor its steps: runts-init clones INIT, which sets
+ *            everything up and blocks on the exec fifo; the prestart and
+ *            createRuntime hooks run when INIT pauses for them; then
+ *            state.json and the pid file are written
+ * Any failure after the claim undoes it all: the process is killed, the
+ * cgroup and the state directory removed.
  *
- * The book: docs/09-writing-runtime.md, "create and start".
+ * The book: docs/09-writing-runtime.md, "create and start". Design:
+ * docs/design/runtime-core.md, "One probe, one pure compiler".
  */
 import { resolve } from 'node:path';
-import { cgroupLayout } from '../cgroups/layout.ts';
-import { cgroupPids, primeCgroupMove, procsFile } from '../cgroups/cgroup.ts';
+import { cgroupPids, primeCgroupMove } from '../cgroups/cgroup.ts';
 import { cgroupDriver } from '../cgroups/driver.ts';
-import { cgroupPlacement, type CgroupPlacement } from '../cgroups/placement.ts';
-import { isRootless } from '../rootless/detect.ts';
 import { isRuntsError, RuntsError } from '../errors.ts';
 import type { Spec, State } from '../oci/types.ts';
 import { loadSpec, requireProcess } from '../oci/validate.ts';
-import { compilePlan } from '../plan/compile.ts';
-import { encodePlan } from '../plan/encode.ts';
+import { compile } from '../plan/compile.ts';
+import { encodePlan } from '../protocol/encode.ts';
 import { launch, type Launched } from '../plan/executor.ts';
-import type { Step } from '../plan/steps.ts';
+import { probeHost } from '../plan/host.ts';
+import type { Plan } from '../plan/plan.ts';
 import { runHooks } from './hooks.ts';
 import { processStartTime, waitGone } from './process.ts';
 import type { ContainerRecord, Store } from './store.ts';
@@ -62,32 +65,21 @@ export interface CreateOptions {
 export interface Prepared {
   spec: Spec;
   bundle: string;
-  plan: Step[];
-  /** The container's cgroups and the limits written there. */
-  cgroups: CgroupPlacement;
+  plan: Plan;
 }
 
-/** Everything that can be decided without touching the system. */
+/** load -> probe -> compile: everything decided, nothing touched. */
 export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise<Prepared> {
   const bundle = resolve(opts.bundle ?? '.');
   const spec = loadSpec(bundle);
   requireProcess(spec);
-  const rootless = isRootless();
-  const cgroups = cgroupPlacement({
-    layout: cgroupLayout(),
-    id: opts.id,
-    cgroupsPath: spec.linux?.cgroupsPath,
-    writes: cgroupDriver().resourceWrites(spec.linux?.resources, { field: 'linux.resources', devices: true, warn: ctx.warn }),
-    rootless,
-    uid: process.geteuid!(),
-  });
-  if (rootless && !cgroups.dirs.length) ctx.debug(`rootless: no cgroup of its own for ${opts.id} (no delegated cgroup v2 subtree); it stays in the caller's`);
-  const plan = compilePlan(spec, {
+  const host = probeHost(spec, { bundle, id: opts.id });
+  const plan = compile(spec, host, {
     id: opts.id,
     bundle,
+    stateDir: ctx.store.dir(opts.id),
     fifoPath: ctx.store.fifo(opts.id),
-    cgroupProcs: cgroups.dirs.map(procsFile),
-    cgroupDir: cgroups.dirOf,
+    pidFile: opts.pidFile && resolve(opts.pidFile),
     consoleSocket: opts.consoleSocket && resolve(opts.consoleSocket),
     noPivot: opts.noPivot,
     noNewKeyring: opts.noNewKeyring,
@@ -95,29 +87,26 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
     seccompRecord: opts.seccompRecord,
-    rootless,
-    unprivileged: process.geteuid!() !== 0,
     warn: ctx.warn,
   });
-  // First, before any setns: the cgroup paths are the host's. Rootless, no
-  // device program: loading one needs privilege over the host.
-  if (!rootless) plan.unshift(...cgroupDriver().planSteps(cgroups.dirs, spec.linux?.resources));
-  return { spec, bundle, plan, cgroups };
+  if (plan.cgroup.note) ctx.debug(plan.cgroup.note);
+  return { spec, bundle, plan };
 }
 
+/** ... -> claim -> apply -> launch. */
 export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<{ record: ContainerRecord; launched: Launched }> {
   primeCgroupMove(); // first, for INIT's move into its cgroups: see there
   const prepared = await prepare(ctx, opts);
-  const { spec, bundle, plan, cgroups } = prepared;
-  const cgroupDirs = cgroups.dirs;
-  const encoded = encodePlan(plan);
+  const { spec, bundle, plan } = prepared;
+  const { cgroup } = plan;
+  const encoded = encodePlan(plan.steps);
   const { store } = ctx;
   const record = initialRecord(opts, prepared);
   store.claim(record);
   // once the id is ours (a taken id must not be reported as a shared cgroup);
   // a refusal leaves the cgroup alone: it is not ours
   try {
-    checkExistingCgroup(ctx, cgroupDirs);
+    checkExistingCgroup(ctx, cgroup.dirs);
   } catch (err) {
     store.release(opts.id);
     throw err;
@@ -126,10 +115,10 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   const state = (status: State['status']): State => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: record.pid, bundle, annotations: spec.annotations ?? {} });
   try {
     return await store.locked(opts.id, async () => {
-      cgroupDriver().create(cgroupDirs, cgroups);
-      cgroupDriver().apply(cgroupDirs, cgroups.writes);
+      cgroupDriver().create(cgroup.dirs, cgroup);
+      cgroupDriver().apply(cgroup.dirs, cgroup.writes);
       faultPoint('create.cgroup');
-      const launched = await launch(plan, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
+      const launched = await launch(plan.steps, encoded, { preserveFds: opts.preserveFds ?? 0 }, {
         onPid: (pid) => {
           record.pid = pid;
           record.pidStartTime = processStartTime(pid) ?? '';
@@ -137,8 +126,8 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         debug: ctx.debug,
         onHooks: async () => {
           // "creating": the create operation has not returned yet (runtime.md).
-          await runHooks('prestart', spec.hooks?.prestart, state('creating'));
-          await runHooks('createRuntime', spec.hooks?.createRuntime, state('creating'));
+          await runHooks('prestart', plan.hooks.prestart, state('creating'));
+          await runHooks('createRuntime', plan.hooks.createRuntime, state('creating'));
           // The documents the in-container hooks read, as CREATING_STATE and CREATED_STATE.
           return [JSON.stringify(state('creating')), JSON.stringify(state('created'))].join('\0');
         },
@@ -146,7 +135,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       faultPoint('create.launched');
       store.write(record);
       writeFastRecord(store, record);
-      if (opts.pidFile) writePidFile(resolve(opts.pidFile), record.pid);
+      if (plan.state.pidFile) writePidFile(plan.state.pidFile, record.pid);
       return { record, launched };
     });
   } catch (err) {
@@ -157,7 +146,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
 }
 
 /** The container's first state: no INIT yet, this process its creator. */
-export function initialRecord(opts: CreateOptions, { spec, bundle, cgroups }: Prepared): ContainerRecord {
+export function initialRecord(opts: CreateOptions, { spec, bundle, plan }: Prepared): ContainerRecord {
   return {
     ociVersion: spec.ociVersion,
     id: opts.id,
@@ -167,7 +156,7 @@ export function initialRecord(opts: CreateOptions, { spec, bundle, cgroups }: Pr
     rootfs: resolve(bundle, spec.root?.path ?? 'rootfs'),
     annotations: spec.annotations,
     created: new Date().toISOString(),
-    cgroupDirs: cgroups.dirs,
+    cgroupDirs: plan.cgroup.dirs,
     ...(opts.noNewKeyring && { noNewKeyring: true }),
     poststart: spec.hooks?.poststart,
     poststop: spec.hooks?.poststop,

@@ -24,7 +24,7 @@ import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
 import { loadSpec, validateProcess } from '../oci/validate.ts';
 import { compileExecPlan } from '../plan/compile-exec.ts';
-import { encodePlan } from '../plan/encode.ts';
+import { encodePlan } from '../protocol/encode.ts';
 import { launch } from '../plan/executor.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalProcess } from './process.ts';

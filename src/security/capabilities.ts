@@ -26,24 +26,22 @@ const SETS = ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as
 /**
  * The capabilities runts can hand out: what the kernel knows (cap_last_cap)
  * and what runts's own bounding set still holds. A container can never get
- * more than the runtime that starts it.
+ * more than the runtime that starts it. Read by the host probe
+ * (plan/host.ts), once.
  */
-let grantable: bigint | undefined;
-function grantableMask(): bigint {
-  if (grantable === undefined) {
-    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    grantable = bnd ? BigInt('0x' + bnd[1]) : (1n << BigInt(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1)) - 1n;
-  }
-  return grantable;
+export function grantableCapabilities(): bigint {
+  const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return bnd ? BigInt('0x' + bnd[1]) : (1n << BigInt(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1)) - 1n;
 }
 
-export function capabilityMasks(caps: LinuxCapabilities | undefined, warn: (msg: string) => void): CapabilityMasks {
+/** The five sets; a capability outside `grantable` (grantableCapabilities) is skipped with a warning. */
+export function capabilityMasks(caps: LinuxCapabilities | undefined, grantable: bigint, warn: (msg: string) => void): CapabilityMasks {
   const masks: CapabilityMasks = { bounding: 0n, effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n };
   const skipped = new Set<string>();
   for (const set of SETS) {
     for (const name of caps?.[set] ?? []) {
       const bit = 1n << BigInt((CAPABILITY_NAMES as Record<string, number>)[name]!);
-      if (!(grantableMask() & bit)) {
+      if (!(grantable & bit)) {
         skipped.add(name);
         continue;
       }

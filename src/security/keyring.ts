@@ -10,7 +10,7 @@
  *
  * The book: docs/08-security.md; design: docs/design/security.md, "The session keyring".
  */
-import { steps, type Step } from '../plan/steps.ts';
+import { steps, type Step } from '../protocol/steps.ts';
 
 /** Possessor search; user view, write, search (linux/key.h): so the
  * container's own processes, and exec'd ones, can find the keyring by name. */

@@ -19,13 +19,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';
 import type { Linux, Process } from '../oci/types.ts';
-import type { Step, Value } from '../plan/steps.ts';
+import type { Step, Value } from '../protocol/steps.ts';
 
 export interface HostLsms {
   apparmor: boolean;
   selinux: boolean;
 }
 
+/** Read by the host probe (plan/host.ts) and `runts features`. */
 export function hostLsms(): HostLsms {
   let apparmor = false;
   try {
@@ -47,7 +48,7 @@ export interface LsmLabel {
 }
 
 /** What to write, or undefined; throws when the host cannot apply what is asked. */
-export function lsmLabel(process: Process, linux: Linux | undefined, host: HostLsms = hostLsms()): LsmLabel | undefined {
+export function lsmLabel(process: Process, linux: Linux | undefined, host: HostLsms): LsmLabel | undefined {
   const profile = process.apparmorProfile || undefined;
   const label = process.selinuxLabel || undefined;
   if (profile && !host.apparmor) {

@@ -60,7 +60,7 @@ static void check_value(const struct value *v)
 	(void)sink;
 }
 
-/* ---- the plan encoded again, as src/plan/encode.ts writes it ---- */
+/* ---- the plan encoded again, as src/protocol/encode.ts writes it ---- */
 
 struct writer {
 	uint8_t *buf;

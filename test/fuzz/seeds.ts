@@ -28,9 +28,12 @@ import { TarWriter } from '../../src/image/tar.ts';
 import { defaultSpec, toRootless } from '../../src/oci/spec.ts';
 import { validateSpec } from '../../src/oci/validate.ts';
 import { compileExecPlan } from '../../src/plan/compile-exec.ts';
-import { compilePlan, type PlanContext } from '../../src/plan/compile.ts';
-import { encodePlan } from '../../src/plan/encode.ts';
-import { RUNTS_PLAN_MAGIC, RUNTS_PROTOCOL_VERSION, STEP, VAL } from '../../src/plan/protocol.ts';
+import type { Spec } from '../../src/oci/types.ts';
+import { compile, type PlanContext } from '../../src/plan/compile.ts';
+import { probePaths } from '../../src/plan/host.ts';
+import { fakeHost } from '../lib/fake-host.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
+import { RUNTS_PLAN_MAGIC, RUNTS_PROTOCOL_VERSION, STEP, VAL } from '../../src/protocol/protocol.ts';
 import { defaultSeccompProfile } from '../../src/security/seccomp/default-profile.ts';
 
 export const TARGETS = ['plan-decoder', 'config', 'tar', 'manifest'] as const;
@@ -113,9 +116,14 @@ function planSeeds(): Record<string, Buffer> {
   mkdirSync(join(bundle, 'rootfs'));
   try {
     const ctx: PlanContext = {
-      id: 'fuzz', bundle, fifoPath: '/run/runts/fuzz/exec.fifo',
-      cgroupProcs: ['/sys/fs/cgroup/runts/fuzz/cgroup.procs'], cgroupDir: () => '/sys/fs/cgroup/runts/fuzz',
-      warn: () => {}, lsmHost: { apparmor: true, selinux: false },
+      id: 'fuzz', bundle, stateDir: '/run/runts/fuzz', fifoPath: '/run/runts/fuzz/exec.fifo', warn: () => {},
+    };
+    // a made-up cgroup v2 host with AppArmor; the bundle's paths are real.
+    // The limits are runts's own writes, not executor steps: left out, so
+    // v1-only values of the full config do not stop its plan.
+    const compilePlan = (s: Spec, c: PlanContext) => {
+      const noLimits = { ...s, linux: { ...s.linux, resources: { devices: s.linux?.resources?.devices } } };
+      return compile(noLimits, fakeHost('v2', { lsms: { apparmor: true, selinux: false }, paths: probePaths(s, bundle) }), c).steps;
     };
     const tty = defaultSpec();
     const spec = { ...tty, process: { ...tty.process!, terminal: false } };
@@ -127,7 +135,7 @@ function planSeeds(): Record<string, Buffer> {
       'run-terminal.plan': encodePlan(compilePlan(tty, { ...ctx, supervise: true, exitFile: '/run/runts/fuzz/exit' })),
       'console-socket.plan': encodePlan(compilePlan(tty, { ...ctx, consoleSocket: '/tmp/console.sock', noPivot: true })),
       'seccomp.plan': encodePlan(compilePlan(seccomp, ctx)),
-      'exec.plan': encodePlan(compileExecPlan({ ...spec.process!, terminal: false }, { id: 'fuzz', pid: 4242, cgroupProcs: ctx.cgroupProcs, join: ['user', 'net', 'pid', 'cgroup', 'mnt'], supervise: true, warn: () => {} })),
+      'exec.plan': encodePlan(compileExecPlan({ ...spec.process!, terminal: false }, { id: 'fuzz', pid: 4242, cgroupProcs: ['/sys/fs/cgroup/runts/fuzz/cgroup.procs'], join: ['user', 'net', 'pid', 'cgroup', 'mnt'], supervise: true, warn: () => {} })),
     };
     // the idmapped mount's source must exist: the bundle stands in for it
     out['full.plan'] = encodePlan(compilePlan({ ...full, mounts: full.mounts!.map((m) => (m.options?.includes('idmap') ? { ...m, source: bundle } : m)) }, ctx));

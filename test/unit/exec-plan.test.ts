@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import { validateProcess } from '../../src/oci/validate.ts';
 import { compileExecPlan, namespacesToJoin, type ExecPlanContext } from '../../src/plan/compile-exec.ts';
 import { processSteps } from '../../src/plan/compile.ts';
-import { encodePlan } from '../../src/plan/encode.ts';
-import type { Step } from '../../src/plan/steps.ts';
+import { grantableCapabilities } from '../../src/security/capabilities.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
+import type { Step } from '../../src/protocol/steps.ts';
 
 const process_ = validateProcess({
   args: ['/bin/sh', '-c', 'id'], cwd: '/tmp', env: ['PATH=/bin'], user: { uid: 1000, gid: 1000 },
@@ -62,7 +63,7 @@ test('nothing is mounted and the root is not switched: the joined mount namespac
 
 test('the process steps are exactly the ones create compiles, then report and exec', () => {
   const plan = compileExecPlan(process_, ctx({ preserveFds: 2 }));
-  const expected = processSteps(process_, { warn: () => {}, preserveFds: 2 });
+  const expected = processSteps(process_, { warn: () => {}, capabilities: grantableCapabilities(), preserveFds: 2 });
   const first = plan.findIndex((s) => s.op === expected[0]!.op);
   assert.deepEqual(withoutText(plan.slice(first, first + expected.length)), withoutText(expected));
   assert.deepEqual(ops(plan).slice(-2), ['STEP_REPORT_CREATED', 'STEP_EXEC']);

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isRuntsError } from '../../src/errors.ts';
 import { validateSpec } from '../../src/oci/validate.ts';
-import { compilePlan } from '../../src/plan/compile.ts';
+import { compile } from '../../src/plan/compile.ts';
+import { probePaths } from '../../src/plan/host.ts';
+import { fakeHost } from '../lib/fake-host.ts';
 import { lsmLabel, type HostLsms } from '../../src/security/lsm.ts';
 
 const NONE: HostLsms = { apparmor: false, selinux: false };
@@ -59,7 +61,7 @@ function plan(host: HostLsms, noNewPrivileges = true) {
     process: proc({ apparmorProfile: 'runts-default', noNewPrivileges, user: { uid: 1000, gid: 1000 } }),
     linux: { namespaces: [{ type: 'mount' }] },
   });
-  return compilePlan(spec, { id: 't', bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {}, lsmHost: host });
+  return compile(spec, fakeHost('v2', { lsms: host, paths: probePaths(spec, bundle) }), { id: 't', bundle, stateDir: '/run/x', fifoPath: '/run/x/exec.fifo', warn: () => {} }).steps;
 }
 
 test('the attr file is opened before pivot_root and written before no_new_privs and the user switch', () => {

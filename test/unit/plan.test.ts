@@ -6,10 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { validateSpec } from '../../src/oci/validate.ts';
-import { compilePlan, type PlanContext } from '../../src/plan/compile.ts';
-import { encodePlan, explainPlan } from '../../src/plan/encode.ts';
-import { RUNTS_PLAN_MAGIC, STEP } from '../../src/plan/protocol.ts';
-import type { Step } from '../../src/plan/steps.ts';
+import type { Spec } from '../../src/oci/types.ts';
+import { compile, type PlanContext } from '../../src/plan/compile.ts';
+import { encodePlan } from '../../src/protocol/encode.ts';
+import { explainPlan } from '../../src/plan/explain.ts';
+import { probePaths } from '../../src/plan/host.ts';
+import { RUNTS_PLAN_MAGIC, STEP } from '../../src/protocol/protocol.ts';
+import type { Step } from '../../src/protocol/steps.ts';
+import { fakeHost } from '../lib/fake-host.ts';
 
 const bundle = mkdtempSync(join(tmpdir(), 'runts-plan-'));
 mkdirSync(join(bundle, 'rootfs'));
@@ -19,11 +23,13 @@ const warnings: string[] = [];
 const ctx: PlanContext = {
   id: 't',
   bundle,
+  stateDir: '/run/runts/t',
   fifoPath: '/run/runts/t/exec.fifo',
-  cgroupProcs: ['/sys/fs/cgroup/pids/runts/t/cgroup.procs'],
-  cgroupDir: () => '/sys/fs/cgroup/pids/runts/t',
   warn: (m) => warnings.push(m),
 };
+
+/** The executor's steps for a config, on a made-up cgroup v2 host (the bundle's paths are real). */
+const compilePlan = (s: Spec, c: PlanContext = ctx) => compile(s, fakeHost('v2', { paths: probePaths(s, bundle) }), c).steps;
 
 function spec(extra: Record<string, unknown> = {}, linux: Record<string, unknown> = {}) {
   return validateSpec({
@@ -118,8 +124,9 @@ test('the encoded plan starts with the magic and holds every step', () => {
 });
 
 test('explain numbers the steps and names who runs them', () => {
-  const text = explainPlan(compilePlan(spec(), ctx));
-  assert.match(text, /^runts:\[0:PARENT\]/);
+  const text = explainPlan(compile(spec(), fakeHost('v2', { paths: probePaths(spec(), bundle) }), ctx));
+  assert.match(text, /^runts  \(on the host\)  before runts-init starts\n/);
+  assert.match(text, /runts:\[0:PARENT\]/);
   assert.match(text, /runts:\[1:INIT\]/);
   assert.match(text, /\d+\. pivot_root into the root/);
   assert.match(text, /hostname box/);

@@ -81,7 +81,7 @@ const v1: CgroupLayout = { mode: 1, hierarchies: [
 const v2: CgroupLayout = { mode: 2, hierarchies: [{ mountPoint: '/sys/fs/cgroup', controllers: ['cgroup2'], version: 2, ownPath: '/user.slice/user@1000.service/app.slice/x.scope' }] };
 const memory = [{ controller: '', file: 'memory.max', value: '1000', field: 'linux.resources.memory.limit' }];
 const devices = [{ controller: 'devices', file: 'devices.deny', value: 'a', field: 'linux.resources.devices' }];
-const base = { id: 'c1', cgroupsPath: undefined, rootless: true, uid: 1000 };
+const base = { id: 'c1', cgroupsPath: undefined, rootless: true, uid: 1000, writable: () => false, read: () => '' };
 
 test('cgroups as root: a directory in every hierarchy, as before', () => {
   const p = cgroupPlacement({ ...base, layout: v1, writes: memory, rootless: false });

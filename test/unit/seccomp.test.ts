@@ -12,7 +12,9 @@ import { after, test } from 'node:test';
 import { isRuntsError } from '../../src/errors.ts';
 import type { LinuxSeccomp } from '../../src/oci/types.ts';
 import { validateSpec } from '../../src/oci/validate.ts';
-import { compilePlan } from '../../src/plan/compile.ts';
+import { compile as compilePlan } from '../../src/plan/compile.ts';
+import { probePaths } from '../../src/plan/host.ts';
+import { fakeHost } from '../lib/fake-host.ts';
 import { AUDIT_ARCH, X32_SYSCALL_BIT } from '../../src/security/seccomp/arch.ts';
 import { Assembler, BPF, decodeFilter, MAX_INSTRUCTIONS } from '../../src/security/seccomp/bpf.ts';
 import { compileSeccomp, SECCOMP_RET } from '../../src/security/seccomp/compile.ts';
@@ -248,7 +250,7 @@ function plan(noNewPrivileges: boolean) {
     hooks: { startContainer: [{ path: '/bin/true' }] },
     linux: { namespaces: [{ type: 'mount' }], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }] } },
   });
-  const steps = compilePlan(spec, { id: 't', bundle, fifoPath: '/run/x/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/x', warn: () => {} });
+  const steps = compilePlan(spec, fakeHost('v2', { paths: probePaths(spec, bundle) }), { id: 't', bundle, stateDir: '/run/x', fifoPath: '/run/x/exec.fifo', warn: () => {} }).steps;
   return steps.map((s) => s.op);
 }
 

@@ -1,6 +1,6 @@
 /**
- * Encode a list of steps into the binary plan native/protocol.h describes, and
- * print it as readable text (`runts plan --explain`).
+ * Encode a list of steps into the binary plan native/protocol.h describes
+ * (printed as words by explain.ts).
  *
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
@@ -80,19 +80,4 @@ export function encodePlan(plan: Step[]): Buffer {
 
 function isLittleEndian() {
   return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-}
-
-/** The plan as numbered lines, one per step, in execution order. */
-export function explainPlan(plan: Step[]): string {
-  const width = String(plan.length).length;
-  const lines: string[] = [];
-  let actor = '';
-  plan.forEach((s, i) => {
-    if (s.actor !== actor) {
-      actor = s.actor;
-      lines.push(actor === 'parent' ? 'runts:[0:PARENT]  (outside the container)' : 'runts:[1:INIT]  (the future container process)');
-    }
-    lines.push(`  ${String(i + 1).padStart(width)}. ${s.text}`);
-  });
-  return lines.join('\n') + '\n';
 }
