@@ -4,7 +4,8 @@
  * cri plugin, which runs the runc shim, which runs the OCI runtime that the
  * pod's runtime handler names. The node (test/lib/cri-node.ts) has two
  * handlers, `runc` and `runts`, and every scenario runs on both: what fails
- * only with runts is the runtime's fault, not the harness's.
+ * only with runts is the runtime's fault, not the harness's. The last test runs the
+ * cgroup v2 half (in-vm/cri-v2.test.ts) in the lab VM.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { ContainerState, SandboxState, type PodConfig } from '../lib/cri.ts';
 import { CNI_PLUGINS, CriNode, HANDLERS, K8S_NS, type Handler } from '../lib/cri-node.ts';
 import { fileSkip, hasCommand, isRoot, mountsUnder, waitFor } from '../lib/host.ts';
 import { RUNTS_BIN } from '../lib/runtime.ts';
+import { runInVm, vmMissing } from '../lib/vm.ts';
 import { BUSYBOX } from './image-fixtures.ts';
 
 // a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
@@ -292,3 +294,12 @@ for (const handler of HANDLERS) {
     await waitFor(() => node.shims().length === 0, 'the pod\'s shim to exit');
   });
 }
+
+// cgroup v2 nodes: this host's cgroups are hybrid, the lab VM's are v2 alone (in-vm/cri-v2.test.ts)
+const vmWhy = fileSkip('CRI on cgroup v2', skip || vmMissing());
+test('on a cgroup v2 node (the lab VM): a pod and a limited container with each handler, seen from inside and from the node', { skip: vmWhy, timeout: 12 * 60_000 }, async () => {
+  const { code, out, summary } = await runInVm(660, [process.execPath, '--test', '--test-concurrency=1', 'test/integration/in-vm/cri-v2.test.ts']);
+  assert.equal(code, 0, `in the VM:\n${code === 0 ? summary : out}`);
+  assert.match(out, /^ℹ fail 0$/m, summary);
+  assert.match(out, /^ℹ pass 2$/m, summary);
+});
