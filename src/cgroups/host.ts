@@ -12,7 +12,7 @@
  *
  * The book: docs/05-cgroups.md, "What runts does".
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { listIfThere, readIfThere } from '../sys/read.ts';
 import { join } from 'node:path';
 import type { LinuxResources } from '../oci/types.ts';
 import { cgroupLayout, type CgroupLayout } from './layout.ts';
@@ -41,15 +41,15 @@ export function readCgroupHost(resources: LinuxResources = {}, layout: CgroupLay
   const wanted = new Set(['devices', ...Object.keys(resources)].flatMap((k) => V1_CONTROLLERS[k] ?? []));
   const rootFiles: Record<string, string[]> = {};
   if (layout.mode === 1) {
-    for (const h of layout.hierarchies) if (h.version === 1 && h.controllers.some((c) => wanted.has(c))) rootFiles[h.mountPoint] = list(h.mountPoint);
+    for (const h of layout.hierarchies) if (h.version === 1 && h.controllers.some((c) => wanted.has(c))) rootFiles[h.mountPoint] = listIfThere(h.mountPoint);
   }
   const cpuset = !!(resources.cpu?.cpus || resources.cpu?.mems);
   return {
     layout,
-    controllers: v2 ? read(join(v2.mountPoint, 'cgroup.controllers'), '').trim().split(/\s+/).filter(Boolean) : [],
+    controllers: v2 ? (readIfThere(join(v2.mountPoint, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean) : [],
     rootFiles,
-    cpusOnline: cpuset ? read('/sys/devices/system/cpu/online', '0').trim() : '',
-    memsOnline: cpuset ? read('/sys/devices/system/node/online', '0').trim() : '',
+    cpusOnline: cpuset ? (readIfThere('/sys/devices/system/cpu/online') ?? '0').trim() : '',
+    memsOnline: cpuset ? (readIfThere('/sys/devices/system/node/online') ?? '0').trim() : '',
     hugePageSizes: resources.hugepageLimits?.length ? hugePageSizes() : {},
   };
 }
@@ -57,7 +57,7 @@ export function readCgroupHost(resources: LinuxResources = {}, layout: CgroupLay
 /** "2MB" -> 2097152; the page sizes the kernel offers are in /sys/kernel/mm/hugepages. */
 function hugePageSizes(): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of list('/sys/kernel/mm/hugepages')) {
+  for (const name of listIfThere('/sys/kernel/mm/hugepages')) {
     const m = /^hugepages-(\d+)kB$/.exec(name);
     if (!m) continue;
     const kb = Number(m[1]);
@@ -65,20 +65,4 @@ function hugePageSizes(): Record<string, number> {
     out[label] = kb * 1024;
   }
   return out;
-}
-
-function read(path: string, fallback: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
-
-function list(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -18,7 +18,8 @@
  *
  * Design: docs/design/runtime-core.md, "One probe, one pure compiler".
  */
-import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { listIfThere, readIfThere } from '../sys/read.ts';
 import { resolve } from 'node:path';
 import type { Spec } from '../oci/types.ts';
 import { readCgroupHost, type CgroupHost } from '../cgroups/host.ts';
@@ -70,8 +71,8 @@ export function configPaths(spec: Spec, bundle: string): { root: string; sources
 export function probeHost(spec: Spec, opts: { bundle: string; id: string }): HostFacts {
   const layout = cgroupLayout();
   const rootless = isRootless();
-  const namespaces = list('/proc/self/ns');
-  const maxUserns = read('/proc/sys/user/max_user_namespaces');
+  const namespaces = listIfThere('/proc/self/ns');
+  const maxUserns = readIfThere('/proc/sys/user/max_user_namespaces');
   const facts: HostFacts = {
     euid: process.geteuid!(),
     rootless,
@@ -91,7 +92,7 @@ export function probeHost(spec: Spec, opts: { bundle: string; id: string }): Hos
     const { mustWrite, controllersFile } = rootlessCgroup(v2, opts.id, spec.linux?.cgroupsPath);
     facts.cgroupAccess = {
       writable: Object.fromEntries(mustWrite.map((p) => [p, writable(p)])),
-      files: { [controllersFile]: read(controllersFile) ?? '' },
+      files: { [controllersFile]: readIfThere(controllersFile) ?? '' },
     };
   }
   return facts;
@@ -122,21 +123,5 @@ function writable(path: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function read(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function list(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
