@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 8
+#define RUNTS_PROTOCOL_VERSION 9
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -163,6 +163,14 @@
  *    status but 0 fails the step, with the first line the helper wrote.
  *                                                 STR tool, STRS args   */
 #define STEP_ID_MAP_TOOL 13
+/* P: connect to the AF_UNIX stream socket of --pidfd-socket, fd into slot
+ *    (for STEP_SEND_PIDFD).                               INT slot, STR path */
+#define STEP_PIDFD_CONNECT 14
+/* Q: prctl(PR_SET_CHILD_SUBREAPER, 1): processes orphaned in the container
+ *    (one without a pid namespace of its own) are re-parented to PARENT,
+ *    not to the host's init; supervising, PARENT reaps them while it waits
+ *    for INIT (foreground run, as runc's subreaper).             (no values) */
+#define STEP_SUBREAPER 15
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
  *    joined (the ids runts had are not mapped there).                    */
@@ -283,6 +291,11 @@
  *    created as STEP_MOUNT's create says, with move_mount(2); close the slot.
  *                                      INT slot, STR target, INT create     */
 #define STEP_MOUNT_TREE 54
+/* I: pidfd_open(getpid()) and send the pidfd over the socket in slot with
+ *    SCM_RIGHTS, message as the data ("standard" for a container's INIT,
+ *    "setns" for exec's, as runc sends); close the slot.
+ *                                                 INT slot, STR message  */
+#define STEP_SEND_PIDFD 55
 
 /* ---- steps_tty.c: exec into a running container, terminals (60-69) ------ */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)

@@ -109,7 +109,9 @@ step_fn step_become_root, step_unshare, step_hooks_sync, step_run_hook,
 	step_setup_console, step_setsid, step_cap_bounding, step_set_user,
 	step_set_caps, step_no_new_privs, step_seccomp, step_umask,
 	step_prepare_exec, step_close_fds, step_report_created, step_wait_start,
-	step_exec;
+	step_exec, step_send_pidfd;
+/* sendmsg of msg with fd as SCM_RIGHTS; -1 and errno on failure. */
+int send_fd(int sock, const char *msg, int fd);
 
 /* ---- steps_tty.c: exec into a running container, terminals -------------- */
 

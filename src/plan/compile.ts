@@ -75,8 +75,8 @@ export const CREATED_STATE = 1;
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
 const LSM_SLOT = 2;
-/** The rest hold idmapped mount trees (rootfs/idmap.ts). */
-const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 3 }, (_, k) => 3 + k);
+/** The rest but the last (--pidfd-socket's: runtime/plan-additions.ts) hold idmapped mount trees (rootfs/idmap.ts). */
+const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 4 }, (_, k) => 3 + k);
 
 export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const process = spec.process!;
@@ -149,7 +149,8 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   // state documents for the in-container hooks (CREATING_STATE, CREATED_STATE).
   const hooks = spec.hooks ?? {};
   const hookCount = (['prestart', 'createRuntime', 'createContainer', 'startContainer'] as const).reduce((n, k) => n + (hooks[k]?.length ?? 0), 0);
-  if (hookCount > 0) plan.push(steps.hooksSync());
+  // the pause is also when runts moves linux.netDevices in (network/net-devices.ts)
+  if (hookCount > 0 || Object.keys(linux.netDevices ?? {}).length) plan.push(steps.hooksSync());
   for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h), CREATING_STATE));
   // The LSM attr file is opened while "/" is the host's: see security/lsm.ts.
   const lsm = lsmLabel(process, spec.linux, ctx.lsmHost);

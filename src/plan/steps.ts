@@ -56,6 +56,11 @@ export const steps = {
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),
+  pidfdConnect: (slot: number, path: string) =>
+    step('STEP_PIDFD_CONNECT', 'parent', `connect to pidfd socket ${path} (slot ${slot})`, int(slot), str(path)),
+  subreaper: () => step('STEP_SUBREAPER', 'parent', 'become a child subreaper: orphans of the container come to PARENT, which reaps them'),
+  sendPidfd: (slot: number, message: string) =>
+    step('STEP_SEND_PIDFD', 'init', `send a pidfd of this process over the pidfd socket (slot ${slot}, message "${message}")`, int(slot), str(message)),
   seccompRecord: (path: string) =>
     step('STEP_SECCOMP_RECORD', 'parent', `take INIT's seccomp listener, let every call run, and write each call made to ${path}`, str(path)),
   exitFile: (path: string, detached: boolean) =>

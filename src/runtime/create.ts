@@ -31,6 +31,8 @@ import type { ContainerRecord, Store } from './store.ts';
 import { writePidFile } from './pid-file.ts';
 import { writeFastRecord } from './fast-verbs.ts';
 import { faultPoint } from '../sys/fault.ts';
+import { addFlagSteps } from './plan-additions.ts';
+import { checkNetDevices, moveNetDevices } from '../network/net-devices.ts';
 
 export interface RuntimeContext {
   store: Store;
@@ -57,6 +59,10 @@ export interface CreateOptions {
   exitFile?: string;
   /** Record the container's system calls to this file (STEP_SECCOMP_RECORD) instead of applying linux.seccomp. */
   seccompRecord?: string;
+  /** AF_UNIX socket that receives a pidfd of INIT (runc's --pidfd-socket). */
+  pidfdSocket?: string;
+  /** Foreground run: PARENT does not become a child subreaper (runc's --no-subreaper). */
+  noSubreaper?: boolean;
 }
 
 export interface Prepared {
@@ -81,6 +87,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     rootless,
     uid: process.geteuid!(),
   });
+  checkNetDevices(spec.linux?.netDevices, rootless);
   if (rootless && !cgroups.dirs.length) ctx.debug(`rootless: no cgroup of its own for ${opts.id} (no delegated cgroup v2 subtree); it stays in the caller's`);
   const plan = compilePlan(spec, {
     id: opts.id,
@@ -102,6 +109,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
   // First, before any setns: the cgroup paths are the host's. Rootless, no
   // device program: loading one needs privilege over the host.
   if (!rootless) plan.unshift(...cgroupDriver().planSteps(cgroups.dirs, spec.linux?.resources));
+  addFlagSteps(plan, { kind: 'standard', pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket), supervise: opts.supervise, noSubreaper: opts.noSubreaper });
   return { spec, bundle, plan, cgroups };
 }
 
@@ -136,6 +144,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         },
         debug: ctx.debug,
         onHooks: async () => {
+          moveNetDevices(spec.linux?.netDevices, record.pid);
           // "creating": the create operation has not returned yet (runtime.md).
           await runHooks('prestart', spec.hooks?.prestart, state('creating'));
           await runHooks('createRuntime', spec.hooks?.createRuntime, state('creating'));

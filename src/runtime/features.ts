@@ -11,6 +11,7 @@ import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { securityFeatures } from '../security/features.ts';
 import { RECURSIVE_OPTION_NAMES } from '../rootfs/mount-options.ts';
+import { isRootless } from '../rootless/detect.ts';
 
 const MOUNT_OPTIONS = [
   'async', 'atime', 'bind', 'dev', 'diratime', 'dirsync', 'exec', 'idmap', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec',
@@ -34,6 +35,8 @@ export function features() {
       intelRdt: { enabled: false },
       // mount_setattr(MOUNT_ATTR_IDMAP) came in Linux 5.12 (rootfs/idmap.ts)
       mountExtensions: { idmap: { enabled: kernelAtLeast(5, 12) } },
+      // moving a host interface needs root on the host (network/net-devices.ts)
+      netDevices: { enabled: !isRootless() },
     },
     annotations: { 'org.opencontainers.runtime-spec.features.runts.version': '0.1.0' },
   };

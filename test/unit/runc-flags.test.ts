@@ -1,0 +1,98 @@
+// runc 1.2 flags and fields decided in TypeScript: where --pidfd-socket and
+// the subreaper go in a plan (runtime/plan-additions.ts), which
+// linux.netDevices are refused before anything is created (oci/validate.ts,
+// network/net-devices.ts), and what a cgroup file the kernel lacks says.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { applyWrites } from '../../src/cgroups/writes.ts';
+import { validateSpec } from '../../src/oci/validate.ts';
+import { compileExecPlan } from '../../src/plan/compile-exec.ts';
+import { compilePlan, type PlanContext } from '../../src/plan/compile.ts';
+import { RUNTS_SLOTS } from '../../src/plan/protocol.ts';
+import type { Step } from '../../src/plan/steps.ts';
+import { addFlagSteps, PIDFD_SLOT } from '../../src/runtime/plan-additions.ts';
+import { checkNetDevices } from '../../src/network/net-devices.ts';
+
+const bundle = mkdtempSync(join(tmpdir(), 'runts-flags-'));
+mkdirSync(join(bundle, 'rootfs'));
+after(() => rmSync(bundle, { recursive: true, force: true }));
+
+const ctx: PlanContext = {
+  id: 't', bundle, fifoPath: '/run/runts/t/exec.fifo', cgroupProcs: [], cgroupDir: () => '/sys/fs/cgroup/t', warn: () => {},
+};
+
+function spec(linux: Record<string, unknown> = {}, process: Record<string, unknown> = {}) {
+  return validateSpec({
+    ociVersion: '1.2.0',
+    root: { path: 'rootfs' },
+    process: { args: ['/bin/sh'], cwd: '/', env: ['PATH=/bin'], user: { uid: 1000, gid: 1000 }, ...process },
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+    linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'network' }], ...linux },
+  });
+}
+
+const at = (plan: Step[], op: Step['op']) => plan.findIndex((s) => s.op === op);
+
+test('--pidfd-socket: PARENT connects before clone (and before joining namespaces), INIT sends before its own settings', () => {
+  const linux = { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'network', path: '/proc/1/ns/net' }] };
+  const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ERRNO' }] };
+  const plan = addFlagSteps(compilePlan(spec({ ...linux, seccomp }, { noNewPrivileges: false }), ctx), { kind: 'standard', pidfdSocket: '/run/p.sock' });
+  const connect = at(plan, 'STEP_PIDFD_CONNECT');
+  assert.ok(connect >= 0 && connect < at(plan, 'STEP_JOIN_NS') && connect < at(plan, 'STEP_CLONE'));
+  assert.deepEqual(plan[connect]!.values.map((v) => v.value), [BigInt(PIDFD_SLOT), '/run/p.sock']);
+  const send = at(plan, 'STEP_SEND_PIDFD');
+  // before the filter (it could forbid pidfd_open), the user switch and REPORT_CREATED
+  for (const later of ['STEP_SECCOMP', 'STEP_SET_USER', 'STEP_CHDIR', 'STEP_REPORT_CREATED'] as const) assert.ok(send < at(plan, later), later);
+  assert.ok(send > at(plan, 'STEP_PIVOT_ROOT'));
+  assert.equal(plan[send]!.values[1]!.value, 'standard');
+});
+
+test('--pidfd-socket on exec sends "setns", as runc; the slot is one no idmapped mount can take', () => {
+  const proc = spec().process!;
+  const plan = addFlagSteps(compileExecPlan(proc, { id: 't', pid: 1, cgroupProcs: [], join: ['mnt'], warn: () => {} }), { kind: 'setns', pidfdSocket: '/p' });
+  assert.ok(at(plan, 'STEP_PIDFD_CONNECT') < at(plan, 'STEP_CLONE'));
+  assert.ok(at(plan, 'STEP_ENTER_NS') < at(plan, 'STEP_SEND_PIDFD'));
+  assert.equal(plan[at(plan, 'STEP_SEND_PIDFD')]!.values[1]!.value, 'setns');
+  assert.equal(PIDFD_SLOT, RUNTS_SLOTS - 1);
+});
+
+test('the subreaper: only a supervising PARENT becomes one, and not with --no-subreaper', () => {
+  const fg = addFlagSteps(compilePlan(spec(), { ...ctx, supervise: true }), { kind: 'standard', supervise: true });
+  assert.equal(at(fg, 'STEP_SUBREAPER'), at(fg, 'STEP_SUPERVISE') + 1);
+  const off = addFlagSteps(compilePlan(spec(), { ...ctx, supervise: true }), { kind: 'standard', supervise: true, noSubreaper: true });
+  assert.equal(at(off, 'STEP_SUBREAPER'), -1);
+  const detached = addFlagSteps(compilePlan(spec(), ctx), { kind: 'standard' });
+  assert.equal(at(detached, 'STEP_SUBREAPER'), -1);
+  assert.equal(at(detached, 'STEP_PIDFD_CONNECT'), -1);
+});
+
+test('linux.netDevices: names the kernel takes, one name each inside, a network namespace, and INIT pauses for the move', () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ 'eth/0': {} }, 'linux.netDevices["eth/0"]: "eth/0" is not a valid network interface name (1 to 15 characters, no "/", ":" or whitespace)'],
+    [{ eth0: { name: 'a-very-long-name0' } }, 'linux.netDevices.eth0.name: "a-very-long-name0" is not a valid network interface name (1 to 15 characters, no "/", ":" or whitespace)'],
+    [{ eth0: { name: 'x' }, eth1: { name: 'x' } }, 'linux.netDevices.eth1: would be x in the container, as eth0 would'],
+    [{ eth0: { name: 'lo' } }, 'linux.netDevices.eth0: would be lo in the container, whose network namespace has its own'],
+  ];
+  for (const [devices, message] of bad) assert.throws(() => spec({ netDevices: devices }), { message });
+  assert.throws(() => spec({ namespaces: [{ type: 'mount' }], netDevices: { eth0: {} } }), { message: 'linux.netDevices: moving a network interface requires a network namespace' });
+  const plan = compilePlan(spec({ netDevices: { eth0: { name: 'ctr0' } } }), ctx);
+  assert.ok(at(plan, 'STEP_HOOKS_SYNC') >= 0 && at(plan, 'STEP_HOOKS_SYNC') < at(plan, 'STEP_PIVOT_ROOT'));
+  assert.equal(at(compilePlan(spec(), ctx), 'STEP_HOOKS_SYNC'), -1);
+});
+
+test('linux.netDevices: refused for a rootless container, and for an interface the host lacks, before anything moves', () => {
+  assert.throws(() => checkNetDevices({ eth0: {} }, true), { message: 'linux.netDevices: moving a host interface needs root on the host; a rootless container cannot' });
+  assert.throws(() => checkNetDevices({ lo: {}, 'p2-no-such0': {} }, false), { message: 'linux.netDevices.p2-no-such0: no network interface p2-no-such0 on the host (ip link show p2-no-such0)' });
+  checkNetDevices(undefined, true);
+});
+
+test('update --cpu-burst / --cpu-idle on a kernel without the file: one message naming the field and the file', () => {
+  // procfs, like cgroupfs, creates no file it does not have: the stand-in for a cgroup of an older kernel
+  assert.throws(() => applyWrites([{ controller: '', file: 'cpu.max.burst', value: '1000', field: 'update.cpu.burst' }], () => '/proc'),
+    { message: 'update.cpu.burst: write "1000" to /proc/cpu.max.burst: not supported by this kernel (ENOENT)' });
+  assert.throws(() => applyWrites([{ controller: 'cpu', file: 'cpu.idle', value: '1', field: 'update.cpu.idle' }], () => undefined),
+    { message: 'update.cpu.idle: the host has no cpu hierarchy' });
+});
