@@ -194,6 +194,7 @@ static const struct op {
 	[STEP_ID_MAP_TOOL] = {'Q', "sS", step_id_map_tool},
 	[STEP_PIDFD_CONNECT] = {'P', "ns", step_pidfd_connect},
 	[STEP_SUBREAPER] = {'Q', "", step_subreaper},
+	[STEP_CLONE_TREE] = {'P', "nsiii", step_clone_tree},
 	[STEP_CGROUP_ADD] = {'Q', "s", step_cgroup_add},
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},

@@ -99,7 +99,7 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
   const mountPlan = mountSteps(mounts, {
     // no v1 cgroupfs, no sysfs of the host's network from a user namespace of runts's own or the one it runs in
     bundle: ctx.bundle, newUserns: newNs.has('user') || !!ctx.rootless, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
-    cgroupDir: ctx.cgroupDir, userMaps, slots: TREE_SLOTS,
+    cgroupDir: ctx.cgroupDir, userMaps, slots: TREE_SLOTS, hostPrivileged: !ctx.rootless && !ctx.unprivileged,
   });
 
   // --- PARENT, before clone: things that need the host's view ---------------

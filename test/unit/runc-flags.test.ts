@@ -1,9 +1,10 @@
 // runc 1.2 flags and fields decided in TypeScript: where --pidfd-socket and
 // the subreaper go in a plan (runtime/plan-additions.ts), which
 // linux.netDevices are refused before anything is created (oci/validate.ts,
-// network/net-devices.ts), and what a cgroup file the kernel lacks says.
+// network/net-devices.ts), what a cgroup file the kernel lacks says, and
+// which bind sources PARENT clones for a user namespace (rootfs/userns-reach.ts).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,6 +16,8 @@ import { RUNTS_SLOTS } from '../../src/plan/protocol.ts';
 import type { Step } from '../../src/plan/steps.ts';
 import { addFlagSteps, PIDFD_SLOT } from '../../src/runtime/plan-additions.ts';
 import { checkNetDevices } from '../../src/network/net-devices.ts';
+import { reachableInUserns } from '../../src/rootfs/userns-reach.ts';
+import type { IdMapHost } from '../../src/rootless/idmap.ts';
 
 const bundle = mkdtempSync(join(tmpdir(), 'runts-flags-'));
 mkdirSync(join(bundle, 'rootfs'));
@@ -35,6 +38,8 @@ function spec(linux: Record<string, unknown> = {}, process: Record<string, unkno
 }
 
 const at = (plan: Step[], op: Step['op']) => plan.findIndex((s) => s.op === op);
+/** runts as the host's root: it writes id maps itself. */
+const ROOT_HOST: IdMapHost = { euid: 0, egid: 0, userName: 'root', subuid: undefined, subgid: undefined, newuidmap: undefined, newgidmap: undefined };
 
 test('--pidfd-socket: PARENT connects before clone (and before joining namespaces), INIT sends before its own settings', () => {
   const linux = { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'network', path: '/proc/1/ns/net' }] };
@@ -95,4 +100,35 @@ test('update --cpu-burst / --cpu-idle on a kernel without the file: one message 
     { message: 'update.cpu.burst: write "1000" to /proc/cpu.max.burst: not supported by this kernel (ENOENT)' });
   assert.throws(() => applyWrites([{ controller: 'cpu', file: 'cpu.idle', value: '1', field: 'update.cpu.idle' }], () => undefined),
     { message: 'update.cpu.idle: the host has no cpu hierarchy' });
+});
+
+test('a bind source behind a directory the user namespace\'s root cannot search is cloned by PARENT; a reachable one stays a bind', () => {
+  const outer = mkdtempSync(join(tmpdir(), 'runts-reach-'));
+  after(() => rmSync(outer, { recursive: true, force: true }));
+  chmodSync(outer, 0o755); // mkdtemp's 0700 would close everything below
+  mkdirSync(join(outer, 'closed', 'dir'), { recursive: true });
+  mkdirSync(join(outer, 'open', 'dir'), { recursive: true });
+  chmodSync(join(outer, 'closed'), 0o700);
+  chmodSync(join(outer, 'open'), 0o755);
+  const maps = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [{ containerID: 0, hostID: 100000, size: 65536 }] };
+  assert.equal(reachableInUserns(join(outer, 'closed', 'dir'), maps), false);
+  assert.equal(reachableInUserns(join(outer, 'open', 'dir'), maps), true);
+  // its owner mapped into the namespace: the namespace's capabilities count
+  const own = { uid: [{ containerID: 0, hostID: process.getuid!(), size: 1 }], gid: [{ containerID: 0, hostID: process.getgid!(), size: 1 }] };
+  assert.equal(reachableInUserns(join(outer, 'closed', 'dir'), own), true);
+  const linux = { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'user' }], uidMappings: maps.uid, gidMappings: maps.gid };
+  const mounts = [{ destination: '/a', type: 'bind', source: join(outer, 'closed', 'dir'), options: ['bind', 'ro'] }, { destination: '/b', type: 'bind', source: join(outer, 'open', 'dir'), options: ['bind'] }];
+  const s = validateSpec({ ...spec(linux), mounts });
+  const plan = compilePlan(s, { ...ctx, idMapHost: ROOT_HOST });
+  const clones = plan.filter((p) => p.op === 'STEP_CLONE_TREE');
+  assert.deepEqual(clones.map((p) => p.values[1]!.value), [join(outer, 'closed', 'dir')]);
+  assert.ok(at(plan, 'STEP_CLONE_TREE') < at(plan, 'STEP_CLONE'));
+  assert.equal(plan.filter((p) => p.op === 'STEP_MOUNT' && p.values[1]!.value === '/b').length, 1);
+  assert.equal(compilePlan(s, { ...ctx, rootless: true, idMapHost: ROOT_HOST }).filter((p) => p.op === 'STEP_CLONE_TREE').length, 0);
+});
+
+test('proc and sysfs are mounted with "create 3": an ordinary directory, never a symlink', () => {
+  const plan = compilePlan(spec(), ctx);
+  const proc = plan.find((p) => p.op === 'STEP_MOUNT' && p.values[2]!.value === 'proc')!;
+  assert.equal(proc.values[5]!.value, 3n);
 });
