@@ -189,14 +189,26 @@ const registerFeatures: Register = (program) => {
     .action(async () => printJson((await import('../runtime/features.ts')).features()));
 };
 
-/** runc's checkpoint and restore need CRIU, which runts does not drive: each says so, and exits 1. */
-const registerCheckpoint: Register = (program) => {
-  for (const [verb, what] of [['checkpoint', 'checkpoint a running container'], ['restore', 'restore a container from a checkpoint']] as const) {
-    program.command(verb).description(`${what}: not supported (runts does not drive CRIU)`).argument('<id>').allowUnknownOption()
-      .action(() => {
-        throw new RuntsError('ENOTSUP', `${verb}: not supported: runts does not drive CRIU, which checkpoint and restore need`);
-      });
-  }
+/** runc's checkpoint and restore, through CRIU (runtime/checkpoint.ts): the flags that matter, runc's names. */
+const criuOptions = (cmd: Command) =>
+  cmd
+    .option('--image-path <dir>', 'directory of the checkpoint images', 'checkpoint')
+    .option('--work-path <dir>', 'directory for CRIU\'s log and work files (default: the image directory)')
+    .option('--tcp-established', 'allow open TCP connections')
+    .option('--ext-unix-sk', 'allow external unix sockets')
+    .option('--shell-job', 'allow a shell job (a terminal from outside)')
+    .option('--file-locks', 'handle file locks')
+    .addOption(new Option('--manage-cgroups-mode <mode>', 'cgroups mode for CRIU').choices(['soft', 'full', 'strict', 'ignore']).default('soft'));
+
+const registerCheckpoint: Register = (program, ctx) => {
+  criuOptions(program.command('checkpoint').description('checkpoint a running container (CRIU)').argument('<id>'))
+    .option('--leave-running', 'leave the container running after the checkpoint')
+    .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).checkpoint(ctx(), { id, ...f }));
+  criuOptions(program.command('restore').description('restore a container from a checkpoint (CRIU)').argument('<id>'))
+    .addOption(bundleOption())
+    .option('-d, --detach', 'return once the container is restored (the only mode runts supports)')
+    .option('--pid-file <file>', 'write the restored process\'s pid to this file')
+    .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).restore(ctx(), { id, ...f }));
 };
 
 const registerPlan: Register = (program, ctx) => {

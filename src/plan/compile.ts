@@ -172,6 +172,9 @@ export function compilePlan(spec: Spec, ctx: PlanContext): Step[] {
     plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : '', ptyOwner(process)));
   } else if (ctx.consoleSocket) {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
+  } else {
+    // as runc: the container's process leads a session of its own (with a terminal, SETUP_CONSOLE does it)
+    plan.push(steps.setsid());
   }
   // after /dev/console: a read-only /dev is made so last
   const devReadonly = devReadonlyStep(mounts);

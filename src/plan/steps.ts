@@ -87,7 +87,7 @@ export const steps = {
       'init',
       `mount ${m.bind ? '--bind ' : `-t ${m.fstype} `}${m.source} ${m.target}` +
         (m.flagNames.length || m.data ? ` -o ${[...m.flagNames, m.data].filter(Boolean).join(',')}` : '') +
-        (m.create ? ` (create the ${m.create === 2 ? 'file' : 'directory'} if missing${m.create === 3 ? '; refuse a symlink or anything else there' : ''})` : ''),
+        (m.create ? ` (create the ${m.create === 2 ? 'file' : 'directory'} if missing)` : ''),
       str(m.source), str(m.target), str(m.fstype), int(m.flags), str(m.data), int(m.create), int(m.bind ? 1 : 0),
     ),
   detachMount: (path: string) =>

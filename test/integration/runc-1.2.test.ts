@@ -7,6 +7,7 @@
  * RUNTS_BIN=/usr/sbin/runc. Design: docs/design/runtime-core.md, "Flags of runc 1.2".
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withArgs, type OciSpec } from '../lib/bundle.ts';
@@ -133,9 +134,11 @@ containerTest('linux.netDevices: an interface the host lacks, or no network name
   await c.assertNothingLeft();
 }, { needs: ['ip'] });
 
-containerTest('features lists linux.netDevices as enabled for root', async (c) => {
+containerTest('features: linux.netDevices enabled for root; checkpoint enabled exactly where `criu check` passes', async (c) => {
   const r = await c.runts(['features']);
   assertOk(r);
-  const f = JSON.parse(r.stdout) as { linux: { netDevices?: { enabled?: boolean } } };
+  const f = JSON.parse(r.stdout) as { linux: { netDevices?: { enabled?: boolean } }; annotations: Record<string, string> };
   assert.deepEqual(f.linux.netDevices, { enabled: true });
+  const criu = spawnSync('/usr/sbin/criu', ['check'], { stdio: 'ignore' }).status === 0;
+  assert.equal(f.annotations['org.opencontainers.runc.checkpoint.enabled'], String(criu));
 });

@@ -15,6 +15,7 @@ import { compilePlan, type PlanContext } from '../../src/plan/compile.ts';
 import { RUNTS_SLOTS } from '../../src/plan/protocol.ts';
 import type { Step } from '../../src/plan/steps.ts';
 import { addFlagSteps, PIDFD_SLOT } from '../../src/runtime/plan-additions.ts';
+import { criuFlags, externalMounts } from '../../src/runtime/checkpoint.ts';
 import { checkNetDevices } from '../../src/network/net-devices.ts';
 import { reachableInUserns } from '../../src/rootfs/userns-reach.ts';
 import type { IdMapHost } from '../../src/rootless/idmap.ts';
@@ -131,4 +132,20 @@ test('proc and sysfs are mounted with "create 3": an ordinary directory, never a
   const plan = compilePlan(spec(), ctx);
   const proc = plan.find((p) => p.op === 'STEP_MOUNT' && p.values[2]!.value === 'proc')!;
   assert.equal(proc.values[5]!.value, 3n);
+});
+
+test('checkpoint: runc\'s flags as CRIU\'s, bind mounts and masked files as external mounts, a bound cgroup v2 mount too', () => {
+  assert.deepEqual(criuFlags({ tcpEstablished: true, fileLocks: true, manageCgroupsMode: 'full' }, 'dump.log'),
+    ['-o', 'dump.log', '-v4', '--manage-cgroups=full', '--tcp-established', '--file-locks']);
+  const s = validateSpec({
+    ...spec(),
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/data', type: 'bind', source: 'vol', options: ['rbind'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup' }],
+    linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }], maskedPaths: ['/proc/kcore', '/proc/acpi'] },
+  });
+  const file = (p: string) => p === '/proc/kcore';
+  assert.deepEqual(externalMounts(s, '/b', 'dump', file, '/sys/fs/cgroup/runts/x'),
+    ['--ext-mount-map', '/data:/data', '--ext-mount-map', '/sys/fs/cgroup:/sys/fs/cgroup', '--ext-mount-map', '/proc/kcore:/dev/null']);
+  assert.deepEqual(externalMounts(s, '/b', 'restore', file, '/sys/fs/cgroup/runts/x'),
+    ['--ext-mount-map', '/data:/b/vol', '--ext-mount-map', '/sys/fs/cgroup:/sys/fs/cgroup/runts/x', '--ext-mount-map', '/dev/null:/dev/null']);
 });
