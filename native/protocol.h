@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 8
+#define RUNTS_PROTOCOL_VERSION 9
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -163,6 +163,23 @@
  *    status but 0 fails the step, with the first line the helper wrote.
  *                                                 STR tool, STRS args   */
 #define STEP_ID_MAP_TOOL 13
+/* P: connect to the AF_UNIX stream socket of --pidfd-socket, fd into slot
+ *    (for STEP_SEND_PIDFD).                               INT slot, STR path */
+#define STEP_PIDFD_CONNECT 14
+/* Q: prctl(PR_SET_CHILD_SUBREAPER, 1): processes orphaned in the container
+ *    (one without a pid namespace of its own) are re-parented to PARENT,
+ *    not to the host's init; supervising, PARENT reaps them while it waits
+ *    for INIT (foreground run, as runc's subreaper).             (no values) */
+#define STEP_SUBREAPER 15
+/* P: a detached copy of a host tree, for STEP_MOUNT_TREE: the tree at
+ *    source cloned (open_tree OPEN_TREE_CLONE, with AT_RECURSIVE when
+ *    recursive), its top mount given attr set minus attr clear (MOUNT_ATTR_*
+ *    bits) with mount_setattr, the fd into slot. A bind mount whose source
+ *    the container's user namespace cannot reach: PARENT, still root of the
+ *    host, opens it before INIT is in that namespace, as runc opens mount
+ *    sources before it joins one.
+ *              INT slot, STR source, INT recursive, INT attr set, INT attr clear */
+#define STEP_CLONE_TREE 16
 
 /* I: setresgid(0,0,0) and setresuid(0,0,0) inside a user namespace, new or
  *    joined (the ids runts had are not mapped there).                    */
@@ -178,7 +195,9 @@
 /* I: mount something at a path in root.
  *    STR source, STR target (in root), STR fstype, INT flags (MS_*, no
  *    propagation bits), STR data, INT create (0 none, 1 dir, 2 file: create
- *    the target and missing parents, dirs 0755, files 0644),
+ *    the target and missing parents, dirs 0755, files 0644; 3 an ordinary
+ *    dir: made if missing, and ENOTDIR if it is anything else, a symlink
+ *    too, as runc requires of proc and sysfs),
  *    INT bind (1: source is a host path, opened O_PATH and bind-mounted
  *    with MS_BIND plus flags&MS_REC; then, if flags carry any of
  *    RDONLY|NOSUID|NODEV|NOEXEC|NOATIME|NODIRATIME|RELATIME|STRICTATIME,
@@ -279,10 +298,15 @@
 #define STEP_WAIT_START 52
 /* I: execve what PREPARE_EXEC resolved.                       (no values) */
 #define STEP_EXEC 53
-/* I: attach the detached tree in slot (STEP_IDMAP_TREE) at target in root,
+/* I: attach the detached tree in slot (STEP_IDMAP_TREE, STEP_CLONE_TREE) at target in root,
  *    created as STEP_MOUNT's create says, with move_mount(2); close the slot.
  *                                      INT slot, STR target, INT create     */
 #define STEP_MOUNT_TREE 54
+/* I: pidfd_open(getpid()) and send the pidfd over the socket in slot with
+ *    SCM_RIGHTS, message as the data ("standard" for a container's INIT,
+ *    "setns" for exec's, as runc sends); close the slot.
+ *                                                 INT slot, STR message  */
+#define STEP_SEND_PIDFD 55
 
 /* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)

@@ -180,7 +180,8 @@ void die(int status, int step, int err, const char *fmt, ...)
  * no NUL inside), b STR of raw bytes (NUL allowed), S STRS, I INTS. */
 
 static step_fn step_mkfifo, step_console_connect, step_join_ns, step_unshare_time,
-	step_write_id_map, step_deny_setgroups, step_id_map_tool, step_cgroup_add;
+	step_write_id_map, step_deny_setgroups, step_id_map_tool, step_cgroup_add,
+	step_pidfd_connect, step_subreaper;
 
 static const struct op {
 	char who; /* 'P', 'C' (the clone itself), 'Q' or 'I' */
@@ -194,6 +195,9 @@ static const struct op {
 	[STEP_WRITE_ID_MAP] = {'Q', "is", step_write_id_map},
 	[STEP_DENY_SETGROUPS] = {'Q', "", step_deny_setgroups},
 	[STEP_ID_MAP_TOOL] = {'Q', "sS", step_id_map_tool},
+	[STEP_PIDFD_CONNECT] = {'P', "ns", step_pidfd_connect},
+	[STEP_SUBREAPER] = {'Q', "", step_subreaper},
+	[STEP_CLONE_TREE] = {'P', "nsiii", step_clone_tree},
 	[STEP_CGROUP_ADD] = {'Q', "s", step_cgroup_add},
 	[STEP_SUPERVISE] = {'Q', "", NULL},
 	[STEP_EXIT_FILE] = {'Q', "s", NULL},
@@ -235,6 +239,7 @@ static const struct op {
 	[STEP_WAIT_START] = {'I', "n", step_wait_start},
 	[STEP_EXEC] = {'I', "", step_exec},
 	[STEP_MOUNT_TREE] = {'I', "nsi", step_mount_tree},
+	[STEP_SEND_PIDFD] = {'I', "ns", step_send_pidfd},
 	[STEP_ENTER_NS] = {'I', "is", step_enter_ns},
 	[STEP_CONSOLE_PAIR] = {'P', "n", step_console_pair},
 	[STEP_LSM_OPEN_ATTR] = {'I', "nS", step_lsm_open_attr},
@@ -450,17 +455,36 @@ static void step_mkfifo(const struct step *s)
 		fail(s->index, errno, "open fifo %s", path);
 }
 
-static void step_console_connect(const struct step *s)
+/* The socket a caller listens on (--console-socket, --pidfd-socket). */
+static void connect_socket(const struct step *s, const char *what)
 {
 	const char *path = s->v[1].str;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sa.sun_path)
-		fail(s->index, ENAMETOOLONG, "connect to console socket %s", path);
+		fail(s->index, ENAMETOOLONG, "connect to %s %s", what, path);
 	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		fail(s->index, errno, "connect to console socket %s", path);
+		fail(s->index, errno, "connect to %s %s", what, path);
 	slots[s->v[0].num] = fd;
+}
+
+static void step_console_connect(const struct step *s)
+{
+	connect_socket(s, "console socket");
+}
+
+static void step_pidfd_connect(const struct step *s)
+{
+	connect_socket(s, "pidfd socket");
+}
+
+/* Orphans of the container (without a pid namespace of its own) come to
+ * PARENT rather than to the host's init; the wait loop reaps them. */
+static void step_subreaper(const struct step *s)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		fail(s->index, errno, "become a child subreaper");
 }
 
 /* The namespaces PARENT joins, by step index, opened before the first is
@@ -734,8 +758,9 @@ __attribute__((noreturn)) static void parent_stage(const struct plan *pl)
 	if (pl->record)
 		record_syscalls(pl->record, pid, go[0]);
 
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
+	/* any other child is an orphan of the container (STEP_SUBREAPER): reaped */
+	for (pid_t w; (w = waitpid(-1, &status, 0)) != pid;)
+		if (w < 0 && errno != EINTR)
 			fail(-1, errno, "wait for INIT %d", (int)pid);
 	int recorded = pl->exit_file ? record_exit(pl->exit_file->v[0].str, status) : 0;
 	if (detached)

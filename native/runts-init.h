@@ -100,14 +100,17 @@ int bind_fd_in_root(int src, const char *path);
 step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
 	step_mknod, step_bind_device, step_symlink, step_write_proc,
 	step_pivot_root, step_chroot, step_mask_path, step_readonly_path,
-	step_remount_root_ro, step_chdir, step_idmap_tree, step_mount_tree;
+	step_remount_root_ro, step_chdir, step_idmap_tree, step_mount_tree,
+	step_clone_tree;
 
 /* ---- steps_proc.c: the process that becomes the container -------------- */
 
 step_fn step_hooks_sync, step_run_hook, step_set_hostname,
 	step_set_domainname, step_setrlimit, step_setup_console, step_setsid,
 	step_set_user, step_umask, step_prepare_exec, step_close_fds,
-	step_report_created, step_wait_start, step_exec;
+	step_report_created, step_wait_start, step_exec, step_send_pidfd;
+/* sendmsg of msg with fd as SCM_RIGHTS; -1 and errno on failure. */
+int send_fd(int sock, const char *msg, int fd);
 
 /* ---- steps_ns.c: the namespaces INIT makes or enters itself ------------- */
 

@@ -120,11 +120,27 @@ static int open_parent(const char *path, char *name)
 }
 
 /* The target of a mount: resolved in root, or first created (protocol.h
- * STEP_MOUNT "create": 1 a directory, 2 an empty file 0644). */
+ * STEP_MOUNT "create": 1 a directory, 2 an empty file 0644, 3 an ordinary
+ * directory: made if missing, and never a symlink, not even one in root). */
 static int mount_target(const char *path, uint64_t create)
 {
 	if (create == 1)
 		return mkdir_in_root(path);
+	if (create == 3) {
+		char name[NAME_MAX + 1];
+		int dir = open_parent(path, name);
+		if (dir < 0)
+			return -1;
+		mode_t old = umask(0);
+		int made = mkdirat(dir, name, 0755) == 0 || errno == EEXIST;
+		umask(old);
+		/* O_NOFOLLOW | O_DIRECTORY: a symlink there is ENOTDIR */
+		int fd = made ? openat(dir, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC) : -1;
+		int err = errno;
+		close(dir);
+		errno = err;
+		return fd;
+	}
 	if (create == 2) {
 		char name[NAME_MAX + 1];
 		int dir = open_parent(path, name);
@@ -248,6 +264,8 @@ void step_mount(const struct step *s)
 	unsigned long flags = s->v[3].num;
 	char p[32];
 	int fd = mount_target(dst, s->v[5].num);
+	if (fd < 0 && s->v[5].num == 3 && errno == ENOTDIR)
+		fail(s->index, errno, "filesystem %s must be mounted on ordinary directory, and %s is not one", type, dst);
 	if (fd < 0)
 		fail(s->index, errno, "%s mount target %s",
 		     s->v[5].num ? "create" : "resolve", dst);
@@ -312,14 +330,33 @@ static int userns_with_maps(int index, const char *uid_map, const char *gid_map)
 	return fd;
 }
 
-void step_idmap_tree(const struct step *s)
+/* A detached copy of the mount tree at src (with its submounts when
+ * recursive & 1), cut from the host's mount tree. */
+static int clone_tree(const struct step *s, const char *src, uint64_t recursive)
 {
-	const char *src = s->v[1].str;
-	uint64_t recursive = s->v[2].num;
 	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE |
 				O_CLOEXEC | (recursive & 1 ? AT_RECURSIVE : 0));
 	if (tree < 0)
 		fail(s->index, errno, "clone the mount tree at %s", src);
+	return tree;
+}
+
+void step_clone_tree(const struct step *s)
+{
+	const char *src = s->v[1].str;
+	int tree = clone_tree(s, src, s->v[2].num);
+	struct mount_attr attr = {.attr_set = s->v[3].num, .attr_clr = s->v[4].num};
+	if ((attr.attr_set || attr.attr_clr) &&
+	    syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+		fail(s->index, errno, "set the attributes of the mount of %s", src);
+	slots[s->v[0].num] = tree;
+}
+
+void step_idmap_tree(const struct step *s)
+{
+	const char *src = s->v[1].str;
+	uint64_t recursive = s->v[2].num;
+	int tree = clone_tree(s, src, recursive);
 	struct mount_attr attr = {
 		.attr_set = MOUNT_ATTR_IDMAP | s->v[5].num,
 		.attr_clr = s->v[6].num,
@@ -342,7 +379,7 @@ void step_mount_tree(const struct step *s)
 		     s->v[2].num ? "create" : "resolve", dst);
 	if (syscall(SYS_move_mount, *tree, "", fd, "",
 		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		fail(s->index, errno, "attach the idmapped mount at %s", dst);
+		fail(s->index, errno, "attach the mount tree at %s", dst);
 	close(fd);
 	close(*tree);
 	*tree = -1;

@@ -155,6 +155,22 @@ void step_setsid(const struct step *s)
 		fail(s->index, errno, "setsid");
 }
 
+/* One sendmsg: msg as the data, fd as SCM_RIGHTS (what runc's consumers
+ * read: the console's pty name, the pidfd's init type). */
+int send_fd(int sock, const char *msg, int fd)
+{
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } cm = {0};
+	struct iovec iov = {.iov_base = (char *)msg, .iov_len = strlen(msg)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
 /* The pty comes from the container's own devpts (so its number and owner
  * make sense inside); the master goes to whoever listens on the console
  * socket, with the pty's name as the message, as runc sends it. The peer is
@@ -190,16 +206,7 @@ void step_setup_console(const struct step *s)
 	if (*console && bind_fd_in_root(pty, console) < 0)
 		fail(s->index, errno, "bind %s onto %s", name, console);
 
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } cm = {0};
-	struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+	if (send_fd(sock, name, master) < 0)
 		fail(s->index, errno, "send the master of %s over the console socket", name);
 	close(master);
 	close(sock);
@@ -214,6 +221,23 @@ void step_setup_console(const struct step *s)
 			fail(s->index, errno, "dup %s onto fd %d", name, fd);
 	if (pty > 2)
 		close(pty);
+}
+
+/* --pidfd-socket: a pidfd of INIT itself (pidfd_open of its own pid, which
+ * in a new pid namespace is 1 there and still INIT), so the receiver can
+ * signal and wait for exactly this process, never a later one with the
+ * same number. Sent before REPORT_CREATED: it is there when create returns. */
+void step_send_pidfd(const struct step *s)
+{
+	int slot = (int)s->v[0].num, sock = slots[slot];
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd < 0)
+		fail(s->index, errno, "pidfd_open of the process (Linux 5.3 or later)");
+	if (send_fd(sock, s->v[1].str, pidfd) < 0)
+		fail(s->index, errno, "send the process's pidfd over the pidfd socket");
+	close(pidfd);
+	close(sock);
+	slots[slot] = -1;
 }
 
 /* ---- limits and identity ---------------------------------------------------

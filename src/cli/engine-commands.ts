@@ -28,6 +28,7 @@ interface ExecFlags {
   preserveFds: number;
   ignorePaused?: boolean;
   cgroup: string[];
+  pidfdSocket?: string;
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -69,6 +70,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
     .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the process', count('--preserve-fds'), 0)
     .option('--ignore-paused', 'exec into a paused container: the process is set up once it is resumed')
     .option('--cgroup <[controller[,controller...]:]path>', 'put the process in this sub-cgroup of the container\'s (repeatable)', collect, [])
+    .option('--pidfd-socket <path>', 'AF_UNIX socket that receives a pidfd of the process')
     .addOption(new Option('--apparmor <profile>', 'accepted for runc compatibility').hideHelp())
     .addOption(new Option('--process-label <label>', 'accepted for runc compatibility').hideHelp())
     .action(async (id: string, command: string[], f: ExecFlags) => {
@@ -76,7 +78,7 @@ export function registerEngineCommands(program: Command, ctx: () => RuntimeConte
       process.exitCode = await exec(ctx(), {
         id, args: command, processFile: f.process, tty: f.tty, detach: f.detach, consoleSocket: f.consoleSocket,
         pidFile: f.pidFile, env: f.env, cwd: f.cwd ?? f.workdir, user: f.user, additionalGids: f.additionalGids, caps: f.cap,
-        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused, cgroups: f.cgroup,
+        noNewPrivs: f.newPrivs === false, preserveFds: f.preserveFds, ignorePaused: f.ignorePaused, cgroups: f.cgroup, pidfdSocket: f.pidfdSocket,
       });
     });
 

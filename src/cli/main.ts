@@ -76,7 +76,8 @@ const createOptions = (cmd: Command) =>
     .option('--console-socket <path>', 'AF_UNIX socket that receives the pty master (process.terminal)')
     .option('--no-pivot', 'use chroot instead of pivot_root (for a ramdisk root)')
     .option('--no-new-keyring', 'keep the caller\'s session keyring (default: the container gets its own)')
-    .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the container', parseCount, 0);
+    .option('--preserve-fds <n>', 'pass this many extra descriptors (from 3 on) to the container', parseCount, 0)
+    .option('--pidfd-socket <path>', 'AF_UNIX socket that receives a pidfd of the container\'s process');
 
 function parseCount(v: string): number {
   if (!/^\d+$/.test(v)) throw new RuntsError('EINVAL', `--preserve-fds: not a number: ${v}`);
@@ -91,6 +92,7 @@ interface CreateFlags {
   /** false with --no-new-keyring */
   newKeyring: boolean;
   preserveFds: number;
+  pidfdSocket?: string;
   detach?: boolean;
 }
 
@@ -102,6 +104,7 @@ const createArgs = (id: string, f: CreateFlags) => ({
   noPivot: !f.pivot,
   noNewKeyring: !f.newKeyring,
   preserveFds: f.preserveFds,
+  pidfdSocket: f.pidfdSocket,
 });
 
 type Register = (program: Command, ctx: () => RuntimeContext) => void;
@@ -143,11 +146,12 @@ const registerRun: Register = (program, ctx) => {
   createOptions(program.command('run').description('create and start a container; wait for it unless --detach (outside a bundle, `run IMAGE [CMD...]` runs an image: see run-image -h)').argument('<id>'))
     .option('-d, --detach', 'return once the container is started')
     .option('--keep', 'keep the container once it has stopped (delete it later)')
+    .option('--no-subreaper', 'do not become a subreaper for the processes the container orphans')
     .option('--seccomp-record <file>', 'record the system calls of this run; write a seccomp profile allowing them to <file>')
-    .action(async (id: string, f: CreateFlags & { keep?: boolean; seccompRecord?: string }) => {
+    .action(async (id: string, f: CreateFlags & { keep?: boolean; seccompRecord?: string; subreaper: boolean }) => {
       const { run } = await import('../runtime/run.ts');
       if (f.keep && f.detach) throw new RuntsError('EINVAL', '--keep with --detach: a detached container is kept anyway');
-      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach, keep: f.keep, seccompProfile: f.seccompRecord });
+      process.exitCode = await run(ctx(), { ...createArgs(id, f), detach: f.detach, keep: f.keep, seccompProfile: f.seccompRecord, noSubreaper: !f.subreaper });
     });
 };
 
@@ -188,14 +192,26 @@ const registerFeatures: Register = (program) => {
     .action(async () => printJson((await import('../runtime/features.ts')).features()));
 };
 
-/** runc's checkpoint and restore need CRIU, which runts does not drive: each says so, and exits 1. */
-const registerCheckpoint: Register = (program) => {
-  for (const [verb, what] of [['checkpoint', 'checkpoint a running container'], ['restore', 'restore a container from a checkpoint']] as const) {
-    program.command(verb).description(`${what}: not supported (runts does not drive CRIU)`).argument('<id>').allowUnknownOption()
-      .action(() => {
-        throw new RuntsError('ENOTSUP', `${verb}: not supported: runts does not drive CRIU, which checkpoint and restore need`);
-      });
-  }
+/** runc's checkpoint and restore, through CRIU (runtime/checkpoint.ts): the flags that matter, runc's names. */
+const criuOptions = (cmd: Command) =>
+  cmd
+    .option('--image-path <dir>', 'directory of the checkpoint images', 'checkpoint')
+    .option('--work-path <dir>', 'directory for CRIU\'s log and work files (default: the image directory)')
+    .option('--tcp-established', 'allow open TCP connections')
+    .option('--ext-unix-sk', 'allow external unix sockets')
+    .option('--shell-job', 'allow a shell job (a terminal from outside)')
+    .option('--file-locks', 'handle file locks')
+    .addOption(new Option('--manage-cgroups-mode <mode>', 'cgroups mode for CRIU').choices(['soft', 'full', 'strict', 'ignore']).default('soft'));
+
+const registerCheckpoint: Register = (program, ctx) => {
+  criuOptions(program.command('checkpoint').description('checkpoint a running container (CRIU)').argument('<id>'))
+    .option('--leave-running', 'leave the container running after the checkpoint')
+    .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).checkpoint(ctx(), { id, ...f }));
+  criuOptions(program.command('restore').description('restore a container from a checkpoint (CRIU)').argument('<id>'))
+    .addOption(bundleOption())
+    .option('-d, --detach', 'return once the container is restored (the only mode runts supports)')
+    .option('--pid-file <file>', 'write the restored process\'s pid to this file')
+    .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).restore(ctx(), { id, ...f }));
 };
 
 const registerPlan: Register = (program, ctx) => {

@@ -26,6 +26,7 @@ import type {
   IOPriorityClass,
   Linux,
   LinuxNamespace,
+  LinuxNetDevice,
   LinuxSeccomp,
   POSIXRlimit,
   Process,
@@ -404,6 +405,28 @@ function checkHooks(path: string, value: unknown): unknown {
 
 // ---- linux ---------------------------------------------------------------------
 
+/** An interface name the kernel takes (IFNAMSIZ with its NUL; no "/", ":" or space), as runc checks it. */
+function expectInterfaceName(path: string, value: unknown): string {
+  const name = expectString(path, value);
+  if (!name || name.length > 15 || name === '.' || name === '..' || /[/:\s]/.test(name)) {
+    invalid(path, `${JSON.stringify(name)} is not a valid network interface name (1 to 15 characters, no "/", ":" or whitespace)`);
+  }
+  return name;
+}
+
+function checkNetDevices(path: string, value: unknown): Record<string, LinuxNetDevice> {
+  const devices = mapOf(shape<LinuxNetDevice>({ 'name?': expectInterfaceName }))(path, value);
+  const inside = new Map<string, string>();
+  for (const [key, dev] of Object.entries(devices)) {
+    expectInterfaceName(member(path, key), key);
+    const name = dev.name || key;
+    if (name === 'lo') invalid(member(path, key), 'would be lo in the container, whose network namespace has its own');
+    if (inside.has(name)) invalid(member(path, key), `would be ${name} in the container, as ${inside.get(name)} would`);
+    inside.set(name, key);
+  }
+  return devices;
+}
+
 function checkLinux(path: string, value: unknown): Linux {
   return shape<Linux>({
     'uidMappings?': arrayOf(checkIdMapping),
@@ -413,7 +436,7 @@ function checkLinux(path: string, value: unknown): Linux {
     'cgroupsPath?': expectString,
     'namespaces?': checkNamespaces,
     'devices?': arrayOf(checkDevice),
-    'netDevices?': mapOf(shape({ 'name?': expectString })),
+    'netDevices?': checkNetDevices,
     'seccomp?': checkSeccomp,
     'rootfsPropagation?': nameOf(PROPAGATIONS, 'propagation'),
     'maskedPaths?': arrayOf(expectAbsolutePath),
@@ -590,6 +613,11 @@ function checkRelations(spec: Spec): void {
       invalid(`linux.${key}`, 'user namespace requested but no mappings given');
     }
     if (user === undefined && given) invalid(`linux.${key}`, 'mappings given but no user namespace requested');
+  }
+
+  // as runc: an interface moves into a network namespace of the container's, new or joined
+  if (Object.keys(linux.netDevices ?? {}).length && !namespaces.has('network')) {
+    invalid('linux.netDevices', 'moving a network interface requires a network namespace');
   }
 
   // timens_offsets can be written only before the first process enters the namespace

@@ -75,8 +75,8 @@ export const CREATED_STATE = 1;
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
 const LSM_SLOT = 2;
-/** The rest hold idmapped mount trees (rootfs/idmap.ts). */
-const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 3 }, (_, k) => 3 + k);
+/** The rest but the last (--pidfd-socket's: runtime/plan-additions.ts) hold idmapped mount trees (rootfs/idmap.ts). */
+const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 4 }, (_, k) => 3 + k);
 
 /**
  * The whole container, decided: its cgroups and limits, the executor's
@@ -119,6 +119,7 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
     // no v1 cgroupfs, no sysfs of the host's network from a user namespace of runts's own or the one it runs in
     bundle: ctx.bundle, newUserns: newNs.has('user') || host.rootless, newNetns: newNs.has('network'), newCgroupns: newNs.has('cgroup'),
     cgroupDir: cgroup.dirOf, layout: host.cgroup.layout, paths: host.paths, userMaps, slots: TREE_SLOTS,
+    hostPrivileged: !host.rootless && host.euid === 0, dirOwners: host.dirOwners,
   });
 
   // --- PARENT, before clone: things that need the host's view ---------------
@@ -169,7 +170,8 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
   // state documents for the in-container hooks (CREATING_STATE, CREATED_STATE).
   const hooks = spec.hooks ?? {};
   const hookCount = (['prestart', 'createRuntime', 'createContainer', 'startContainer'] as const).reduce((n, k) => n + (hooks[k]?.length ?? 0), 0);
-  if (hookCount > 0) plan.push(steps.hooksSync());
+  // the pause is also when runts moves linux.netDevices in (network/net-devices.ts)
+  if (hookCount > 0 || Object.keys(linux.netDevices ?? {}).length) plan.push(steps.hooksSync());
   for (const h of hooks.createContainer ?? []) plan.push(steps.runHook('createContainer', hookValues(h), CREATING_STATE));
   // The LSM attr file is opened while "/" is the host's: see security/lsm.ts.
   const lsm = lsmLabel(process, spec.linux, host.lsms);
@@ -191,6 +193,9 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
     plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, needsDevSetup(mounts) ? '/dev/console' : '', ptyOwner(process)));
   } else if (ctx.consoleSocket) {
     throw new RuntsError('EINVAL_CONFIG', '--console-socket: given, but process.terminal is false');
+  } else {
+    // as runc: the container's process leads a session of its own (with a terminal, SETUP_CONSOLE does it)
+    plan.push(steps.setsid());
   }
   // after /dev/console: a read-only /dev is made so last
   const devReadonly = devReadonlyStep(mounts);

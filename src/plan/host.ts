@@ -20,10 +20,11 @@
  */
 import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { listIfThere, readIfThere } from '../sys/read.ts';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Spec } from '../oci/types.ts';
 import { readCgroupHost, type CgroupHost } from '../cgroups/host.ts';
 import type { PathFact } from '../rootfs/mounts.ts';
+import type { DirOwner } from '../rootfs/userns-reach.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { rootlessCgroup } from '../cgroups/placement.ts';
 import { isRootless } from '../rootless/detect.ts';
@@ -58,6 +59,8 @@ export interface HostFacts {
   idMap?: IdMapHost;
   /** The config's paths (resolved against the bundle): the root, and every mount source. */
   paths: Record<string, PathFact>;
+  /** Only for a config that makes a user namespace: owner and mode of each directory above a mount source (rootfs/userns-reach.ts). */
+  dirOwners?: Record<string, DirOwner>;
 }
 
 /** The paths of a config the compiler asks about: root.path, then each mount's source. */
@@ -86,7 +89,10 @@ export function probeHost(spec: Spec, opts: { bundle: string; id: string }): Hos
     mountinfo: readFileSync('/proc/self/mountinfo', 'utf8'),
     paths: probePaths(spec, opts.bundle),
   };
-  if (spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) facts.idMap = idMapHost();
+  if (spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) {
+    facts.idMap = idMapHost();
+    facts.dirOwners = probeDirOwners(configPaths(spec, opts.bundle).sources);
+  }
   const v2 = layout.hierarchies.find((h) => h.version === 2);
   if (rootless && layout.mode === 2 && v2) {
     const { mustWrite, controllersFile } = rootlessCgroup(v2, opts.id, spec.linux?.cgroupsPath);
@@ -104,6 +110,19 @@ export function probePaths(spec: Spec, bundle: string): Record<string, PathFact>
   const paths: Record<string, PathFact> = { [root]: pathFact(root, true) };
   for (const s of sources) paths[s] ??= pathFact(s, false);
   return paths;
+}
+
+/** Owner and mode of each directory above the sources (rootfs/userns-reach.ts decides from them). */
+export function probeDirOwners(sources: string[]): Record<string, DirOwner> {
+  const owners: Record<string, DirOwner> = {};
+  for (const source of sources) {
+    for (let dir = dirname(source); !(dir in owners); dir = dirname(dir)) {
+      const st = statSync(dir, { throwIfNoEntry: false });
+      if (st) owners[dir] = { uid: st.uid, gid: st.gid, mode: st.mode };
+      if (dir === '/') break;
+    }
+  }
+  return owners;
 }
 
 function pathFact(path: string, withRealpath: boolean): PathFact {

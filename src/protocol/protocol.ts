@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 8;
+export const RUNTS_PROTOCOL_VERSION = 9;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 /** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
 export const RUNTS_SLOTS = 16;
@@ -41,6 +41,9 @@ export const STEP = {
   STEP_UNSHARE_TIME: 11,
   STEP_DENY_SETGROUPS: 12,
   STEP_ID_MAP_TOOL: 13,
+  STEP_PIDFD_CONNECT: 14,
+  STEP_SUBREAPER: 15,
+  STEP_CLONE_TREE: 16,
   STEP_BECOME_ROOT: 20,
   STEP_UNSHARE: 21,
   STEP_SET_PROPAGATION: 22,
@@ -76,6 +79,7 @@ export const STEP = {
   STEP_WAIT_START: 52,
   STEP_EXEC: 53,
   STEP_MOUNT_TREE: 54,
+  STEP_SEND_PIDFD: 55,
   STEP_ENTER_NS: 60,
   STEP_CONSOLE_PAIR: 61,
   STEP_LSM_OPEN_ATTR: 70,

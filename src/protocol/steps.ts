@@ -56,6 +56,11 @@ export const steps = {
   cgroupAdd: (procsFile: string) =>
     step('STEP_CGROUP_ADD', 'parent', `move INIT into its cgroup: echo <pid> > ${procsFile}`, str(procsFile)),
   supervise: () => step('STEP_SUPERVISE', 'parent', 'stay as INIT\'s parent, wait for it and report its exit status'),
+  pidfdConnect: (slot: number, path: string) =>
+    step('STEP_PIDFD_CONNECT', 'parent', `connect to pidfd socket ${path} (slot ${slot})`, int(slot), str(path)),
+  subreaper: () => step('STEP_SUBREAPER', 'parent', 'become a child subreaper: orphans of the container come to PARENT, which reaps them'),
+  sendPidfd: (slot: number, message: string) =>
+    step('STEP_SEND_PIDFD', 'init', `send a pidfd of this process over the pidfd socket (slot ${slot}, message "${message}")`, int(slot), str(message)),
   seccompRecord: (path: string) =>
     step('STEP_SECCOMP_RECORD', 'parent', `take INIT's seccomp listener, let every call run, and write each call made to ${path}`, str(path)),
   exitFile: (path: string, detached: boolean) =>
@@ -67,19 +72,22 @@ export const steps = {
         `idmapped${t.recursive & 2 ? ' recursively' : ''}: uid ${mapText(t.uidMap)}, gid ${mapText(t.gidMap)}` +
         (t.attrSet ? ` (mount attributes 0x${t.attrSet.toString(16)})` : ''),
       int(t.slot), str(t.source), int(t.recursive), str(t.uidMap), str(t.gidMap), int(t.attrSet), int(t.attrClear)),
+  cloneTree: (t: { slot: number; source: string; recursive: boolean; attrSet: number; attrClear: number }) =>
+    step('STEP_CLONE_TREE', 'parent', `clone the mount tree at ${t.source}${t.recursive ? ' with its submounts' : ''} detached (slot ${t.slot}), from the host's side: the container's user namespace cannot reach it` +
+      (t.attrSet ? ` (mount attributes 0x${t.attrSet.toString(16)})` : ''), int(t.slot), str(t.source), int(t.recursive ? 1 : 0), int(t.attrSet), int(t.attrClear)),
   becomeRoot: () => step('STEP_BECOME_ROOT', 'init', 'become uid 0 / gid 0 of the user namespace'),
   unshare: (flags: number, names: string[]) =>
     step('STEP_UNSHARE', 'init', `unshare ${names.join(', ')} (now that INIT sits in its cgroup)`, int(flags)),
   setPropagation: (path: string, flags: number, name: string) =>
     step('STEP_SET_PROPAGATION', 'init', `mount --make-${name} ${path}`, str(path), int(flags)),
   rootfs: (path: string) => step('STEP_ROOTFS', 'init', `bind ${path} onto itself: it becomes the container's root`, str(path)),
-  mount: (m: { source: string; target: string; fstype: string; flags: number; flagNames: string[]; data: string; create: 0 | 1 | 2; bind: boolean }) =>
+  mount: (m: { source: string; target: string; fstype: string; flags: number; flagNames: string[]; data: string; create: 0 | 1 | 2 | 3; bind: boolean }) =>
     step(
       'STEP_MOUNT',
       'init',
       `mount ${m.bind ? '--bind ' : `-t ${m.fstype} `}${m.source} ${m.target}` +
         (m.flagNames.length || m.data ? ` -o ${[...m.flagNames, m.data].filter(Boolean).join(',')}` : '') +
-        (m.create ? ` (create the ${m.create === 1 ? 'directory' : 'file'} if missing)` : ''),
+        (m.create ? ` (create the ${m.create === 2 ? 'file' : 'directory'} if missing)` : ''),
       str(m.source), str(m.target), str(m.fstype), int(m.flags), str(m.data), int(m.create), int(m.bind ? 1 : 0),
     ),
   detachMount: (path: string) =>
@@ -132,7 +140,7 @@ export const steps = {
   reportCreated: () => step('STEP_REPORT_CREATED', 'init', 'tell runts the container is created; `create` returns'),
   waitStart: (slot: number) => step('STEP_WAIT_START', 'init', `block on the exec fifo (slot ${slot}) until \`runts start\``, int(slot)),
   mountTree: (slot: number, target: string, create: 0 | 1 | 2) =>
-    step('STEP_MOUNT_TREE', 'init', `attach the idmapped tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
+    step('STEP_MOUNT_TREE', 'init', `attach the detached tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
       int(slot), str(target), int(create)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>

@@ -7,8 +7,10 @@
  * written: sysfs in a user namespace without its own network namespace (a
  * recursive bind of /sys instead, as runc does), and "cgroup", which becomes
  * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
- * mount (rootfs/idmap.ts) adds a step PARENT runs before clone. What the host
- * has (cgroup hierarchies, bind sources) comes from the host probe, plan/host.ts.
+ * mount (rootfs/idmap.ts), and a bind whose source a new user namespace
+ * cannot reach (rootfs/userns-reach.ts), add a step PARENT runs before clone.
+ * What the host has (cgroup hierarchies, bind sources) comes from the host
+ * probe, plan/host.ts.
  *
  * The book: docs/03-building-rootfs.md, docs/09-writing-runtime.md.
  */
@@ -19,6 +21,7 @@ import type { Mount } from '../oci/types.ts';
 import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
 import { MS, parseMountOptions } from './mount-options.ts';
+import { reachableInUserns, type DirOwner } from './userns-reach.ts';
 
 /** What stat(2) said about a path the config names (the host probe asks: plan/host.ts). */
 export type PathFact =
@@ -38,8 +41,12 @@ export interface MountContext {
   paths: Record<string, PathFact>;
   /** The maps of the container's new user namespace, if it has one. */
   userMaps?: IdMaps | undefined;
-  /** Free executor slots, for idmapped trees. */
+  /** Free executor slots, for trees PARENT cuts from the host's side. */
   slots: number[];
+  /** runts is root of the host: PARENT may clone a bind source the new user namespace cannot reach (rootfs/userns-reach.ts). */
+  hostPrivileged?: boolean;
+  /** Owner and mode of the directories above the mount sources (the host probe's, with a new user namespace). */
+  dirOwners?: Record<string, DirOwner>;
 }
 
 /** PARENT's steps before clone (idmapped trees), then INIT's, in config order. */
@@ -53,14 +60,15 @@ export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
   const free = [...ctx.slots];
   const init = mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx, (where, tree) => {
     const slot = free.shift();
-    if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more idmapped mounts than runts supports (${ctx.slots.length})`);
-    parent.push(steps.idmapTree({ slot, ...tree }));
+    if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length})`);
+    parent.push(tree(slot));
     return slot;
   }));
   return { parent, init };
 }
 
-type AddTree = (where: string, tree: Omit<Parameters<typeof steps.idmapTree>[0], 'slot'>) => number;
+/** PARENT's step that makes a detached tree in the slot it is given; returns the slot. */
+type AddTree = (where: string, tree: (slot: number) => Step) => number;
 
 function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree): Step[] {
   const opts = parseMountOptions(m.options ?? [], where);
@@ -86,7 +94,11 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
   if (idmap) {
     if (!isBind) throw new RuntsError('EINVAL_CONFIG', `${where}: only a bind mount can be idmapped (type "${m.type ?? ''}" without "bind" or "rbind")`);
     const recursive = (opts.flags & MS.REC ? 1 : 0) | (opts.idmap === 'ridmap' ? 2 : 0);
-    const slot = addTree(where, { source, recursive, uidMap: idMapText(idmap.uid), gidMap: idMapText(idmap.gid), ...mountAttributes(opts.flags) });
+    const slot = addTree(where, (slot) => steps.idmapTree({ slot, source, recursive, uidMap: idMapText(idmap.uid), gidMap: idMapText(idmap.gid), ...mountAttributes(opts.flags) }));
+    return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
+  }
+  if (isBind && ctx.userMaps && ctx.hostPrivileged && ctx.dirOwners && !reachableInUserns(source, ctx.userMaps, ctx.dirOwners)) {
+    const slot = addTree(where, (slot) => steps.cloneTree({ slot, source, recursive: (opts.flags & MS.REC) !== 0, ...mountAttributes(opts.flags) }));
     return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
   const out = [
@@ -97,7 +109,8 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
       flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
       flagNames: opts.flagNames,
       data: opts.data,
-      create,
+      // as runc: proc and sysfs only on an ordinary directory, never through a symlink
+      create: !isBind && (m.type === 'proc' || m.type === 'sysfs') ? 3 : create,
       bind: isBind,
     }),
   ];

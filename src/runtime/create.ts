@@ -34,6 +34,8 @@ import type { ContainerRecord, Store } from './store.ts';
 import { writePidFile } from './pid-file.ts';
 import { writeFastRecord } from './fast-verbs.ts';
 import { faultPoint } from '../sys/fault.ts';
+import { addFlagSteps } from './plan-additions.ts';
+import { checkNetDevices, moveNetDevices } from '../network/net-devices.ts';
 
 export interface RuntimeContext {
   store: Store;
@@ -60,6 +62,10 @@ export interface CreateOptions {
   exitFile?: string;
   /** Record the container's system calls to this file (STEP_SECCOMP_RECORD) instead of applying linux.seccomp. */
   seccompRecord?: string;
+  /** AF_UNIX socket that receives a pidfd of INIT (runc's --pidfd-socket). */
+  pidfdSocket?: string;
+  /** Foreground run: PARENT does not become a child subreaper (runc's --no-subreaper). */
+  noSubreaper?: boolean;
 }
 
 export interface Prepared {
@@ -74,6 +80,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
   const spec = loadSpec(bundle);
   requireProcess(spec);
   const host = probeHost(spec, { bundle, id: opts.id });
+  checkNetDevices(spec.linux?.netDevices, host.rootless);
   const plan = compile(spec, host, {
     id: opts.id,
     bundle,
@@ -90,6 +97,7 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     warn: ctx.warn,
   });
   if (plan.cgroup.note) ctx.debug(plan.cgroup.note);
+  addFlagSteps(plan.steps, { kind: 'standard', pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket), supervise: opts.supervise, noSubreaper: opts.noSubreaper });
   return { spec, bundle, plan };
 }
 
@@ -125,6 +133,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         },
         debug: ctx.debug,
         onHooks: async () => {
+          moveNetDevices(spec.linux?.netDevices, record.pid);
           // "creating": the create operation has not returned yet (runtime.md).
           await runHooks('prestart', plan.hooks.prestart, state('creating'));
           await runHooks('createRuntime', plan.hooks.createRuntime, state('creating'));

@@ -30,6 +30,7 @@ import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalProcess } from './process.ts';
 import { exitCode } from './run.ts';
 import { writePidFile } from './pid-file.ts';
+import { addFlagSteps } from './plan-additions.ts';
 
 export interface ExecOptions {
   id: string;
@@ -52,6 +53,8 @@ export interface ExecOptions {
   ignorePaused?: boolean;
   /** Sub-cgroups of the container's to put the process in (runc's --cgroup): see parseSubCgroups. */
   cgroups?: string[];
+  /** AF_UNIX socket that receives a pidfd of the process (runc's --pidfd-socket). */
+  pidfdSocket?: string;
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
@@ -73,7 +76,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     throw new RuntsError('EINVAL', 'exec --tty --detach: a detached terminal needs --console-socket');
   }
   if (!proc.terminal && opts.consoleSocket) throw new RuntsError('EINVAL', '--console-socket: given, but the process has no terminal (use --tty)');
-  const plan = compileExecPlan(proc, {
+  const plan = addFlagSteps(compileExecPlan(proc, {
     id: record.id,
     noNewKeyring: record.noNewKeyring,
     pid: record.pid,
@@ -83,7 +86,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     supervise: !opts.detach,
     seccomp: spec?.linux?.seccomp,
     warn: ctx.warn,
-  });
+  }), { kind: 'setns', pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket) });
   // The namespaces were named by pid: if INIT was gone before its files were
   // opened, the pid might be another process's by now.
   if (processStartTime(record.pid) !== record.pidStartTime) throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it has stopped`);

@@ -5,12 +5,13 @@
  * namespaces, the order of setup steps (cwd before and after the user
  * switch), pre-existing cgroups, `exec --cgroup`, the terminal's owner,
  * recursive mount options, a read-only /dev, --no-pivot and /proc, seccomp's
- * ENOSYS for newer syscalls, and hooks. Every test passes against runc too
+ * ENOSYS for newer syscalls, hooks, bind sources a user namespace cannot
+ * reach, and proc refused on a symlink. Every test passes against runc too
  * (RUNTS_BIN=/usr/sbin/runc).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addMounts, withArgs, type OciSpec } from '../lib/bundle.ts';
 import { RUN_PREFIX } from '../lib/cleanup.ts';
@@ -299,4 +300,45 @@ containerTest('exec into a paused container: refused with runc\'s words', async 
   const r = await c.runts(['exec', ct.id, 'true']);
   assert.equal(r.code, 255);
   assertFails(r, 'cannot exec in a paused container');
+});
+
+// runc's userns.bats: a source the container's root (host uid 100000) may
+// not search is opened on the host's side before the namespace, so the
+// mount still happens; exec sees it too. runts clones such a tree from
+// PARENT (STEP_CLONE_TREE); a reachable one stays a plain bind.
+containerTest('user namespace: bind sources its root cannot reach are mounted anyway, read-only kept, and exec sees them', async (c) => {
+  const sources = [1, 2].map((n) => {
+    const outer = c.tempDir(`inaccessible-${n}`);
+    mkdirSync(join(outer, 'dir'));
+    writeFileSync(join(outer, 'dir', 'foo.txt'), `file ${n}\n`);
+    chmodSync(outer, 0o700);
+    return join(outer, 'dir');
+  });
+  const bundle = c.bundle([
+    (s) => {
+      s.linux!.namespaces!.push({ type: 'user' });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65534 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65534 }];
+      s.mounts!.push({ source: sources[0]!, destination: '/mnt/one', options: ['bind'] }, { source: sources[1]!, destination: '/mnt/two', options: ['bind', 'ro'] });
+    },
+    withArgs('sleep', '600'),
+  ], { prepareRootfs: (rootfs) => ['one', 'two'].forEach((d) => mkdirSync(join(rootfs, 'mnt', d), { recursive: true })) });
+  const ct = await c.create(bundle);
+  await c.start(ct.id);
+  const r = await c.runts(['exec', ct.id, 'cat', '/mnt/one/foo.txt', '/mnt/two/foo.txt']);
+  assertOk(r);
+  assert.equal(r.stdout, 'file 1\nfile 2\n');
+  const ro = await c.runts(['exec', ct.id, 'sh', '-c', 'grep " /mnt/two " /proc/self/mountinfo']);
+  assert.match(ro.stdout, / \/mnt\/two ro[, ]/, describeResult(ro));
+});
+
+// runc's mask.bats: proc (and sysfs) go only on an ordinary directory; a
+// symlink in its place, dangling or into the root, is refused, not followed.
+containerTest('proc is never mounted through a symlink at /proc: one message, nothing left', async (c) => {
+  for (const link of ['/symlink', '/etc']) {
+    const bundle = c.bundle(withArgs('true'), { prepareRootfs: (rootfs) => { rmSync(join(rootfs, 'proc'), { recursive: true, force: true }); symlinkSync(link, join(rootfs, 'proc')); } });
+    const { result } = await c.tryCreate(bundle);
+    assertFails(result, 'must be mounted on ordinary directory');
+  }
+  await c.assertNothingLeft();
 });

@@ -1,0 +1,51 @@
+/*
+ * checkpoint and restore through CRIU. CRIU cannot run on this host's
+ * kernel (`criu check` fails reading the vDSO), so the proof that a
+ * container's memory and a counter survive runs in the lab VM
+ * (in-vm/checkpoint.test.ts, Debian's 6.1 kernel, where CRIU works). Here:
+ * what a user meets when it cannot work, one message and the container as
+ * it was, and the flags that restore refuses.
+ * Design: docs/design/checkpoint.md.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { withArgs } from '../lib/bundle.ts';
+import { assertFails, checkLeaksAfterFile, containerTest } from '../lib/context.ts';
+import { fileSkip } from '../lib/host.ts';
+import { runInVm, vmMissing } from '../lib/vm.ts';
+
+checkLeaksAfterFile();
+
+const criuWorks = existsSync('/usr/sbin/criu') && spawnSync('/usr/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0;
+
+containerTest('checkpoint where CRIU cannot run: CRIU\'s own error in one line, the container left running', async (c) => {
+  if (criuWorks) return c.t.skip('CRIU works on this kernel: the failure case needs a host where it does not');
+  const ct = await c.create(c.bundle(withArgs('sleep', '600')));
+  await c.start(ct.id);
+  const image = join(c.dir, 'image');
+  const r = await c.runts(['checkpoint', '--image-path', image, ct.id]);
+  assertFails(r, `checkpoint ${ct.id}: criu dump failed`, `(log: ${join(image, 'dump.log')})`);
+  assert.equal((await c.state(ct.id)).status, 'running');
+}, { needs: ['criu'] });
+
+containerTest('restore: only detached, and only from a checkpoint that exists; nothing left', async (c) => {
+  const bundle = c.bundle(withArgs('sleep', '600'));
+  assertFails(await c.runts(['restore', '--bundle', bundle.dir, '--image-path', join(c.dir, 'x'), c.newId()]), 'restore: only a detached restore (-d) is supported');
+  const image = join(c.dir, 'no-image');
+  assertFails(await c.runts(['restore', '-d', '--bundle', bundle.dir, '--image-path', image, c.newId()]), `--image-path ${image}: no checkpoint there (no descriptors.json)`);
+  assertFails(await c.runts(['checkpoint', '--manage-cgroups-mode', 'loose', 'x']), "argument 'loose' is invalid");
+  await c.assertNothingLeft();
+}, { needs: ['criu'] });
+
+// a failure in CI, a reported skip elsewhere (host.ts, fileSkip)
+const why = fileSkip('checkpoint', vmMissing() ?? (existsSync('/usr/sbin/criu') ? null : 'needs criu'));
+
+test('checkpoint and restore keep a container\'s memory and its counter (in the VM, where CRIU works)', { skip: why ?? false, timeout: 15 * 60_000 }, async () => {
+  const { code, out, summary } = await runInVm(840, [process.execPath, '--test', '--test-concurrency=1', 'test/integration/in-vm/checkpoint.test.ts']);
+  assert.equal(code, 0, `in the VM:\n${code === 0 ? summary : out}`);
+  assert.match(out, /^ℹ fail 0$/m, summary);
+  assert.match(out, /^ℹ pass 1$/m, summary);
+});
