@@ -29,6 +29,9 @@ for rt; do
     runsc) set -- runsc --platform=ptrace --network=none ;;
     *) set -- "$rt" ;;
   esac
-  # through a pipe: gVisor writes the container's output at offset 0 of a file
-  "$@" --root "$work/state-$rt" run --bundle "$work/bundle" "c10-$rt-$$" 2>&1 | cat || echo "($rt: exit status $?)"
+  # stdio through pipes of its own: gVisor writes the container's output at
+  # offset 0 of a file, and runsc chowns the stdio it is given to its sandbox
+  # user (nobody): given the host's /dev/null or your terminal, it would
+  # change their owner for everyone
+  : | "$@" --root "$work/state-$rt" run --bundle "$work/bundle" "c10-$rt-$$" 2>&1 | cat || echo "($rt: exit status $?)"
 done
