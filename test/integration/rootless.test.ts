@@ -3,6 +3,8 @@
  * runs `runts spec --rootless` bundles through the OCI verbs, with its own id
  * mapped alone and with a /etc/subuid range through newuidmap; what needs a
  * cgroup it cannot have fails with one precise error and leaves nothing.
+ * Rootless podman drives runts (--runtime) through run, exec, logs, top, stop
+ * and a tty as it drives runc.
  * The cgroup v2 delegation half runs in the lab VM (in-vm/rootless-v2.test.ts).
  *
  * Design: docs/design/rootless.md.
@@ -196,13 +198,17 @@ test('no XDG_RUNTIME_DIR and no --root: an error naming both; a config without a
 
 // rootless podman runs its runtime as root of a user namespace of its own (the user's subordinate range)
 const podmanWhy = skip || fileSkip('rootless podman', !hasCommand('podman') && 'needs podman');
+/** podman as the user, with runts as its runtime. */
+const podman = (user: RootlessUser) => (args: string[]) => user.run('podman', ['--runtime', user.runts, ...args], { env: { HOME: user.scratch }, timeoutMs: 120_000 });
+/** podman run with the flags these machines need (their default limits are above what a user may set). */
+const podmanRun = ['run', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+
 test('podman --runtime runts as the user: --rootfs, its id range, the exit status; runts kept its state in $XDG_RUNTIME_DIR', { skip: podmanWhy }, async () => {
   // a user of its own: rootless podman leaves a pause process holding its user namespace, removed with the user
   const carol = createRootlessUser({ subids: true });
   try {
     const rootfs = carol.bundle('podman', {}) + '/rootfs';
-    const r = await carol.run('podman', ['--runtime', carol.runts, 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
-      '--rootfs', rootfs, 'sh', '-c', 'id; cat /proc/self/uid_map; exit 3'], { env: { HOME: carol.scratch }, timeoutMs: 120_000 });
+    const r = await podman(carol)([...podmanRun, '--rm', '--rootfs', rootfs, 'sh', '-c', 'id; cat /proc/self/uid_map; exit 3']);
     assert.equal(r.code, 3, describeResult(r));
     const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
     assert.deepEqual(lines, ['uid=0(root) gid=0(root)', `0 ${carol.uid} 1`, `1 ${carol.subuid!.start} 65536`]);
@@ -210,6 +216,47 @@ test('podman --runtime runts as the user: --rootfs, its id range, the exit statu
     assert.ok(existsSync(`${carol.xdg}/runts`), 'runts, not another runtime, ran the container');
   } finally {
     carol.remove();
+  }
+});
+
+test('podman --runtime runts as the user: env, --user, a tty; detached with exec, logs, top, stop, rm (as runc does)', { skip: podmanWhy }, async () => {
+  const dave = createRootlessUser({ subids: true });
+  try {
+    const rootfs = dave.bundle('podman', {}) + '/rootfs';
+    const $ = podman(dave);
+    // each foreground run takes 20 s here, with runc as with runts: podman 4.3 logs "Exceeded conmon timeout waiting for container to exit"
+
+    const e = await $([...podmanRun, '--rm', '-e', 'PR_GREETING=hello there', '--user', '1000:1000', '--rootfs', rootfs, 'sh', '-c', 'echo "$PR_GREETING"; id -u; id -g']);
+    ok(e, 'run -e --user');
+    assert.equal(e.stdout, 'hello there\n1000\n1000\n');
+    // podman -t wants a terminal: script(1) gives it one; inside, stdin and stdout are the container's pty
+    const t = await dave.run('script', ['-qec', `podman --runtime ${dave.runts} ${podmanRun.join(' ')} --rm -t --rootfs ${rootfs} sh -c 'tty; test -t 0 && test -t 1 && echo both-ttys'`, '/dev/null'],
+      { env: { HOME: dave.scratch }, timeoutMs: 120_000 });
+    ok(t, 'run -t under script');
+    assert.match(t.stdout, /^\/dev\/pts\/\d+\r?\nboth-ttys\r?\n/);
+
+    const name = `${RUN_PREFIX}-prd`;
+    const d = await $([...podmanRun, '-d', '--name', name, '--rootfs', rootfs, 'sh', '-c', 'trap "exit 0" TERM; echo started; while :; do sleep 1; done']);
+    ok(d, 'run -d');
+    assert.equal(stateDirs(dave).length, 1, 'runts keeps the running container in $XDG_RUNTIME_DIR/runts');
+    const x = await $(['exec', name, 'sh', '-c', 'echo exec-ran; exit 4']);
+    assert.equal(x.code, 4, describeResult(x));
+    assert.equal(x.stdout, 'exec-ran\n');
+    const l = await $(['logs', name]);
+    ok(l, 'logs');
+    assert.equal(l.stdout, 'started\n');
+    const top = await $(['top', name, 'pid', 'args']);
+    ok(top, 'top');
+    assert.match(top.stdout, /^\s*1\s+sh -c trap/m, top.stdout);
+    const s = await $(['stop', '-t', '10', name]);
+    ok(s, 'stop');
+    const st = await $(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name]);
+    ok(st, 'inspect');
+    assert.equal(st.stdout.trim(), 'exited 0', 'the TERM trap ran: stop did not need SIGKILL');
+    ok(await $(['rm', name]), 'rm');
+    assert.deepEqual(stateDirs(dave), [], 'nothing left in $XDG_RUNTIME_DIR/runts');
+  } finally {
+    dave.remove();
   }
 });
 
