@@ -86,6 +86,7 @@ const HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContai
 /** Checks a parsed config.json; returns a checked copy typed as Spec. */
 export function validateSpec(raw: unknown): Spec {
   if (!isObject(raw)) invalid('config', 'must be a JSON object');
+  checkNesting('', raw);
   const spec = checkSpec('', structuredClone(raw));
   checkRelations(spec);
   return spec;
@@ -93,7 +94,29 @@ export function validateSpec(raw: unknown): Spec {
 
 /** Checks a process object alone, as `runts exec --process process.json` reads one. */
 export function validateProcess(raw: unknown, path = 'process'): Process {
+  checkNesting(path, raw);
   return checkProcess(path, structuredClone(raw));
+}
+
+/** The deepest a config may nest; the specification's own deepest path is 6 levels. */
+export const MAX_NESTING = 64;
+
+/**
+ * Refuses values nested deeper than MAX_NESTING, walking without recursion:
+ * the copy and the checks below recurse, and how deep they get before the
+ * stack runs out depends on the caller's stack, so without a fixed bound the
+ * same config could pass once and fail the next time.
+ */
+function checkNesting(path: string, raw: unknown): void {
+  interface Level { value: unknown; parent?: Level; key?: string }
+  const pathOf = (at: Level): string => at.parent ? (Array.isArray(at.parent.value) ? `${pathOf(at.parent)}[${at.key}]` : member(pathOf(at.parent), at.key!)) : path;
+  const todo: Array<[Level, number]> = [[{ value: raw }, 0]];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const [level, depth] = next;
+    if (typeof level.value !== 'object' || level.value === null) continue;
+    if (depth === MAX_NESTING) invalid(pathOf(level) || 'config', `nested more than ${MAX_NESTING} levels deep`);
+    for (const [key, value] of Object.entries(level.value)) todo.push([{ value, parent: level, key }, depth + 1]);
+  }
 }
 
 /** The process section, which the spec makes optional but `create` needs. */
