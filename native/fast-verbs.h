@@ -29,6 +29,12 @@
 #define FAST_DEFAULT_ROOT "/run/runts"
 /* The longest container id. */
 #define FAST_MAX_ID 200
+/* Root's image store (unless FAST_KEY_FRONTEND_ENV's variable names another)
+ * and, under it, the file of a front-end container: `delete --force ID` of
+ * an id with no state directory is the front end's when that file exists. */
+#define FAST_FRONTEND_STORE "/var/lib/runts"
+#define FAST_FRONTEND_CONTAINER "containers/%s/container.json"
+#define FAST_FRONTEND_STORE_ENV "RUNTS_STORE"
 
 #define FAST_KEY_STATE_JSON "state-json"     /* the state.json this record was compiled from */
 #define FAST_KEY_DIR "dir"                   /* the state directory */

@@ -445,8 +445,32 @@ static int remove_state_dir(const struct record *r) {
     return rmdir(r->dir);
 }
 
+/* Root, but maybe only of a user namespace (rootless podman's: $XDG_RUNTIME_DIR set, $USER not root). */
+static int rootless_hint(void) {
+    const char *xdg = getenv("XDG_RUNTIME_DIR"), *user = getenv("USER");
+    return xdg && *xdg && (!user || strcmp(user, "root"));
+}
+
+/*
+ * `delete --force` of an id that has no state directory: Node's path
+ * removes nothing and succeeds silently (as runc does), and containerd's
+ * shim asks for exactly that after every delete. Only as root, whose front
+ * end store is known here: a front-end container of that name is Node's.
+ */
+static void delete_missing(const struct args *a) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", a->root, a->id);
+    if (!a->force || lstat(path, &st) == 0 || errno != ENOENT) return;
+    if (geteuid() != 0 || rootless_hint() || getenv(FAST_FRONTEND_STORE_ENV)) to_node();
+    int n = snprintf(path, sizeof path, FAST_FRONTEND_STORE "/" FAST_FRONTEND_CONTAINER, a->id);
+    if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) == 0 || errno != ENOENT) to_node();
+    exit(0);
+}
+
 static _Noreturn void verb_delete(const struct args *a) {
     struct record r;
+    delete_missing(a);
     load_record(&r, a->root, a->id);
     take_lock(r.lock);
     free(r.data);
@@ -536,8 +560,7 @@ static void parse(int argc, char **argv, struct args *a) {
         /* The default root is Node's to find (src/rootless/detect.ts) for an
          * unprivileged user, and for root where it may be root only of a user
          * namespace (rootless podman's: $XDG_RUNTIME_DIR set, $USER not root). */
-        const char *xdg = getenv("XDG_RUNTIME_DIR"), *user = getenv("USER");
-        if (geteuid() != 0 || (xdg && *xdg && (!user || strcmp(user, "root")))) to_node();
+        if (geteuid() != 0 || rootless_hint()) to_node();
         a->root = FAST_DEFAULT_ROOT;
     }
     /* As Node does before any verb: a log file that cannot be written is an error now (Node reports it). */

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withArgs } from '../lib/bundle.ts';
 import { checkLeaksAfterFile, containerTest, type Container, type Ctx } from '../lib/context.ts';
@@ -188,7 +188,7 @@ containerTest('delete --force of a paused container goes to Node, which thaws it
 containerTest('a missing container and bad arguments get Node\'s answer, byte for byte', async (c) => {
   const ct = await c.create(c.bundle(sleeper));
   const cases = [
-    ['state', 'fv-none'], ['start', 'fv-none'], ['kill', 'fv-none'], ['delete', 'fv-none'], ['delete', '-f', 'fv-none'],
+    ['state', 'fv-none'], ['start', 'fv-none'], ['kill', 'fv-none'], ['delete', 'fv-none'],
     ['state'], ['state', ct.id, 'extra'], ['state', 'bad/id'], ['kill', ct.id, 'NOPE'], ['kill', ct.id, '99'],
     ['delete', '--bogus', ct.id], ['--log-format', 'xml', 'state', ct.id], ['--root'], ['state', '--help'],
   ];
@@ -196,6 +196,17 @@ containerTest('a missing container and bad arguments get Node\'s answer, byte fo
   // --debug is Node's, whatever the verb
   await assertSame(c, ['--debug', 'state', ct.id], { node: true });
   assert.equal((await c.state(ct.id)).status, 'created'); // none of it changed the container
+});
+
+containerTest('delete --force of an id with no state directory succeeds without Node, as Node does (containerd\'s shim asks after every delete)', async (c) => {
+  for (const verb of ['delete', 'rm']) await assertSame(c, [verb, '--force', 'fv-none'], { node: false });
+  // a directory without state (a create killed while claiming it) is Node's to clear
+  mkdirSync(join(c.root, 'fv-claimed'), { recursive: true });
+  await assertSame(c, ['delete', '-f', 'fv-claimed'], { node: true });
+  assert.equal(existsSync(join(c.root, 'fv-claimed')), false);
+  // a front-end container of that name, maybe: Node's routing decides
+  const f = await runWith(c, ['delete', '-f', 'fv-none'], { RUNTS_STORE: c.tempDir('store') });
+  assert.equal(f.node, true, describeResult(f));
 });
 
 containerTest('--log: the fast path creates the log file as Node does, and writes nothing in it', async (c) => {

@@ -3,6 +3,7 @@
 // TypeScript verbs would do.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileFastRecord, encodeFastRecord, FAST_KEY, FAST_MAGIC, FAST_RECORD, FAST_VERSION } from '../../src/runtime/fast-verbs.ts';
 import { signalNumber } from '../../src/runtime/process.ts';
@@ -10,7 +11,7 @@ import { stateText } from '../../src/runtime/state.ts';
 import { MAX_ID, Store, type ContainerRecord } from '../../src/runtime/store.ts';
 import { ROOT_STATE_DIR } from '../../src/rootless/detect.ts';
 import { FAULT_POINTS } from '../../src/sys/fault.ts';
-import { DEFAULT_STORE, frontEndContainerFile } from '../../src/image/location.ts';
+import { DEFAULT_STORE, frontEndContainerFile, STORE_ENV } from '../../src/image/location.ts';
 
 const header = readFileSync(new URL('../../native/fast-verbs.h', import.meta.url), 'utf8');
 const defines = new Map<string, string>();
@@ -44,6 +45,9 @@ test('native/fast-verbs.h and fast-verbs.ts agree on the format', () => {
   assert.equal(defines.get('FAST_RECORD'), FAST_RECORD);
   assert.equal(defines.get('FAST_DEFAULT_ROOT'), ROOT_STATE_DIR);
   assert.equal(Number(defines.get('FAST_MAX_ID')), MAX_ID);
+  // where delete --force of a missing id looks for a front-end container of that name
+  assert.equal(join(defines.get('FAST_FRONTEND_STORE')!, defines.get('FAST_FRONTEND_CONTAINER')!.replace('%s', 'x')), frontEndContainerFile('x', DEFAULT_STORE));
+  assert.equal(defines.get('FAST_FRONTEND_STORE_ENV'), STORE_ENV);
   const cKeys = new Map([...defines].filter(([k]) => k.startsWith('FAST_KEY_')).map(([k, v]) => [k.slice('FAST_KEY_'.length), v]));
   assert.deepEqual(cKeys, new Map(Object.entries(FAST_KEY)));
 });
