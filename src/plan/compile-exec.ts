@@ -14,15 +14,16 @@
  *     namespace last, as that changes what /proc/<pid> means;
  *   - the process steps are the very ones create uses (processSteps).
  *
+ * Pure, as compile.ts: what it knows of the machine is in ExecHostFacts
+ * (plan/host.ts, probeExecHost).
+ *
  * Design: docs/design/exec-and-terminals.md, "exec reuses the executor".
  */
-import { statSync } from 'node:fs';
 import type { LinuxSeccomp, Process } from '../oci/types.ts';
 import { NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { sessionKeyringStep } from '../security/keyring.ts';
-import { grantableCapabilities } from '../security/capabilities.ts';
-import { nativeArch } from '../security/seccomp/arch.ts';
-import { processSteps, ptyOwner, seccompStep } from './compile.ts';
+import { pidfdSteps, processSteps, ptyOwner, seccompStep } from './compile.ts';
+import type { ExecHostFacts } from './host.ts';
 import { steps, type Step } from '../protocol/steps.ts';
 
 export interface ExecPlanContext {
@@ -40,9 +41,8 @@ export interface ExecPlanContext {
   supervise?: boolean;
   /** The container's filter (config.json): an exec'd process gets it too. */
   seccomp?: LinuxSeccomp;
-  /** Which of INIT's namespaces (/proc/<pid>/ns names) to join; default:
-   * those that differ from runts's own (namespacesToJoin). */
-  join?: string[];
+  /** --pidfd-socket: the AF_UNIX socket (absolute path) that receives a pidfd of the process. */
+  pidfdSocket?: string;
   warn: (msg: string) => void;
 }
 
@@ -54,12 +54,14 @@ const JOINED_BY_PARENT = [['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['ne
 // and /proc/<host pid> means nothing there.
 const JOINED_BY_INIT = [['cgroup', 'cgroup'], ['mnt', 'mount']] as const;
 
-export function compileExecPlan(process: Process, ctx: ExecPlanContext): Step[] {
-  const join = new Set(ctx.join ?? namespacesToJoin(ctx.pid));
+export function compileExecPlan(process: Process, host: ExecHostFacts, ctx: ExecPlanContext): Step[] {
+  const join = new Set(host.join);
   const plan: Step[] = [];
   if (ctx.consoleSocket) plan.push(steps.consoleConnect(CONSOLE_SLOT, ctx.consoleSocket));
   // Foreground with a terminal and no socket: PARENT proxies it.
   else if (process.terminal && ctx.supervise) plan.push(steps.consolePair(CONSOLE_SLOT));
+  const pidfd = pidfdSteps(ctx.pidfdSocket, 'setns');
+  plan.push(...pidfd.connect);
   for (const [file, type] of JOINED_BY_PARENT) {
     if (join.has(file)) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[type], type, `/proc/${ctx.pid}/ns/${file}`));
   }
@@ -75,26 +77,11 @@ export function compileExecPlan(process: Process, ctx: ExecPlanContext): Step[] 
     plan.push(steps.setupConsole(CONSOLE_SLOT, process.consoleSize?.height ?? 0, process.consoleSize?.width ?? 0, '', ptyOwner(process)));
   }
   if (process.oomScoreAdj !== undefined) plan.push(steps.writeProc('/proc/self/oom_score_adj', String(process.oomScoreAdj)));
-  // exec reads its two host facts here (create's come from the host probe, plan/host.ts)
-  const seccompLoad = seccompStep(ctx.seccomp, nativeArch(), ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, capabilities: grantableCapabilities(), seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
+  const seccompLoad = seccompStep(ctx.seccomp, host.arch, ctx.warn);
+  plan.push(...processSteps(process, { ...ctx, capabilities: host.capabilities, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring), pidfd: pidfd.send }));
   plan.push(steps.reportCreated());
   // as in create: with no_new_privs the filter waits for the last moment
   if (seccompLoad && process.noNewPrivileges) plan.push(seccompLoad);
   plan.push(steps.exec(process.args));
   return plan;
-}
-
-/**
- * The namespaces of pid that runts is not in. One the container shares with
- * runts is not joined: setns into the user namespace one already is in
- * fails (EINVAL), and for the others it would change nothing.
- */
-export function namespacesToJoin(pid: number): string[] {
-  return [...JOINED_BY_PARENT, ...JOINED_BY_INIT].map(([file]) => file).filter((file) => {
-    const theirs = statSync(`/proc/${pid}/ns/${file}`, { throwIfNoEntry: false });
-    if (!theirs) return false; // a kernel without this namespace type
-    const ours = statSync(`/proc/self/ns/${file}`);
-    return theirs.ino !== ours.ino || theirs.dev !== ours.dev;
-  });
 }

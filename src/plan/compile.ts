@@ -66,6 +66,10 @@ export interface PlanContext {
   warn: (msg: string) => void;
   /** Record the container's system calls to this file instead of applying linux.seccomp (security/seccomp/record.ts). */
   seccompRecord?: string;
+  /** --pidfd-socket: the AF_UNIX socket (absolute path) that receives a pidfd of INIT. */
+  pidfdSocket?: string;
+  /** run --no-subreaper: a foreground PARENT does not make itself a child subreaper. */
+  noSubreaper?: boolean;
 }
 
 /** The state documents of MSG_HOOKS_DONE, in order (see hookStates in runtime/create.ts). */
@@ -75,7 +79,9 @@ export const CREATED_STATE = 1;
 const FIFO_SLOT = 0;
 const CONSOLE_SLOT = 1;
 const LSM_SLOT = 2;
-/** The rest but the last (--pidfd-socket's: runtime/plan-additions.ts) hold idmapped mount trees (rootfs/idmap.ts). */
+/** The last slot is --pidfd-socket's (pidfdSteps). */
+export const PIDFD_SLOT = RUNTS_SLOTS - 1;
+/** The rest hold idmapped mount trees (rootfs/idmap.ts). */
 const TREE_SLOTS = Array.from({ length: RUNTS_SLOTS - 4 }, (_, k) => 3 + k);
 
 /**
@@ -129,6 +135,8 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
   else if (process.terminal && ctx.supervise) plan.push(steps.consolePair(CONSOLE_SLOT));
   // Idmapped trees are cut from the host's mount tree, as runts sees it.
   plan.push(...mountPlan.parent);
+  const pidfd = pidfdSteps(ctx.pidfdSocket, 'standard');
+  plan.push(...pidfd.connect);
   // A user namespace first: the others may be owned by it.
   for (const ns of [...nsList].sort((a, b) => Number(b.type === 'user') - Number(a.type === 'user'))) {
     if (ns.path) plan.push(steps.joinNamespace(NAMESPACE_FLAGS[ns.type]!, ns.type, ns.path));
@@ -146,6 +154,9 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
   }
   for (const dir of cgroup.dirs) plan.push(steps.cgroupAdd(procsFile(dir)));
   if (ctx.supervise) plan.push(steps.supervise());
+  // as runc: processes orphaned in a container without a pid namespace of
+  // its own come to PARENT (and are reaped), not to the host's init
+  if (ctx.supervise && !ctx.noSubreaper) plan.push(steps.subreaper());
   if (ctx.seccompRecord) plan.push(steps.seccompRecord(ctx.seccompRecord));
   if (ctx.exitFile) plan.push(steps.exitFile(ctx.exitFile, !ctx.supervise));
 
@@ -202,7 +213,7 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
   if (devReadonly) plan.push(devReadonly);
   if (lsmLoad) plan.push(lsmLoad.write);
   const seccompLoad = ctx.seccompRecord ? recorderStep(ctx, process) : seccompStep(linux.seccomp, host.arch, ctx.warn);
-  plan.push(...processSteps(process, { ...ctx, capabilities: host.capabilities, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring) }));
+  plan.push(...processSteps(process, { ...ctx, capabilities: host.capabilities, seccomp: seccompLoad, keyring: sessionKeyringStep(ctx.id, ctx.noNewKeyring), pidfd: pidfd.send }));
   plan.push(steps.reportCreated());
   // With no_new_privs the filter waits until the container's own code is
   // next: the startContainer hooks run in the container, so under its
@@ -215,12 +226,26 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
 }
 
 /**
+ * --pidfd-socket, shared by create and exec: PARENT connects to the socket
+ * before it joins or makes any namespace, and INIT sends a pidfd of itself
+ * with runc's message ("standard" for a container's first process, "setns"
+ * for exec's) as the first of its process steps.
+ */
+export function pidfdSteps(socket: string | undefined, kind: 'standard' | 'setns'): { connect: Step[]; send?: Step } {
+  if (!socket) return { connect: [] };
+  return { connect: [steps.pidfdConnect(PIDFD_SLOT, socket)], send: steps.sendPidfd(PIDFD_SLOT, kind) };
+}
+
+/**
  * The process's own settings, shared by create and exec: its session keyring,
  * limits, identity, capabilities, umask, cwd, the command, and which
  * descriptors it keeps.
  */
-export function processSteps(process: Process, ctx: { warn: (msg: string) => void; capabilities: bigint; preserveFds?: number; seccomp?: Step; keyring?: Step }): Step[] {
+export function processSteps(process: Process, ctx: { warn: (msg: string) => void; capabilities: bigint; preserveFds?: number; seccomp?: Step; keyring?: Step; pidfd?: Step }): Step[] {
   const out: Step[] = [];
+  // The receiver of --pidfd-socket holds the pidfd when the verb returns:
+  // sent before the process's own settings (no filter, no user switch yet).
+  if (ctx.pidfd) out.push(ctx.pidfd);
   // First, while INIT is root of its user namespace and no filter is loaded.
   if (ctx.keyring) out.push(ctx.keyring);
   for (const r of process.rlimits ?? []) {

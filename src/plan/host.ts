@@ -144,3 +144,32 @@ function writable(path: string): boolean {
     return false;
   }
 }
+
+/** The namespaces exec may join (/proc/<pid>/ns names). */
+const EXEC_NAMESPACES = ['user', 'ipc', 'uts', 'net', 'pid', 'time', 'cgroup', 'mnt'];
+
+/** What exec's compiler (compile-exec.ts) needs of the machine. */
+export interface ExecHostFacts {
+  /** The namespaces of the container's INIT (/proc/<pid>/ns names) to join: those runts is not in. */
+  join: string[];
+  capabilities: bigint;
+  arch: SeccompArch;
+}
+
+export function probeExecHost(pid: number): ExecHostFacts {
+  return { join: namespacesToJoin(pid), capabilities: grantableCapabilities(), arch: nativeArch() };
+}
+
+/**
+ * The namespaces of pid that runts is not in. One the container shares with
+ * runts is not joined: setns into the user namespace one already is in
+ * fails (EINVAL), and for the others it would change nothing.
+ */
+export function namespacesToJoin(pid: number): string[] {
+  return EXEC_NAMESPACES.filter((file) => {
+    const theirs = statSync(`/proc/${pid}/ns/${file}`, { throwIfNoEntry: false });
+    if (!theirs) return false; // a kernel without this namespace type
+    const ours = statSync(`/proc/self/ns/${file}`);
+    return theirs.ino !== ours.ino || theirs.dev !== ours.dev;
+  });
+}

@@ -34,7 +34,6 @@ import type { ContainerRecord, Store } from './store.ts';
 import { writePidFile } from './pid-file.ts';
 import { writeFastRecord } from './fast-verbs.ts';
 import { faultPoint } from '../sys/fault.ts';
-import { addFlagSteps } from './plan-additions.ts';
 import { checkNetDevices, moveNetDevices } from '../network/net-devices.ts';
 
 export interface RuntimeContext {
@@ -94,10 +93,11 @@ export async function prepare(ctx: RuntimeContext, opts: CreateOptions): Promise
     supervise: opts.supervise,
     exitFile: opts.exitFile && resolve(opts.exitFile),
     seccompRecord: opts.seccompRecord,
+    pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket),
+    noSubreaper: opts.noSubreaper,
     warn: ctx.warn,
   });
   if (plan.cgroup.note) ctx.debug(plan.cgroup.note);
-  addFlagSteps(plan.steps, { kind: 'standard', pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket), supervise: opts.supervise, noSubreaper: opts.noSubreaper });
   return { spec, bundle, plan };
 }
 

@@ -24,13 +24,13 @@ import { RuntsError } from '../errors.ts';
 import type { CapabilityName, Process, Spec } from '../oci/types.ts';
 import { loadSpec, validateProcess } from '../oci/validate.ts';
 import { compileExecPlan } from '../plan/compile-exec.ts';
+import { probeExecHost } from '../plan/host.ts';
 import { encodePlan } from '../protocol/encode.ts';
 import { launch } from '../plan/executor.ts';
 import type { RuntimeContext } from './create.ts';
 import { processStartTime, signalProcess } from './process.ts';
 import { exitCode } from './run.ts';
 import { writePidFile } from './pid-file.ts';
-import { addFlagSteps } from './plan-additions.ts';
 
 export interface ExecOptions {
   id: string;
@@ -76,7 +76,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     throw new RuntsError('EINVAL', 'exec --tty --detach: a detached terminal needs --console-socket');
   }
   if (!proc.terminal && opts.consoleSocket) throw new RuntsError('EINVAL', '--console-socket: given, but the process has no terminal (use --tty)');
-  const plan = addFlagSteps(compileExecPlan(proc, {
+  const plan = compileExecPlan(proc, probeExecHost(record.pid), {
     id: record.id,
     noNewKeyring: record.noNewKeyring,
     pid: record.pid,
@@ -85,8 +85,9 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
     preserveFds: opts.preserveFds,
     supervise: !opts.detach,
     seccomp: spec?.linux?.seccomp,
+    pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket),
     warn: ctx.warn,
-  }), { kind: 'setns', pidfdSocket: opts.pidfdSocket && resolve(opts.pidfdSocket) });
+  });
   // The namespaces were named by pid: if INIT was gone before its files were
   // opened, the pid might be another process's by now.
   if (processStartTime(record.pid) !== record.pidStartTime) throw new RuntsError('ESTATE', `cannot exec in container ${opts.id}: it has stopped`);

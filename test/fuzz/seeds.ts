@@ -135,7 +135,7 @@ function planSeeds(): Record<string, Buffer> {
       'run-terminal.plan': encodePlan(compilePlan(tty, { ...ctx, supervise: true, exitFile: '/run/runts/fuzz/exit' })),
       'console-socket.plan': encodePlan(compilePlan(tty, { ...ctx, consoleSocket: '/tmp/console.sock', noPivot: true })),
       'seccomp.plan': encodePlan(compilePlan(seccomp, ctx)),
-      'exec.plan': encodePlan(compileExecPlan({ ...spec.process!, terminal: false }, { id: 'fuzz', pid: 4242, cgroupProcs: ['/sys/fs/cgroup/runts/fuzz/cgroup.procs'], join: ['user', 'net', 'pid', 'cgroup', 'mnt'], supervise: true, warn: () => {} })),
+      'exec.plan': encodePlan(compileExecPlan({ ...spec.process!, terminal: false }, { join: ['user', 'net', 'pid', 'cgroup', 'mnt'], capabilities: 0xffn, arch: 'SCMP_ARCH_X86_64' }, { id: 'fuzz', pid: 4242, cgroupProcs: ['/sys/fs/cgroup/runts/fuzz/cgroup.procs'], supervise: true, pidfdSocket: '/run/fuzz/pidfd.sock', warn: () => {} })),
     };
     // the idmapped mount's source must exist: the bundle stands in for it
     out['full.plan'] = encodePlan(compilePlan({ ...full, mounts: full.mounts!.map((m) => (m.options?.includes('idmap') ? { ...m, source: bundle } : m)) }, ctx));

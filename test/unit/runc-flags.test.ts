@@ -1,5 +1,5 @@
 // runc 1.2 flags and fields decided in TypeScript: where --pidfd-socket and
-// the subreaper go in a plan (runtime/plan-additions.ts), which
+// the subreaper go in a plan (plan/compile.ts, compile-exec.ts), which
 // linux.netDevices are refused before anything is created (oci/validate.ts,
 // network/net-devices.ts), what a cgroup file the kernel lacks says, and
 // which bind sources PARENT clones for a user namespace (rootfs/userns-reach.ts).
@@ -11,13 +11,12 @@ import { after, test } from 'node:test';
 import { applyWrites } from '../../src/cgroups/writes.ts';
 import { validateSpec } from '../../src/oci/validate.ts';
 import { compileExecPlan } from '../../src/plan/compile-exec.ts';
-import { compile, type PlanContext } from '../../src/plan/compile.ts';
+import { compile, PIDFD_SLOT, type PlanContext } from '../../src/plan/compile.ts';
 import { probeDirOwners, probePaths, type HostFacts } from '../../src/plan/host.ts';
 import { RUNTS_SLOTS } from '../../src/protocol/protocol.ts';
 import type { Step } from '../../src/protocol/steps.ts';
 import type { Spec } from '../../src/oci/types.ts';
 import { fakeHost } from '../lib/fake-host.ts';
-import { addFlagSteps, PIDFD_SLOT } from '../../src/runtime/plan-additions.ts';
 import { criuFlags, externalMounts } from '../../src/runtime/checkpoint.ts';
 import { checkNetDevices } from '../../src/network/net-devices.ts';
 import { reachableInUserns } from '../../src/rootfs/userns-reach.ts';
@@ -48,7 +47,7 @@ const at = (plan: Step[], op: Step['op']) => plan.findIndex((s) => s.op === op);
 test('--pidfd-socket: PARENT connects before clone (and before joining namespaces), INIT sends before its own settings', () => {
   const linux = { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'network', path: '/proc/1/ns/net' }] };
   const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ERRNO' }] };
-  const plan = addFlagSteps(compilePlan(spec({ ...linux, seccomp }, { noNewPrivileges: false }), ctx), { kind: 'standard', pidfdSocket: '/run/p.sock' });
+  const plan = compilePlan(spec({ ...linux, seccomp }, { noNewPrivileges: false }), { ...ctx, pidfdSocket: '/run/p.sock' });
   const connect = at(plan, 'STEP_PIDFD_CONNECT');
   assert.ok(connect >= 0 && connect < at(plan, 'STEP_JOIN_NS') && connect < at(plan, 'STEP_CLONE'));
   assert.deepEqual(plan[connect]!.values.map((v) => v.value), [BigInt(PIDFD_SLOT), '/run/p.sock']);
@@ -61,7 +60,7 @@ test('--pidfd-socket: PARENT connects before clone (and before joining namespace
 
 test('--pidfd-socket on exec sends "setns", as runc; the slot is one no idmapped mount can take', () => {
   const proc = spec().process!;
-  const plan = addFlagSteps(compileExecPlan(proc, { id: 't', pid: 1, cgroupProcs: [], join: ['mnt'], warn: () => {} }), { kind: 'setns', pidfdSocket: '/p' });
+  const plan = compileExecPlan(proc, { join: ['mnt'], capabilities: 0n, arch: 'SCMP_ARCH_X86_64' }, { id: 't', pid: 1, cgroupProcs: [], pidfdSocket: '/p', warn: () => {} });
   assert.ok(at(plan, 'STEP_PIDFD_CONNECT') < at(plan, 'STEP_CLONE'));
   assert.ok(at(plan, 'STEP_ENTER_NS') < at(plan, 'STEP_SEND_PIDFD'));
   assert.equal(plan[at(plan, 'STEP_SEND_PIDFD')]!.values[1]!.value, 'setns');
@@ -69,11 +68,11 @@ test('--pidfd-socket on exec sends "setns", as runc; the slot is one no idmapped
 });
 
 test('the subreaper: only a supervising PARENT becomes one, and not with --no-subreaper', () => {
-  const fg = addFlagSteps(compilePlan(spec(), { ...ctx, supervise: true }), { kind: 'standard', supervise: true });
+  const fg = compilePlan(spec(), { ...ctx, supervise: true });
   assert.equal(at(fg, 'STEP_SUBREAPER'), at(fg, 'STEP_SUPERVISE') + 1);
-  const off = addFlagSteps(compilePlan(spec(), { ...ctx, supervise: true }), { kind: 'standard', supervise: true, noSubreaper: true });
+  const off = compilePlan(spec(), { ...ctx, supervise: true, noSubreaper: true });
   assert.equal(at(off, 'STEP_SUBREAPER'), -1);
-  const detached = addFlagSteps(compilePlan(spec(), ctx), { kind: 'standard' });
+  const detached = compilePlan(spec(), ctx);
   assert.equal(at(detached, 'STEP_SUBREAPER'), -1);
   assert.equal(at(detached, 'STEP_PIDFD_CONNECT'), -1);
 });
