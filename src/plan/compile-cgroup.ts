@@ -52,7 +52,7 @@ export function compileCgroup(spec: Spec, host: HostFacts, ctx: { id: string; wa
     cgroupsPath: spec.linux?.cgroupsPath,
     writes: driver.resourceWrites(resources, { field: 'linux.resources', devices: true, warn: ctx.warn }, host.cgroup),
     rootless: host.rootless,
-    uid: host.euid,
+    uid: host.hostUid,
     writable: (p) => host.cgroupAccess?.writable[p] ?? false,
     read: (p) => host.cgroupAccess?.files[p] ?? '',
   });

@@ -27,7 +27,7 @@ import type { PathFact } from '../rootfs/mounts.ts';
 import type { DirOwner } from '../rootfs/userns-reach.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { rootlessCgroup } from '../cgroups/placement.ts';
-import { isRootless } from '../rootless/detect.ts';
+import { hostUid, isRootless } from '../rootless/detect.ts';
 import { idMapHost, type IdMapHost } from '../rootless/idmap.ts';
 import { grantableCapabilities } from '../security/capabilities.ts';
 import { hostLsms, type HostLsms } from '../security/lsm.ts';
@@ -37,6 +37,8 @@ import { nativeArch } from '../security/seccomp/arch.ts';
 export interface HostFacts {
   /** runts's effective uid. */
   euid: number;
+  /** That uid as the host sees it: itself, unless runts runs in a user namespace (the front end's, rootless podman's). */
+  hostUid: number;
   /** runts has no privilege over the host: a non-root euid, or root of a user namespace (rootless/detect.ts). */
   rootless: boolean;
   /** The namespace files the kernel has in /proc/self/ns (mnt, net, pid, user, cgroup, time, ...). */
@@ -78,6 +80,7 @@ export function probeHost(spec: Spec, opts: { bundle: string; id: string }): Hos
   const maxUserns = readIfThere('/proc/sys/user/max_user_namespaces');
   const facts: HostFacts = {
     euid: process.geteuid!(),
+    hostUid: hostUid(process.geteuid!()),
     rootless,
     namespaces,
     userNamespaces: namespaces.includes('user') && maxUserns?.trim() !== '0',

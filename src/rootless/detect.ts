@@ -33,6 +33,15 @@ function readUidMap(): string {
   }
 }
 
+/** What the host calls uid `id` of this user namespace (through uid_map); the same id in the initial one. */
+export function hostUid(id: number, uidMap: string = readUidMap()): number {
+  for (const line of uidMap.trim().split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (id >= inside! && id - inside! < count!) return outside! + (id - inside!);
+  }
+  return id;
+}
+
 /** No privilege over the host: a non-root euid, or root of a user namespace. */
 export function isRootless(euid: number = process.geteuid!(), uidMap?: string): boolean {
   return euid !== 0 || !inInitialUserNamespace(uidMap);

@@ -46,5 +46,6 @@ export function fakeHost(shape: HostShape, extra: Partial<HostFacts> = {}): Host
     idMap: { euid: 0, egid: 0, userName: 'root', subuid: undefined, subgid: undefined, newuidmap: undefined, newgidmap: undefined },
     paths: {},
     ...extra,
+    hostUid: extra.hostUid ?? extra.euid ?? 0,
   };
 }

@@ -7,8 +7,11 @@ import { test } from 'node:test';
 import { cgroupPlacement } from '../../src/cgroups/placement.ts';
 import type { CgroupLayout } from '../../src/cgroups/layout.ts';
 import { isRuntsError } from '../../src/errors.ts';
-import { defaultStateRoot, inInitialUserNamespace, isRootless } from '../../src/rootless/detect.ts';
+import { defaultStateRoot, hostUid, inInitialUserNamespace, isRootless } from '../../src/rootless/detect.ts';
 import { checkMappedIds, idMapSteps, subIdRanges, type IdMapHost } from '../../src/rootless/idmap.ts';
+import { validateSpec } from '../../src/oci/validate.ts';
+import { compileCgroup } from '../../src/plan/compile-cgroup.ts';
+import { fakeHost } from '../lib/fake-host.ts';
 
 const INITIAL = '         0          0 4294967295\n';
 
@@ -107,4 +110,12 @@ test('cgroups rootless on v2: a sibling of its own cgroup when delegated, none (
     /linux.resources.memory.limit: needs a cgroup of the container's own, \/sys\/fs\/cgroup\/.*runts-c1, and uid 1000 \(rootless\) may not write \/sys\/fs\/cgroup\/.*app.slice: that cgroup v2 subtree is not delegated/);
   assert.throws(() => cgroupPlacement({ ...base, layout: v2, writes: memory, writable: delegated, read: () => 'pids' }),
     /linux.resources.memory.limit: needs the memory controller, which the delegated cgroup .*app.slice does not offer \(its cgroup.controllers: pids\)/);
+});
+
+test('in a user namespace, the uid a refusal names is the host\'s (the front end runs as root of one)', () => {
+  assert.equal(hostUid(0, '         0       1000          1\n         1     100000      65536\n'), 1000);
+  assert.equal(hostUid(5, '         0       1000          1\n         1     100000      65536\n'), 100004);
+  assert.equal(hostUid(1000, '         0          0 4294967295\n'), 1000);
+  const spec = validateSpec({ ociVersion: '1.2.0', root: { path: '/r' }, process: { args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } }, linux: { namespaces: [{ type: 'mount' }], resources: { memory: { limit: 1 << 24 } } } });
+  assert.throws(() => compileCgroup(spec, fakeHost('hybrid', { euid: 0, hostUid: 1000, rootless: true }), { id: 'c', warn: () => {} }), /uid 1000 \(rootless\)/);
 });
