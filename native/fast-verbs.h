@@ -51,6 +51,7 @@
 /* The statuses (NUL-separated names) from which a verb may go fast; absent: none. */
 #define FAST_KEY_START "start"
 #define FAST_KEY_KILL "kill"
+#define FAST_KEY_KILL_ALL "kill-all"         /* kill --all, when no cgroup (FAST_KEY_CGROUP) holds a process */
 #define FAST_KEY_DELETE "delete"
 #define FAST_KEY_DELETE_FORCE "delete-force" /* delete --force */
 #define FAST_KEY_SIGNAL "signal"             /* SPELLING\0NUMBER, repeated */

@@ -128,7 +128,7 @@ struct record {
     int nfreezer;
     const char *out[4];
     size_t out_len[4];
-    struct list start, kill, delete, delete_force;
+    struct list start, kill, kill_all, delete, delete_force;
     struct signame signal[MAX_SIGNALS];
     int nsignal;
     long kill_default;
@@ -185,6 +185,7 @@ static int parse_record(struct record *r, size_t len) {
         else if (!strcmp(key, FAST_KEY_INIT_COMM)) r->init_comm = val;
         else if (!strcmp(key, FAST_KEY_START)) r->start = (struct list){ val, vend };
         else if (!strcmp(key, FAST_KEY_KILL)) r->kill = (struct list){ val, vend };
+        else if (!strcmp(key, FAST_KEY_KILL_ALL)) r->kill_all = (struct list){ val, vend };
         else if (!strcmp(key, FAST_KEY_DELETE)) r->delete = (struct list){ val, vend };
         else if (!strcmp(key, FAST_KEY_DELETE_FORCE)) r->delete_force = (struct list){ val, vend };
         else if (!strcmp(key, FAST_KEY_KILL_DEFAULT)) r->kill_default = number(val);
@@ -387,6 +388,22 @@ static _Noreturn void verb_start(const struct args *a) {
     exit(0);
 }
 
+/*
+ * kill --all with nothing to signal: no cgroup.procs of the container lists
+ * a process (typically: INIT, pid 1 of its own pid namespace, is gone, and
+ * the kernel took the rest with it). Node's path would freeze, find no
+ * member, thaw, and succeed silently. Anything listed is Node's to signal.
+ */
+static _Noreturn void kill_all_none(const struct record *r) {
+    char path[4096], procs[64];
+    if (!allows(r->kill_all, status_of(r)) || r->ncgroup == 0) to_node();
+    for (int i = 0; i < r->ncgroup; i++) {
+        snprintf(path, sizeof path, "%s/cgroup.procs", r->cgroup[i]);
+        if (read_trimmed(path, procs, sizeof procs) < 0 ? errno != ENOENT : procs[0] != '\0') to_node();
+    }
+    exit(0);
+}
+
 static _Noreturn void verb_kill(const struct args *a) {
     struct record r;
     load_record(&r, a->root, a->id);
@@ -394,7 +411,9 @@ static _Noreturn void verb_kill(const struct args *a) {
     if (!a->signal) sig = r.kill_default;
     for (int i = 0; a->signal && i < r.nsignal && sig < 0; i++)
         if (!strcmp(r.signal[i].name, a->signal)) sig = r.signal[i].number;
-    if (sig < 0 || a->all || !allows(r.kill, status_of(&r))) to_node();
+    if (sig < 0) to_node();
+    if (a->all) kill_all_none(&r);
+    if (!allows(r.kill, status_of(&r))) to_node();
     int pidfd = open_init(&r);
     if (pidfd < 0 || pidfd_signal(pidfd, (int)sig) < 0) to_node();
     exit(0);

@@ -24,7 +24,7 @@ import { DEFAULT_STORE, frontEndContainerFile, STORE_ENV, storeRoot } from '../i
 import { isRootless } from '../rootless/detect.ts';
 import { writeFileAtomic } from '../sys/files.ts';
 import { deleteNeedsForce } from './delete.ts';
-import { killsInit } from './kill.ts';
+import { killAllSignalsMembers, killsInit } from './kill.ts';
 import { DEFAULT_KILL_SIGNAL, INIT_NAME, signalNumber } from './process.ts';
 import { canStart } from './start.ts';
 import { stateText } from './state.ts';
@@ -51,6 +51,7 @@ export const FAST_KEY = {
   OUT_STOPPED: 'out-stopped',
   START: 'start',
   KILL: 'kill',
+  KILL_ALL: 'kill-all',
   DELETE: 'delete',
   DELETE_FORCE: 'delete-force',
   SIGNAL: 'signal',
@@ -75,7 +76,7 @@ export interface FastRecord {
   /** `runts state`'s exact stdout, per status */
   out: Record<(typeof STATUSES)[number], string>;
   /** The statuses from which each verb may go fast (the verb's own rule, less what only Node does). */
-  fast: { start: Status[]; kill: Status[]; delete: Status[]; deleteForce: Status[] };
+  fast: { start: Status[]; kill: Status[]; killAll: Status[]; delete: Status[]; deleteForce: Status[] };
   /** Why a verb never goes fast for this container. */
   slow: { start?: string; delete?: string };
   /** Every spelling `kill` takes, with its number (more spellings go to Node). */
@@ -108,6 +109,8 @@ export function compileFastRecord(store: Store, rec: ContainerRecord): FastRecor
     fast: {
       start: slow.start ? [] : STATUSES.filter(canStart),
       kill: STATUSES.filter(killsInit),
+      // only where it has nothing to signal: none of the cgroups holds a process
+      killAll: rec.cgroupDirs.length ? STATUSES.filter(killAllSignalsMembers) : [],
       delete: deletable.filter((s) => !deleteNeedsForce(s)),
       deleteForce: deletable,
     },
@@ -156,6 +159,7 @@ export function encodeFastRecord(r: FastRecord): string {
     [FAST_KEY.OUT_STOPPED, r.out.stopped],
     [FAST_KEY.START, r.fast.start.join('\0')],
     [FAST_KEY.KILL, r.fast.kill.join('\0')],
+    [FAST_KEY.KILL_ALL, r.fast.killAll.join('\0')],
     [FAST_KEY.DELETE, r.fast.delete.join('\0')],
     [FAST_KEY.DELETE_FORCE, r.fast.deleteForce.join('\0')],
     ...r.signals.map(([s, n]): [string, string] => [FAST_KEY.SIGNAL, `${s}\0${n}`]),
@@ -184,7 +188,8 @@ export function explainFastRecord(r: FastRecord): string {
     `          else paused when ${r.freezer.length ? r.freezer.map((f) => `${f.path} reads ${f.frozen}`).join(' or ') : 'a freezer file of its cgroups (listed at create, once they exist) reads frozen'}; else running`,
     `  state:  print the document recorded for that status (${STATUSES.join(', ')})`,
     `  start:  ${from(r.fast.start, r.slow.start)} take the lock ${r.lock}, write one byte into ${r.fifo}, remove it`,
-    `  kill:   ${from(r.fast.kill)} pidfd_open INIT, check its start time, send the signal (${r.signals.length} spellings, default ${r.killDefault}); --all through Node`,
+    `  kill:   ${from(r.fast.kill)} pidfd_open INIT, check its start time, send the signal (${r.signals.length} spellings, default ${r.killDefault});`,
+    `          --all ${from(r.fast.killAll)} nothing, when no cgroup.procs of ${r.cgroups.length ? r.cgroups.join(', ') : 'its cgroups'} lists a process; else through Node`,
     `  delete: ${from(r.fast.delete, r.slow.delete)} take the lock; with --force ${from(r.fast.deleteForce, r.slow.delete)} SIGKILL INIT and wait for it;`,
     `          then, if they are empty and thawed, remove ${r.cgroups.length ? r.cgroups.join(', ') : 'no cgroup'}, and ${r.dir};`,
     `          through Node while ${r.frontEnd.file} exists or ${r.frontEnd.env} is set (the front end's container rm)`,

@@ -22,21 +22,18 @@ import { containerMembers } from './members.ts';
 
 /** The statuses in which `kill` (without --all) signals INIT; in the others it fails. */
 export const killsInit = (status: Status): boolean => status !== 'stopped' && status !== 'creating';
+/** The statuses in which `kill --all` signals every member; a stopped container's too: what INIT left behind (no pid namespace of its own) may still run. */
+export const killAllSignalsMembers = (status: Status): boolean => status === 'stopped' || killsInit(status);
 
 export async function kill(ctx: RuntimeContext, id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
   const sig = signalNumber(signal);
   const record = ctx.store.read(id);
   const status = ctx.store.status(record);
-  if (opts.all && status === 'stopped') {
-    // What INIT left behind (no pid namespace of its own) may still run.
-    await signalAllFrozen(ctx, record, sig);
-    return;
-  }
+  if (opts.all && killAllSignalsMembers(status)) return signalAllFrozen(ctx, record, sig);
   // "container not running" is the phrase containerd's shim and podman
   // match to treat the kill of an exited container as done, not failed.
   if (!killsInit(status)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running (status ${status})`);
-  if (opts.all) await signalAllFrozen(ctx, record, sig);
-  else if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running`);
+  if (!signalProcess(record.pid, record.pidStartTime, sig)) throw new RuntsError('ESTATE', `cannot kill ${id}: container not running`);
 }
 
 /** Freeze, signal every process, thaw (unless it was paused before). */

@@ -152,6 +152,26 @@ containerTest('kill signals INIT by name or number without Node; what the record
   await c.waitForStatus(p.id, 'stopped');
 });
 
+containerTest('kill --all of a stopped container with nothing left in its cgroups goes without Node, as Node; a process left behind is Node\'s to signal', async (c) => {
+  const a = await stoppedSleeper(c);
+  const b = await stoppedSleeper(c);
+  const f = await fast(c, 'kill', '--all', a.id, 'KILL');
+  assertFast(f);
+  assert.deepEqual(outcome(f), outcome(await viaNode(c, 'kill', '--all', b.id, 'KILL')));
+  // no pid namespace of its own: what INIT started outlives it, in its cgroup
+  const ct = await c.create(c.bundle([
+    (s) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'pid'); },
+    (s) => { s.process!.args = ['/bin/sh', '-c', 'sleep 600 >/dev/null 2>&1 & exit 0']; },
+  ]));
+  assertFast(await fast(c, 'start', ct.id));
+  await c.waitForStatus(ct.id, 'stopped');
+  const left = cgroupDirs(c, ct.id).flatMap((d) => readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)).map(Number);
+  assert.ok(left.length > 0, 'the background sleep is in the container\'s cgroup');
+  const r = await fast(c, 'kill', '--all', ct.id, 'KILL');
+  assert.deepEqual([r.code, r.node], [0, true], describeResult(r));
+  await waitFor(() => left.every((pid) => !processAlive(pid)), 'the process left behind to die');
+});
+
 containerTest('delete of a stopped or created container, or --force of a running one, leaves what Node leaves, without Node', async (c) => {
   const a = await stoppedSleeper(c);
   const b = await stoppedSleeper(c);

@@ -85,7 +85,12 @@ test('delete of a front-end container is left to Node\'s routing: the default st
 
 test('the verbs go fast only from the statuses their TypeScript rules allow', () => {
   const r = compileFastRecord(store, record);
-  assert.deepEqual(r.fast, { start: ['created'], kill: ['created', 'running', 'paused'], delete: ['created', 'stopped'], deleteForce: ['created', 'running', 'stopped'] });
+  assert.deepEqual(r.fast, {
+    start: ['created'], kill: ['created', 'running', 'paused'], killAll: ['created', 'running', 'paused', 'stopped'],
+    delete: ['created', 'stopped'], deleteForce: ['created', 'running', 'stopped'],
+  });
+  // kill --all goes fast only when the cgroups it reads hold nothing: without cgroups, never
+  assert.deepEqual(compileFastRecord(store, { ...record, cgroupDirs: [] }).fast.killAll, []);
   const hooked = compileFastRecord(store, { ...record, poststart: [{ path: '/bin/true' }], poststop: [{ path: '/bin/true' }] });
   assert.deepEqual([hooked.fast.start, hooked.fast.delete, hooked.fast.deleteForce], [[], [], []]);
   assert.ok(hooked.slow.start && hooked.slow.delete);
