@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withArgs } from '../lib/bundle.ts';
@@ -30,6 +30,16 @@ containerTest('checkpoint where CRIU cannot run: CRIU\'s own error in one line, 
   assertFails(r, `checkpoint ${ct.id}: criu dump failed`, `(log: ${join(image, 'dump.log')})`);
   assert.equal((await c.state(ct.id)).status, 'running');
 }, { needs: ['criu'] });
+
+containerTest('stdio on the host\'s /dev/null is the container\'s own /dev/null, a file CRIU can dump (an engine\'s stdin)', async (c) => {
+  // the test runner gives runts the host's /dev/null as stdin, as conmon does
+  const ct = await c.create(c.bundle(withArgs('sleep', '600')));
+  const mntId = (fd: number) => /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/${ct.pid}/fdinfo/${fd}`, 'utf8'))![1];
+  const mounts = readFileSync(`/proc/${ct.pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' '));
+  const dev = mounts.find((m) => m[4] === '/dev')!;
+  assert.equal(mntId(0), dev[0], `fd 0 is on the container's /dev (mount ${dev[0]}), not the host's`);
+  assert.equal(statSync(`/proc/${ct.pid}/fd/0`).rdev, statSync('/dev/null').rdev, 'and it is the null device');
+});
 
 containerTest('restore: only detached, and only from a checkpoint that exists; nothing left', async (c) => {
   const bundle = c.bundle(withArgs('sleep', '600'));
