@@ -24,7 +24,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { cgroupDriver } from '../cgroups/driver.ts';
 import { RuntsError } from '../errors.ts';
@@ -195,7 +195,9 @@ export async function restore(ctx: RuntimeContext, opts: RestoreOptions): Promis
       mkdirSync(root);
       mount(record.rootfs, root, '', MS.BIND | MS.REC, '');
       mounted = true;
+      // CRIU will not overwrite its pidfile: one left by an earlier restore in this work dir (podman's, every time)
       const pidFile = join(work, 'restore.pid');
+      rmSync(pidFile, { force: true });
       runCriu(criu, ['restore', '-d', ...(foreground ? ['--restore-sibling'] : []), '-D', image, '-W', work, '--root', root, '--pidfile', pidFile,
         ...criuFlags(opts, 'restore.log'), ...cgroupRoot(record.cgroupDirs),
         ...(opts.lsmProfile ? ['--lsm-profile', opts.lsmProfile] : []), ...(opts.lsmMountContext ? ['--lsm-mount-context', opts.lsmMountContext] : []), ...externalMounts(prepared.spec, prepared.bundle, 'restore', () => true, v2Dir(record.cgroupDirs)),

@@ -116,7 +116,7 @@ containerTest('iterative migration: --pre-dump leaves it running, a dump with --
   await c.delete(ct.id, '--force');
 });
 
-containerTest('podman container checkpoint and restore, and --export / --import, with runts as the runtime', async (c) => {
+containerTest('podman container checkpoint and restore (plain, --pre-checkpoint then --with-previous, --leave-running --export then --import) with runts as the runtime', async (c) => {
   const podman = podmanFor(c, 300_000);
   // an image of the test rootfs: --import needs one (a --rootfs container cannot be imported, with runc too)
   const tar = join(c.dir, 'rootfs.tar');
@@ -132,25 +132,44 @@ containerTest('podman container checkpoint and restore, and --export / --import,
   };
   await waitFor(async () => (await podman('exec', 'counter', 'cat', '/run/state')).code === 0 && (await read()).count >= 3, 'the counter to run');
 
+  const status = async () => ok(await podman('ps', '--all', '--format', '{{.Status}}')).trim();
+  const goesOn = async (before: { seed: number; count: number }, what: string) => {
+    const first = await read();
+    assert.equal(first.seed, before.seed, `${what}: the number drawn at start is back`);
+    assert.ok(first.count >= before.count, `${what}: the count went on from where it was (${before.count} -> ${first.count})`);
+    await waitFor(async () => (await read()).count > first.count, `the counter to go on after ${what}`);
+    return first;
+  };
+
+  const before = await read();
   ok(await podman('container', 'checkpoint', 'counter'));
-  assert.match(ok(await podman('ps', '--all', '--format', '{{.Status}}')), /Exited/, 'checkpointed: stopped, as with runc');
+  assert.match(await status(), /Exited/, 'checkpointed: stopped, as with runc');
   ok(await podman('container', 'restore', 'counter'));
-  const first = await read();
-  await waitFor(async () => (await read()).count > first.count, 'the counter to go on after podman\'s restore');
+  const restored = await goesOn(before, 'podman\'s restore');
   const ctId = ok(await podman('inspect', '--format', '{{.Id}}', 'counter')).trim();
   assert.ok(existsSync(join(c.root, ctId, 'state.json')), 'runts keeps the restored container');
 
+  // podman's iterative checkpoint: --pre-checkpoint (runts's --pre-dump), then --with-previous (--parent-path)
+  ok(await podman('container', 'checkpoint', '--pre-checkpoint', 'counter'));
+  assert.match(await status(), /^Up/, 'a pre-checkpoint leaves it running');
+  ok(await podman('container', 'checkpoint', '--with-previous', 'counter'));
+  ok(await podman('container', 'restore', 'counter'));
+  const iterated = await goesOn(restored, 'a restore from a checkpoint with a previous one');
+
+  // --leave-running with --export, then --import in place of the removed container
   const exported = join(c.dir, 'counter.tar.gz');
-  ok(await podman('container', 'checkpoint', '--export', exported, 'counter'));
-  ok(await podman('rm', 'counter'));
+  ok(await podman('container', 'checkpoint', '--leave-running', '--export', exported, 'counter'));
+  assert.match(await status(), /^Up/, '--leave-running leaves it running');
+  ok(await podman('rm', '--force', '--time', '0', 'counter'));
   ok(await podman('container', 'restore', '--import', exported));
-  const imported = await read();
-  assert.equal(imported.seed, first.seed, 'the imported container has the same memory');
-  assert.ok(imported.count >= first.count);
-  await waitFor(async () => (await read()).count > imported.count, 'the counter to go on after --import');
+  await goesOn(iterated, '--import');
 
   // what podman (through conmon) asked of runts, as it asks runc
   const calls = podman.calls();
-  assert.match(calls, /^checkpoint --image-path \S+\/checkpoint --work-path \S+ [0-9a-f]{64}$/m, calls);
-  assert.match(calls, /^restore --bundle \S+ --pid-file \S+ --detach --image-path \S+\/checkpoint --work-path \S+ [0-9a-f]{64}$/m, calls);
+  const id = '[0-9a-f]{64}';
+  assert.match(calls, new RegExp(`^checkpoint --image-path \\S+/checkpoint --work-path \\S+ ${id}$`, 'm'), calls);
+  assert.match(calls, new RegExp(`^checkpoint --image-path \\S+/pre-checkpoint --work-path \\S+ --pre-dump ${id}$`, 'm'), calls);
+  assert.match(calls, new RegExp(`^checkpoint --image-path \\S+/checkpoint --work-path \\S+ --parent-path \\.\\./pre-checkpoint ${id}$`, 'm'), calls);
+  assert.match(calls, new RegExp(`^checkpoint --image-path \\S+/checkpoint --work-path \\S+ --leave-running( --leave-running)? ${id}$`, 'm'), calls);
+  assert.match(calls, new RegExp(`^restore --bundle \\S+ --pid-file \\S+ --detach --image-path \\S+/checkpoint --work-path \\S+ ${id}$`, 'm'), calls);
 }, { needs: ['podman', 'conmon'] });
