@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 9
+#define RUNTS_PROTOCOL_VERSION 10
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -307,6 +307,12 @@
  *    "setns" for exec's, as runc sends); close the slot.
  *                                                 INT slot, STR message  */
 #define STEP_SEND_PIDFD 55
+/* I: open the container's /dev/null (in root, refused unless it is the null
+ *    device 1:3) read-write and dup it onto each of descriptors 0-2 that is
+ *    a null device, the host's: stdio then holds no file of the host's
+ *    mount tree (CRIU can dump only files of the container's), as runc's
+ *    reOpenDevNull.                                           (no values) */
+#define STEP_REOPEN_DEV_NULL 56
 
 /* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */
 /* I: open path (a /proc/<pid>/ns/<type> file, read in the host's mount tree)

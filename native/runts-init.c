@@ -218,6 +218,7 @@ static const struct op {
 	[STEP_RUN_HOOK] = {'I', "sSSii", step_run_hook},
 	[STEP_PIVOT_ROOT] = {'I', "", step_pivot_root},
 	[STEP_CHROOT] = {'I', "", step_chroot},
+	[STEP_REOPEN_DEV_NULL] = {'I', "", step_reopen_dev_null},
 	[STEP_MASK_PATH] = {'I', "s", step_mask_path},
 	[STEP_READONLY_PATH] = {'I', "s", step_readonly_path},
 	[STEP_REMOUNT_ROOT_RO] = {'I', "", step_remount_root_ro},

@@ -99,7 +99,7 @@ int bind_fd_in_root(int src, const char *path);
 
 step_fn step_set_propagation, step_rootfs, step_mount, step_mount_propagation,
 	step_mknod, step_bind_device, step_symlink, step_write_proc,
-	step_pivot_root, step_chroot, step_mask_path, step_readonly_path,
+	step_pivot_root, step_chroot, step_reopen_dev_null, step_mask_path, step_readonly_path,
 	step_remount_root_ro, step_chdir, step_idmap_tree, step_mount_tree,
 	step_clone_tree;
 

@@ -533,6 +533,24 @@ void step_chroot(const struct step *s)
 
 /* ---- after the switch: in the new root ---------------------------------- */
 
+/* stdio that is the host's /dev/null (an engine's stdin) becomes the
+ * container's own: a file of the host's mount tree is one CRIU cannot dump. */
+void step_reopen_dev_null(const struct step *s)
+{
+	struct stat st, null;
+	int nfd = open_in_root("/dev/null", O_RDWR);
+	if (nfd < 0 || fstat(nfd, &null) < 0)
+		fail(s->index, errno, "open the container's /dev/null");
+	if (!S_ISCHR(null.st_mode) || null.st_rdev != makedev(1, 3))
+		fail(s->index, 0, "reopen stdio: /dev/null is not the null device 1:3");
+	for (int fd = 0; fd < 3; fd++)
+		if (fd != nfd && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+		    st.st_rdev == null.st_rdev && dup2(nfd, fd) < 0)
+			fail(s->index, errno, "put /dev/null on descriptor %d", fd);
+	if (nfd > 2)
+		close(nfd);
+}
+
 void step_mask_path(const struct step *s)
 {
 	const char *path = s->v[0].str;

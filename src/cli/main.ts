@@ -192,7 +192,7 @@ const registerFeatures: Register = (program) => {
     .action(async () => printJson((await import('../runtime/features.ts')).features()));
 };
 
-/** runc's checkpoint and restore, through CRIU (runtime/checkpoint.ts): the flags that matter, runc's names. */
+/** runc 1.1's checkpoint and restore flags, through CRIU (runtime/checkpoint.ts refuses those it cannot honour). */
 const criuOptions = (cmd: Command) =>
   cmd
     .option('--image-path <dir>', 'directory of the checkpoint images', 'checkpoint')
@@ -201,17 +201,32 @@ const criuOptions = (cmd: Command) =>
     .option('--ext-unix-sk', 'allow external unix sockets')
     .option('--shell-job', 'allow a shell job (a terminal from outside)')
     .option('--file-locks', 'handle file locks')
-    .addOption(new Option('--manage-cgroups-mode <mode>', 'cgroups mode for CRIU').choices(['soft', 'full', 'strict', 'ignore']).default('soft'));
+    .addOption(new Option('--manage-cgroups-mode <mode>', 'cgroups mode for CRIU').choices(['soft', 'full', 'strict', 'ignore']).default('soft'))
+    .option('--empty-ns <namespace>', 'make the namespace but do not restore its properties (network only)', (v: string, all: string[] = []) => [...all, v])
+    .option('--auto-dedup', 'deduplicate memory images (with --parent-path)')
+    .option('--lazy-pages', 'restore memory pages on demand (not supported: refused)');
 
 const registerCheckpoint: Register = (program, ctx) => {
   criuOptions(program.command('checkpoint').description('checkpoint a running container (CRIU)').argument('<id>'))
     .option('--leave-running', 'leave the container running after the checkpoint')
+    .option('--pre-dump', 'dump the memory only, leave the container running (iterative migration)')
+    .option('--parent-path <dir>', 'a previous pre-dump\'s images, relative to --image-path')
+    .option('--page-server <address:port>', 'send pages to a CRIU page server (not supported: refused)')
+    .option('--status-fd <fd>', 'with --lazy-pages (not supported: refused)')
     .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).checkpoint(ctx(), { id, ...f }));
-  criuOptions(program.command('restore').description('restore a container from a checkpoint (CRIU)').argument('<id>'))
+  criuOptions(program.command('restore').description('restore a container from a checkpoint (CRIU); in the foreground unless -d').argument('<id>'))
     .addOption(bundleOption())
-    .option('-d, --detach', 'return once the container is restored (the only mode runts supports)')
+    .option('-d, --detach', 'return once the container is restored')
     .option('--pid-file <file>', 'write the restored process\'s pid to this file')
-    .action(async (id: string, f: Record<string, unknown>) => (await import('../runtime/checkpoint.ts')).restore(ctx(), { id, ...f }));
+    .option('--no-subreaper', 'in the foreground, do not become a subreaper for the processes the container orphans')
+    .option('--lsm-profile <type:name>', 'restore the process under this LSM profile')
+    .option('--lsm-mount-context <context>', 'the LSM mount context for the restored mounts')
+    .option('--console-socket <path>', 'a terminal\'s master over this socket (not supported: refused)')
+    .option('--no-pivot', 'restore without pivot_root (not supported: refused)')
+    .action(async (id: string, f: Record<string, unknown> & { subreaper: boolean; pivot: boolean }) => {
+      const { restore } = await import('../runtime/checkpoint.ts');
+      process.exitCode = await restore(ctx(), { id, ...f, noSubreaper: !f.subreaper, noPivot: !f.pivot });
+    });
 };
 
 const registerPlan: Register = (program, ctx) => {

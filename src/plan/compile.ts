@@ -190,6 +190,8 @@ function executorSteps(spec: Spec, host: HostFacts, ctx: PlanContext, cgroup: { 
   if (lsmLoad) plan.push(lsmLoad.open);
   if (ctx.noPivot) plan.push(...hostPseudoMounts(rootfs, host.mountinfo).map(steps.detachMount));
   plan.push(ctx.noPivot ? steps.chroot() : steps.pivotRoot());
+  // as runc: no descriptor of the host's mount tree on stdio (CRIU could not dump it)
+  if (needsDevSetup(mounts)) plan.push(steps.reopenDevNull());
   if (linux.rootfsPropagation) plan.push(steps.setPropagation('/', rootProp, linux.rootfsPropagation));
   for (const p of linux.maskedPaths ?? []) plan.push(steps.maskPath(p));
   for (const p of linux.readonlyPaths ?? []) plan.push(steps.readonlyPath(p));

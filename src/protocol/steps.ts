@@ -110,6 +110,7 @@ export const steps = {
       str(h.path), strs(h.args), strs(h.env), int(h.timeout), int(stateDoc)),
   pivotRoot: () => step('STEP_PIVOT_ROOT', 'init', 'pivot_root into the root, detach the old root'),
   chroot: () => step('STEP_CHROOT', 'init', 'move the root onto / and chroot into it (--no-pivot)'),
+  reopenDevNull: () => step('STEP_REOPEN_DEV_NULL', 'init', 'stdio that is the host\'s /dev/null becomes the container\'s /dev/null'),
   maskPath: (path: string) => step('STEP_MASK_PATH', 'init', `mask ${path} (/dev/null or an empty read-only tmpfs over it)`, str(path)),
   readonlyPath: (path: string) => step('STEP_READONLY_PATH', 'init', `make ${path} read-only (bind onto itself, remount ro)`, str(path)),
   remountRootReadonly: () => step('STEP_REMOUNT_ROOT_RO', 'init', 'remount / read-only'),

@@ -6,7 +6,8 @@
  * read back by commit and export), the bind mount that pins a CNI
  * container's network namespace, and flock (the lock of the image store and
  * of each network's allocation table, which the kernel drops when its holder
- * dies). Everything else in
+ * dies), and prctl/waitpid for a foreground `restore`, whose process CRIU,
+ * not a child runts spawned, made (runtime/checkpoint.ts). Everything else in
  * runts uses Node's own APIs; no other module loads libc.
  *
  * koffi (FFI, prebuilt inside its npm package) is loaded on first use, so the
@@ -30,6 +31,10 @@ interface Libc {
   dup3: (fd: number, to: number, flags: number) => number;
   close: (fd: number) => number;
   flock: (fd: number, operation: number) => number;
+  prctl: (option: number, argType: 'unsigned long', arg: number) => number;
+  waitpid: ((pid: number, status: Buffer, options: number) => number) & {
+    async: (pid: number, status: Buffer, options: number, done: (err: unknown, result: number) => void) => void;
+  };
   errno: () => number;
 }
 
@@ -60,6 +65,8 @@ function load(): Libc {
     dup3: lib.func('int dup3(int fd, int to, int flags)') as Libc['dup3'],
     close: lib.func('int close(int fd)') as Libc['close'],
     flock: lib.func('int flock(int fd, int operation)') as Libc['flock'],
+    prctl: lib.func('int prctl(int option, ...)') as Libc['prctl'],
+    waitpid: lib.func('int waitpid(int pid, void *status, int options)') as unknown as Libc['waitpid'],
     errno: () => koffi.errno(),
   };
   return libc;
@@ -130,6 +137,36 @@ export async function withStdio<T>(fds: [number, number, number], fn: () => Prom
       c.close(saved[fd]!);
     }
   }
+}
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+
+/** prctl(PR_SET_CHILD_SUBREAPER): orphans of runts's descendants come to runts, not to the host's init. */
+export function becomeSubreaper(): void {
+  if (load().prctl(PR_SET_CHILD_SUBREAPER, 'unsigned long', 1) !== 0) fail('prctl', 'PR_SET_CHILD_SUBREAPER');
+}
+
+/**
+ * waitpid(pid) for a child runts did not spawn through Node (Node reaps only
+ * its own), on a worker thread: the event loop stays free meanwhile (signals
+ * to forward). Resolves with the wait status.
+ */
+export function waitChild(pid: number): Promise<number> {
+  const c = load();
+  const status = Buffer.alloc(4);
+  // the pool's threads block every signal: no EINTR there
+  return new Promise((resolve, reject) => c.waitpid.async(pid, status, 0, (err, got) => {
+    if (err || got !== pid) reject(new RuntsError('ESYSTEM', `waitpid ${pid}: ${err ?? 'failed'}`));
+    else resolve(status.readInt32LE(0));
+  }));
+}
+
+/** Reaps every child that has exited (orphans a subreaper adopted), without waiting. */
+export function reapExited(): void {
+  const c = load();
+  const status = Buffer.alloc(4);
+  while (c.waitpid(-1, status, WNOHANG) > 0);
 }
 
 /**

@@ -67,6 +67,13 @@ test('mounts before pivot_root, masks and read-only paths after it', () => {
   assert.ok(indexOf(plan, 'STEP_REMOUNT_ROOT_RO') > indexOf(plan, 'STEP_READONLY_PATH'));
 });
 
+test('stdio on the host\'s /dev/null is reopened on the container\'s, right after the root switch, when runts makes /dev', () => {
+  const plan = compilePlan(spec(), ctx);
+  assert.equal(indexOf(plan, 'STEP_REOPEN_DEV_NULL'), indexOf(plan, 'STEP_PIVOT_ROOT') + 1);
+  const boundDev = spec({ mounts: [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }] });
+  assert.ok(!ops(compilePlan(boundDev, ctx)).includes('STEP_REOPEN_DEV_NULL'), 'a /dev bound from the host keeps its own null');
+});
+
 test('privileges: bounding set while root, user switch, then the final sets, then no_new_privs', () => {
   const plan = compilePlan(spec(), ctx);
   const order = ['STEP_SETRLIMIT', 'STEP_CAP_BOUNDING', 'STEP_SET_USER', 'STEP_SET_CAPS', 'STEP_NO_NEW_PRIVS', 'STEP_PREPARE_EXEC', 'STEP_CLOSE_FDS', 'STEP_REPORT_CREATED', 'STEP_WAIT_START', 'STEP_EXEC'] as const;

@@ -4,7 +4,7 @@
 // network/net-devices.ts), what a cgroup file the kernel lacks says, and
 // which bind sources PARENT clones for a user namespace (rootfs/userns-reach.ts).
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -17,7 +17,7 @@ import { RUNTS_SLOTS } from '../../src/protocol/protocol.ts';
 import type { Step } from '../../src/protocol/steps.ts';
 import type { Spec } from '../../src/oci/types.ts';
 import { fakeHost } from '../lib/fake-host.ts';
-import { criuFlags, externalMounts } from '../../src/runtime/checkpoint.ts';
+import { criuFlags, externalMounts, makeMountpoints, unsupported } from '../../src/runtime/checkpoint.ts';
 import { checkNetDevices } from '../../src/network/net-devices.ts';
 import { reachableInUserns } from '../../src/rootfs/userns-reach.ts';
 
@@ -140,6 +140,11 @@ test('proc and sysfs are mounted with "create 3": an ordinary directory, never a
 test('checkpoint: runc\'s flags as CRIU\'s, bind mounts and masked files as external mounts, a bound cgroup v2 mount too', () => {
   assert.deepEqual(criuFlags({ tcpEstablished: true, fileLocks: true, manageCgroupsMode: 'full' }, 'dump.log'),
     ['-o', 'dump.log', '-v4', '--manage-cgroups=full', '--tcp-established', '--file-locks']);
+  assert.deepEqual(criuFlags({ autoDedup: true, emptyNs: ['network'] }, 'restore.log'),
+    ['-o', 'restore.log', '-v4', '--manage-cgroups=soft', '--auto-dedup', '--empty-ns', 'net']);
+  assert.doesNotThrow(() => unsupported({ emptyNs: ['network'] }));
+  assert.throws(() => unsupported({ lazyPages: true }), /--lazy-pages: not supported by runts/);
+  assert.throws(() => unsupported({ emptyNs: ['network', 'ipc'] }), /--empty-ns ipc: namespace "ipc" is not supported/);
   const s = validateSpec({
     ...spec(),
     mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/data', type: 'bind', source: 'vol', options: ['rbind'] },
@@ -151,4 +156,23 @@ test('checkpoint: runc\'s flags as CRIU\'s, bind mounts and masked files as exte
     ['--ext-mount-map', '/data:/data', '--ext-mount-map', '/sys/fs/cgroup:/sys/fs/cgroup', '--ext-mount-map', '/proc/kcore:/dev/null']);
   assert.deepEqual(externalMounts(s, '/b', 'restore', file, '/sys/fs/cgroup/runts/x'),
     ['--ext-mount-map', '/data:/b/vol', '--ext-mount-map', '/sys/fs/cgroup:/sys/fs/cgroup/runts/x', '--ext-mount-map', '/dev/null:/dev/null']);
+});
+
+test('restore: missing mountpoints are made in the rootfs (a file for a file\'s bind), none under a tmpfs, none through a symlink', () => {
+  const root = join(bundle, 'restore-rootfs');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  symlinkSync('/', join(root, 'escape'));
+  writeFileSync(join(bundle, 'hosts'), '');
+  const s = validateSpec({
+    ...spec(),
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/run', type: 'tmpfs', source: 'tmpfs' },
+      { destination: '/etc/hosts', type: 'bind', source: 'hosts', options: ['rbind'] }, { destination: '/run/.containerenv', type: 'bind', source: 'hosts', options: ['bind'] },
+      { destination: '/data/vol', type: 'bind', source: bundle, options: ['rbind'] }, { destination: '/escape/tmp/runts-flags-not-made/x', type: 'tmpfs', source: 'tmpfs' }],
+  });
+  makeMountpoints(root, s, bundle);
+  assert.ok(lstatSync(join(root, 'etc/hosts')).isFile());
+  assert.ok(lstatSync(join(root, 'data/vol')).isDirectory());
+  assert.ok(lstatSync(join(root, 'proc')).isDirectory() && lstatSync(join(root, 'run')).isDirectory());
+  assert.throws(() => lstatSync(join(root, 'run/.containerenv')), /ENOENT/, 'CRIU restores the tmpfs, with its mountpoints');
+  assert.throws(() => lstatSync('/tmp/runts-flags-not-made'), /ENOENT/, 'a symlink is never followed');
 });
