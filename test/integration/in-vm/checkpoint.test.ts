@@ -41,6 +41,15 @@ async function read(c: Ctx, id: string): Promise<{ seed: number; count: number }
   return { seed: seed!, count: count! };
 }
 
+/* A counting container, created and started, its counter past 3. */
+async function startCounting(c: Ctx) {
+  const bundle = counting(c);
+  const ct = await c.create(bundle);
+  await c.start(ct.id);
+  await waitFor(async () => (await read(c, ct.id)).count >= 3, 'the counter to run');
+  return { bundle, ct };
+}
+
 async function assertGoesOn(c: Ctx, id: string, before: { seed: number; count: number }): Promise<void> {
   const first = await read(c, id);
   assert.equal(first.seed, before.seed, 'the number drawn before the checkpoint is back');
@@ -49,10 +58,7 @@ async function assertGoesOn(c: Ctx, id: string, before: { seed: number; count: n
 }
 
 containerTest('a container\'s memory and counter survive checkpoint and restore', async (c) => {
-  const bundle = counting(c);
-  const ct = await c.create(bundle);
-  await c.start(ct.id);
-  await waitFor(async () => (await read(c, ct.id)).count >= 3, 'the counter to run');
+  const { bundle, ct } = await startCounting(c);
   const image = join(c.dir, 'image');
   const dumped = await c.runts(['checkpoint', '--image-path', image, ct.id]);
   assertOk(dumped);
@@ -70,10 +76,7 @@ containerTest('a container\'s memory and counter survive checkpoint and restore'
 });
 
 containerTest('--leave-running, then a foreground restore: it waits for the process and exits with its status', async (c) => {
-  const bundle = counting(c);
-  const ct = await c.create(bundle);
-  await c.start(ct.id);
-  await waitFor(async () => (await read(c, ct.id)).count >= 3, 'the counter to run');
+  const { bundle, ct } = await startCounting(c);
   const image = join(c.dir, 'image');
   const before = await read(c, ct.id);
   assertOk(await c.runts(['checkpoint', '--leave-running', '--image-path', image, ct.id]));
@@ -97,10 +100,7 @@ containerTest('--leave-running, then a foreground restore: it waits for the proc
 });
 
 containerTest('iterative migration: --pre-dump leaves it running, a dump with --parent-path restores it', async (c) => {
-  const bundle = counting(c);
-  const ct = await c.create(bundle);
-  await c.start(ct.id);
-  await waitFor(async () => (await read(c, ct.id)).count >= 3, 'the counter to run');
+  const { bundle, ct } = await startCounting(c);
   const pre = join(c.dir, 'pre');
   const final = join(c.dir, 'final');
   assertOk(await c.runts(['checkpoint', '--pre-dump', '--image-path', pre, ct.id]));
