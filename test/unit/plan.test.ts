@@ -57,6 +57,15 @@ test('namespaces are created by one clone; the cgroup namespace after cgroup pla
   assert.ok(indexOf(plan, 'STEP_CGROUP_ADD') < indexOf(plan, 'STEP_UNSHARE'));
 });
 
+// A deliberate difference from runc (docs/design/security.md, "A mount
+// namespace, always"): runtime-tools' linux_ns_itype runs without one.
+test('a config without a mount namespace is refused, naming the field (runc would mount into the host\'s tree)', () => {
+  assert.throws(() => compilePlan(spec({}, { namespaces: [{ type: 'pid' }, { type: 'uts' }] })), {
+    code: 'EINVAL_CONFIG',
+    message: 'linux.namespaces: a mount namespace is required (runts never mounts into the host\'s)',
+  });
+});
+
 test('mounts before pivot_root, masks and read-only paths after it', () => {
   const plan = compilePlan(spec(), ctx);
   const pivot = indexOf(plan, 'STEP_PIVOT_ROOT');
