@@ -29,7 +29,11 @@ const node = new CriNode(join(ensureRunDir(), 'cri'), RUN_PREFIX, 200);
 
 before(async () => {
   assert.ok(existsSync(join(ROOT, 'cgroup.controllers')) && !existsSync(join(ROOT, 'memory')), 'this file runs on cgroup v2 alone (in the VM: test/integration/cri.test.ts)');
-  await node.start();
+  // node:test reports a failed before hook as 'test failed' alone: say why, for the host's log of the VM run
+  await node.start().catch((err: unknown) => {
+    console.error('starting the CRI node failed:', err);
+    throw err;
+  });
 });
 after(async () => {
   assert.deepEqual(await node.stop(), [], 'teardown');
