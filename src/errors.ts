@@ -14,6 +14,9 @@
 //
 // The CLI prints `message` as one line (or as JSON with --log-format json);
 // the library never prints.
+//
+// The book: docs/09-writing-runtime.md, "Checking config.json";
+// docs/design/runtime-core.md.
 
 import { getSystemErrorMessage } from 'node:util';
 

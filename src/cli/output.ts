@@ -2,6 +2,9 @@
  * Output for the CLI: written with writeSync on the raw descriptors, never
  * through process.stdout, because Node makes a pipe it touches non-blocking,
  * and runts shares its stdout with the container it starts.
+ *
+ * The book: docs/09-writing-runtime.md, "The command line";
+ * docs/design/runtime-core.md.
  */
 import { writeSync } from 'node:fs';
 import { RuntsError } from '../errors.ts';

@@ -4,6 +4,9 @@
  * and returns it typed or throws a RuntsError EINVAL_CONFIG whose message
  * starts with that path. Small functions rather than a schema library, so
  * each rule of the spec reads as one line.
+ *
+ * The book: docs/09-writing-runtime.md, "Checking config.json";
+ * docs/design/runtime-core.md.
  */
 import { RuntsError } from '../errors.ts';
 import type { Int64 } from './types.ts';

@@ -1,6 +1,9 @@
 /**
  * Where a config.json that is not JSON goes wrong, in words a person can
  * act on: " at line L column C: unexpected X".
+ *
+ * The book: docs/09-writing-runtime.md, "Checking config.json";
+ * docs/design/runtime-core.md.
  */
 
 /** " at line L column C: unexpected X", found by re-scanning: V8 names a position for only some errors. */

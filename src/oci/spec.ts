@@ -9,6 +9,9 @@
 // `--rootless` applies runc's ToRootless: an unprivileged user cannot create
 // a network namespace that reaches anywhere, mount a fresh sysfs, map ids it
 // does not own, or write to cgroups, so those parts change (see toRootless).
+//
+// The book: docs/01-what-is-a-container.md (a bundle from `runts spec`);
+// docs/design/runtime-core.md.
 
 import type { Linux, Mount, Spec } from './types.ts';
 

@@ -10,6 +10,9 @@
 // capabilities and rlimits are known ones. Numbers the spec types as uint64
 // may exceed Number.MAX_SAFE_INTEGER (RLIM_INFINITY is 2^64-1); JSON.parse
 // rounds those, so treat a value >= 2^64-1 as "unlimited".
+//
+// The book: docs/09-writing-runtime.md, "Checking config.json";
+// docs/design/runtime-core.md.
 
 export interface Spec {
   ociVersion: string;

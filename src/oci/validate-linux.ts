@@ -2,6 +2,9 @@
  * The linux section of config.json (validate.ts checks the rest): namespaces
  * and id mappings, devices, cgroup resources, seccomp, sysctls, the time
  * namespace's offsets, network devices, personality, Intel RDT.
+ *
+ * The book: docs/09-writing-runtime.md, "Checking config.json";
+ * docs/design/runtime-core.md.
  */
 import { NAMESPACE_FLAGS } from './kernel-numbers.ts';
 import type { Linux, LinuxNamespace, LinuxNetDevice, LinuxSeccomp, RootfsPropagation, SeccompAction, SeccompArch, SeccompFlag, SeccompOperator, TimeOffsetClock } from './types.ts';

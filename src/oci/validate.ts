@@ -18,6 +18,9 @@
 // configs, reads null that way. validateSpec never changes its argument; it
 // returns a checked copy. The names it accepts come from the kernel-number
 // tables in ./kernel-numbers.ts.
+//
+// The book: docs/09-writing-runtime.md, "Checking config.json";
+// docs/design/runtime-core.md.
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -4,6 +4,8 @@
  *
  * The runtime-spec's features document is features.md in
  * github.com/opencontainers/runtime-spec; engines read it through `runts features`.
+ *
+ * The book: docs/10-real-world-oci.md, "What engines read: features".
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -6,6 +6,8 @@
  * the variable it costs one property read.
  *
  * Every point is listed in FAULT_POINTS, so a test can cover each one.
+ *
+ * Design: docs/design/runtime-core.md, "What a crash leaves".
  */
 
 export const FAULT_POINTS = [

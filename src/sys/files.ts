@@ -4,6 +4,8 @@
  * every state file is written to a temporary name and renamed over the old
  * (rename is atomic within a filesystem), and a directory that stands for a
  * claim (a container's id or name) appears with its first files in it.
+ *
+ * Design: docs/design/runtime-core.md, "What a crash leaves".
  */
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

@@ -3,6 +3,8 @@
  * or directory that is absent is an answer, not an error: the kernel lacks
  * the feature, the controller is not mounted. The host probe
  * (src/plan/host.ts, src/cgroups/host.ts) reads through these.
+ *
+ * Design: docs/design/runtime-core.md, "One probe, one pure compiler".
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
