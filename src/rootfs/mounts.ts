@@ -9,6 +9,9 @@
  * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
  * mount (rootfs/idmap.ts), and a bind whose source a new user namespace
  * cannot reach (rootfs/userns-reach.ts), add a step PARENT runs before clone.
+ * A tmpfs with "tmpcopyup" starts with a copy of the directory it covers:
+ * INIT holds that directory open, mounts the tmpfs, copies (copyUpSteps).
+ * Every step of a mount names it ("mounts[2]") in its errors.
  * What the host has (cgroup hierarchies, bind sources) comes from the host
  * probe, plan/host.ts.
  *
@@ -58,23 +61,35 @@ export interface MountSteps {
 export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
   const parent: Step[] = [];
   const free = [...ctx.slots];
-  const init = mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx, (where, tree) => {
-    const slot = free.shift();
-    if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length})`);
-    parent.push(tree(slot));
-    return slot;
-  }));
+  // one slot serves every copy-up in turn: each closes it before the next
+  const copySlot = mounts.some((m) => m.options?.includes('tmpcopyup')) ? free.pop() : undefined;
+  const init = mounts.flatMap((m, i) => {
+    const where = `mounts[${i}]`;
+    return mountStep(m, where, ctx, copySlot, (where, tree) => {
+      const slot = free.shift();
+      if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length - (copySlot === undefined ? 0 : 1)})`);
+      parent.push({ ...tree(slot), where });
+      return slot;
+    }).map((s) => ({ ...s, where }));
+  });
   return { parent, init };
 }
 
 /** PARENT's step that makes a detached tree in the slot it is given; returns the slot. */
 type AddTree = (where: string, tree: (slot: number) => Step) => number;
 
-function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree): Step[] {
+function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number | undefined, addTree: AddTree): Step[] {
   const opts = parseMountOptions(m.options ?? [], where);
   const idmap = mountIdMaps(m, opts, where, ctx.userMaps);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0;
   const target = posix.normalize(m.destination);
+  if (opts.copyUp !== undefined) {
+    // crun's rules: runc ignores the option on other types, which hides a typo
+    const at = `${where}.options[${opts.copyUp}]`;
+    if (m.type !== 'tmpfs' || isBind) throw new RuntsError('EINVAL_CONFIG', `${at}: "tmpcopyup" applies only to a tmpfs mount, and this one is ${isBind ? 'a bind mount' : `of type "${m.type ?? ''}"`}`, { path: at });
+    if (target === '/') throw new RuntsError('EINVAL_CONFIG', `${at}: "tmpcopyup" cannot copy up the root: a tmpfs on "/" would cover the root it copies`, { path: at });
+    if (copySlot === undefined) throw new RuntsError('EINTERNAL', `${where}: no executor slot for tmpcopyup`);
+  }
   if (m.type === 'cgroup') return cgroupMountSteps(target, opts.flags, ctx);
   if (m.type === 'sysfs' && ctx.newUserns && !ctx.newNetns) {
     return [steps.mount({ source: '/sys', target, fstype: '', flags: (opts.flags | MS.BIND | MS.REC) & ~MS.REMOUNT, flagNames: opts.flagNames, data: '', create: 1, bind: true })];
@@ -101,20 +116,40 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
     const slot = addTree(where, (slot) => steps.cloneTree({ slot, source, recursive: (opts.flags & MS.REC) !== 0, ...mountAttributes(opts.flags) }));
     return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
-  const out = [
-    steps.mount({
-      source,
-      target,
-      fstype: isBind ? '' : (m.type ?? ''),
-      flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
-      flagNames: opts.flagNames,
-      data: opts.data,
-      // as runc: proc and sysfs only on an ordinary directory, never through a symlink
-      create: !isBind && (m.type === 'proc' || m.type === 'sysfs') ? 3 : create,
-      bind: isBind,
-    }),
-  ];
+  const mount = steps.mount({
+    source,
+    target,
+    fstype: isBind ? '' : (m.type ?? ''),
+    flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
+    flagNames: opts.flagNames,
+    data: opts.data,
+    // as runc: proc and sysfs only on an ordinary directory, never through a symlink
+    create: !isBind && (m.type === 'proc' || m.type === 'sysfs') ? 3 : create,
+    bind: isBind,
+  });
+  const out = opts.copyUp !== undefined && copySlot !== undefined ? copyUpSteps(target, opts, copySlot, source) : [mount];
   return [...out, ...afterMountSteps(target, opts)];
+}
+
+/**
+ * A tmpfs with "tmpcopyup" (native/steps_copyup.c): the directory it covers
+ * is held open before the mount and copied into it after. A read-only one is
+ * mounted writable for the copy and made read-only once full, as runc does.
+ */
+function copyUpSteps(target: string, opts: ReturnType<typeof parseMountOptions>, slot: number, source: string): Step[] {
+  const readonly = (opts.flags & MS.RDONLY) !== 0;
+  const flags = opts.flags & ~MS.BIND & ~(readonly ? MS.RDONLY : 0);
+  const flagNames = opts.flagNames.filter((n) => !readonly || n !== 'ro');
+  const out = [
+    steps.holdDir(slot, target),
+    steps.mount({ source, target, fstype: 'tmpfs', flags, flagNames, data: opts.data, create: 1, bind: false }),
+    steps.copyUp(slot, target),
+  ];
+  if (readonly) {
+    const ro = (opts.flags & ~(MS.REC | MS.BIND)) | MS.REMOUNT | MS.BIND;
+    out.push(steps.mount({ source: '', target, fstype: '', flags: ro, flagNames: ['remount', ...opts.flagNames], data: '', create: 0, bind: false }));
+  }
+  return out;
 }
 
 /** What a mount takes once it is in place: propagation, then the recursive "r" options over its whole tree. */
