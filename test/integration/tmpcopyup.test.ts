@@ -124,3 +124,10 @@ containerTest('tmpcopyup on a mount that is not a tmpfs is refused, naming the o
   assertFails(result, `mounts[${b.config.mounts!.length - 1}].options[1]: "tmpcopyup" applies only to a tmpfs mount, and this one is a bind mount`);
   await c.assertNothingLeft();
 });
+
+// runc's features list it among mountOptions (specconv.KnownMountOptions)
+containerTest('runts features lists tmpcopyup among the mount options', async (c) => {
+  const r = await c.runts(['features']);
+  assertOk(r);
+  assert.ok((JSON.parse(r.stdout) as { mountOptions: string[] }).mountOptions.includes('tmpcopyup'), r.stdout);
+});
