@@ -108,14 +108,14 @@ containerTest('podman run --tmpfs /etc:rw: the tmpfs holds the image\'s /etc', a
   assert.match(podman.calls(), /^create /m);
 }, NEEDS);
 
-// --read-only: the root refuses writes, the tmpfs podman puts on /tmp (with tmpcopyup) takes them.
-containerTest('podman run --read-only: / is read-only, /tmp is a writable tmpfs', async (c) => {
+// --read-only: the root refuses writes; podman puts a tmpfs (with tmpcopyup) on /tmp, /var/tmp and /run, which take them.
+containerTest('podman run --read-only: / is read-only, /tmp, /var/tmp and /run are writable tmpfs mounts', async (c) => {
   const podman = podmanFor(c);
   const r = ok(await podman('run', '--rm', ...RUN_FLAGS, '--read-only', '--rootfs', podman.rootfs,
-    '/bin/sh', '-c', 'touch /cu-root 2>&1; echo root=$?; touch /tmp/cu-tmp && echo tmp=$?; grep " /tmp " /proc/self/mountinfo'));
+    '/bin/sh', '-c', 'touch /cu-root 2>&1; echo root=$?; touch /tmp/cu-tmp && echo tmp=$?; grep -E " /(tmp|var/tmp|run) " /proc/self/mountinfo'));
   assert.match(r, /Read-only file system/);
   assert.match(r, /^root=1$/m);
   assert.match(r, /^tmp=0$/m);
-  assert.match(r, /^\S+ \S+ \S+ \S+ \/tmp .* - tmpfs /m);
+  for (const dir of ['/tmp', '/var/tmp', '/run']) assert.match(r, new RegExp(`^\\S+ \\S+ \\S+ \\S+ ${dir} .* - tmpfs `, 'm'), `a tmpfs on ${dir}`);
   assert.ok(!existsSync(join(podman.rootfs, 'tmp', 'cu-tmp')), 'the write stayed in the tmpfs');
 }, NEEDS);
