@@ -325,9 +325,10 @@
  *    symlinks (not followed), device nodes, fifos and sockets, each with
  *    its owner and mode bits 07777; never through a symlink of the source
  *    (openat O_NOFOLLOW), never onto an existing entry (O_EXCL). Times,
- *    xattrs and hard links are not kept. Close the slot; an empty slot is
- *    nothing to do. An error names the file below path and its errno.
- *                                                     INT slot, STR path */
+ *    xattrs and hard links are not kept. With root mode 1, then chmod the
+ *    tmpfs's root to the held directory's mode bits. Close the slot; an
+ *    empty slot is nothing to do. An error names the file below path and
+ *    its errno.                         INT slot, STR path, INT root mode */
 #define STEP_COPY_UP 58
 
 /* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */

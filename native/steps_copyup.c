@@ -30,8 +30,9 @@
  * Linux 6.6 and trusted.* only from the host's root: copying them would
  * work on some hosts and fail on others; SELinux labels come from the
  * mount's context= instead), and hard links (each name gets its own copy).
- * The tmpfs's root keeps the owner and mode the mount gave it (mode=, uid=),
- * as in runc and crun.
+ * The tmpfs's root takes the mode bits of the directory it covers when the
+ * plan says so (the config gave no mode=: runc puts the covered directory's
+ * mode first in every tmpfs's options); its owner stays the mount's.
  *
  * THE SOURCE IS THE IMAGE'S, SO IT IS HOSTILE. Every name is opened with
  * openat(O_NOFOLLOW) relative to its directory's descriptor: a symlink is
@@ -228,5 +229,8 @@ void step_copy_up(const struct step *s)
 	if (r < 0)
 		fail(s->index, failed_err, "copy %s%s%s into the tmpfs mounted on %s", path,
 		     *failed_at ? "/" : "", failed_at, path);
+	if (s->v[2].num && fchmod(to, b.st_mode & 07777) < 0)
+		fail(s->index, errno, "give the tmpfs at %s the mode 0%o of the directory it covers", path,
+		     (unsigned)(b.st_mode & 07777));
 	close(to);
 }

@@ -147,8 +147,10 @@ export const steps = {
       int(slot), str(target), int(create)),
   holdDir: (slot: number, path: string) =>
     step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to copy what it holds (tmpcopyup; nothing if it is missing)`, int(slot), str(path)),
-  copyUp: (slot: number, path: string) =>
-    step('STEP_COPY_UP', 'init', `copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes`, int(slot), str(path)),
+  /** rootMode: the tmpfs's root takes the held directory's mode (the config gave no mode=) */
+  copyUp: (slot: number, path: string, rootMode: boolean) =>
+    step('STEP_COPY_UP', 'init', `copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes` +
+      (rootMode ? `; the tmpfs's root takes the mode ${path} had` : ''), int(slot), str(path), int(rootMode ? 1 : 0)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),

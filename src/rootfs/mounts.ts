@@ -133,7 +133,9 @@ function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number 
 
 /**
  * A tmpfs with "tmpcopyup" (native/steps_copyup.c): the directory it covers
- * is held open before the mount and copied into it after. A read-only one is
+ * is held open before the mount and copied into it after; without a mode=
+ * of the config's, the tmpfs's root takes that directory's mode (runc gives
+ * it to every tmpfs: a tmpfs on /etc is not left 1777). A read-only one is
  * mounted writable for the copy and made read-only once full, as runc does.
  */
 function copyUpSteps(target: string, opts: ReturnType<typeof parseMountOptions>, slot: number, source: string): Step[] {
@@ -143,7 +145,7 @@ function copyUpSteps(target: string, opts: ReturnType<typeof parseMountOptions>,
   const out = [
     steps.holdDir(slot, target),
     steps.mount({ source, target, fstype: 'tmpfs', flags, flagNames, data: opts.data, create: 1, bind: false }),
-    steps.copyUp(slot, target),
+    steps.copyUp(slot, target, !/(^|,)mode=/.test(opts.data)),
   ];
   if (readonly) {
     const ro = (opts.flags & ~(MS.REC | MS.BIND)) | MS.REMOUNT | MS.BIND;

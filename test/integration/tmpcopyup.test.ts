@@ -18,7 +18,7 @@ checkLeaksAfterFile();
 const tmpfs = (...options: string[]): OciMount => ({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options });
 
 /*
- * /data in the rootfs: secret (0640, uid+1000:gid+1001), sub/ (02755,
+ * /data in the rootfs (0711, uid:gid): secret (0640, uid+1000:gid+1001), sub/ (02755,
  * uid+1002:gid+1003) holding f, link -> ../etc/passwd, out -> /etc (a
  * directory the copy must not walk into), and a fifo (0620). base: the host
  * ids that are the container's 0 (a user namespace's hostID).
@@ -27,6 +27,8 @@ function populate(base = { uid: 0, gid: 0 }): (rootfs: string) => void {
   return (rootfs) => {
     const data = join(rootfs, 'data');
     mkdirSync(join(data, 'sub'), { recursive: true });
+    chownSync(data, base.uid, base.gid);
+    chmodSync(data, 0o711);
     writeFileSync(join(data, 'secret'), 'image secret\n');
     chownSync(join(data, 'secret'), base.uid + 1000, base.gid + 1001);
     chmodSync(join(data, 'secret'), 0o640);
@@ -40,7 +42,7 @@ function populate(base = { uid: 0, gid: 0 }): (rootfs: string) => void {
   };
 }
 
-const PATHS = ['/data/secret', '/data/sub', '/data/sub/f', '/data/link', '/data/out', '/data/fifo'];
+const PATHS = ['/data', '/data/secret', '/data/sub', '/data/sub/f', '/data/link', '/data/out', '/data/fifo'];
 
 async function copiedStat(c: Ctx, patch: ConfigPatch, base?: { uid: number; gid: number }) {
   const { stat: st } = await c.probeCmd<{ stat: Record<string, StatEntry> }>([patch, addMounts(tmpfs('rw', 'nosuid', 'tmpcopyup'))], ['stat', ...PATHS], { prepareRootfs: populate(base) });
@@ -51,6 +53,8 @@ async function copiedStat(c: Ctx, patch: ConfigPatch, base?: { uid: number; gid:
 }
 
 const EXPECTED = {
+  // the tmpfs's root: the covered directory's mode (runc's), the mount's owner
+  '/data': { type: 'dir', mode: 0o711, uid: 0, gid: 0 },
   '/data/secret': { type: 'file', mode: 0o640, uid: 1000, gid: 1001 },
   '/data/sub': { type: 'dir', mode: 0o2755, uid: 1002, gid: 1003 },
   '/data/sub/f': { type: 'file', mode: 0o644, uid: 0, gid: 0 },
@@ -102,7 +106,8 @@ containerTest('tmpcopyup in a user namespace keeps the owners the container sees
   // what the test did not chown is the host's root's: unmapped, the overflow id
   const overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8'));
   const owned = <T extends { uid: number; gid: number }>(e: T) => (e.uid === 0 ? { ...e, uid: overflow, gid: overflow } : e);
-  assert.deepEqual(st, Object.fromEntries(Object.entries(EXPECTED).map(([p, e]) => [p, owned(e)])));
+  // the tmpfs's root is the container's root's: INIT mounted it
+  assert.deepEqual(st, { ...Object.fromEntries(Object.entries(EXPECTED).map(([p, e]) => [p, owned(e)])), '/data': EXPECTED['/data'] });
 });
 
 containerTest('a copy that fails names the mount and the file, and leaves nothing behind', async (c) => {

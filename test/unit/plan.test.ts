@@ -213,7 +213,10 @@ test('tmpcopyup: INIT holds the directory, mounts the tmpfs, copies into it; the
   const slot = plan[hold]!.values[0]!.value;
   assert.notEqual(slot, plan[indexOf(plan, 'STEP_IDMAP_TREE')]!.values[0]!.value);
   assert.deepEqual(plan.filter((s) => s.op === 'STEP_HOLD_DIR' || s.op === 'STEP_COPY_UP').map((s) => s.values.map((v) => v.value)),
-    [[slot, '/etc'], [slot, '/etc'], [slot, '/run'], [slot, '/run']]);
+    [[slot, '/etc'], [slot, '/etc', 1n], [slot, '/run'], [slot, '/run', 1n]]);
+  // a mode= of the config's is the tmpfs root's, not the covered directory's
+  const moded = compilePlan(spec({ mounts: [{ ...copied, options: ['tmpcopyup', 'mode=700'] }] }), ctx);
+  assert.deepEqual(moded[indexOf(moded, 'STEP_COPY_UP')]!.values.map((v) => v.value), [slot, '/etc', 0n]);
   // errors of each step name the mount
   assert.deepEqual([plan[hold]!.where, plan[mount]!.where, plan[copy]!.where], ['mounts[2]', 'mounts[2]', 'mounts[2]']);
   const alone = spec({ mounts: [copied] });
