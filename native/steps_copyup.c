@@ -60,14 +60,17 @@
 
 #include "runts-init.h"
 
-/* Where a copy failed: the path below the mount point, and the errno. */
+/* The directory being copied, below the mount point ("" at the top): one
+ * buffer for the whole walk, so a deep tree costs no stack per level. */
+static char rel[PATH_MAX];
+/* Where a copy failed, the same way, and the errno. */
 static char failed_at[PATH_MAX];
 static int failed_err;
 
-static int copy_failed(const char *rel, const char *name)
+static int copy_failed(const char *name)
 {
 	failed_err = errno;
-	snprintf(failed_at, sizeof failed_at, "%s%s%s", rel, *rel ? "/" : "", name);
+	snprintf(failed_at, sizeof failed_at, "%s%s%s", rel, *rel && *name ? "/" : "", name);
 	return -1;
 }
 
@@ -99,29 +102,32 @@ static int copy_bytes(int from, int to)
 	}
 }
 
-static int copy_tree(int src, int dst, const char *rel);
+static int copy_tree(int src, int dst);
 
 /* One directory entry: src and dst are its parent directories. */
-static int copy_entry(int src, int dst, const char *rel, const char *name)
+static int copy_entry(int src, int dst, const char *name)
 {
+	static char target[PATH_MAX + 1]; /* a symlink's */
 	struct stat st;
 	int from = -1, to = -1, r = -1;
 	if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return copy_failed(rel, name);
+		return copy_failed(name);
 	switch (st.st_mode & S_IFMT) {
 	case S_IFDIR: {
-		char below[PATH_MAX];
-		if (snprintf(below, sizeof below, "%s%s%s", rel, *rel ? "/" : "", name) >= (int)sizeof below) {
-			errno = ENAMETOOLONG;
-			return copy_failed(rel, name);
-		}
+		size_t len = strlen(rel);
 		if ((from = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 		    fstat(from, &st) < 0 || mkdirat(dst, name, 0700) < 0 ||
 		    (to = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 			break;
+		if (snprintf(rel + len, sizeof rel - len, "%s%s", len ? "/" : "", name) >= (int)(sizeof rel - len)) {
+			rel[len] = 0;
+			errno = ENAMETOOLONG;
+			break;
+		}
 		/* the walk takes from's descriptor; to's owner and mode once it is full */
-		int walked = copy_tree(from, to, below);
+		int walked = copy_tree(from, to);
 		from = -1;
+		rel[len] = 0;
 		if (walked < 0) {
 			close(to);
 			return -1;
@@ -143,7 +149,6 @@ static int copy_entry(int src, int dst, const char *rel, const char *name)
 		r = set_owner_mode(to, &st);
 		break;
 	case S_IFLNK: {
-		char target[PATH_MAX + 1];
 		ssize_t n = readlinkat(src, name, target, sizeof target);
 		if (n >= (ssize_t)sizeof target)
 			errno = ENAMETOOLONG;
@@ -168,17 +173,17 @@ static int copy_entry(int src, int dst, const char *rel, const char *name)
 	if (to >= 0)
 		close(to);
 	errno = err;
-	return r < 0 ? copy_failed(rel, name) : 0;
+	return r < 0 ? copy_failed(name) : 0;
 }
 
-/* Copy every entry of the directory src into dst. Takes src (the stream
- * closes it), leaves dst open. rel: src's path below the mount point. */
-static int copy_tree(int src, int dst, const char *rel)
+/* Copy every entry of the directory src (the one rel names) into dst.
+ * Takes src (the stream closes it), leaves dst open. */
+static int copy_tree(int src, int dst)
 {
 	DIR *d = fdopendir(src);
 	if (!d) {
 		close(src);
-		return copy_failed(rel, "");
+		return copy_failed("");
 	}
 	int r = 0;
 	for (;;) {
@@ -186,12 +191,12 @@ static int copy_tree(int src, int dst, const char *rel)
 		struct dirent *e = readdir(d);
 		if (!e) {
 			if (errno)
-				r = copy_failed(rel, "");
+				r = copy_failed("");
 			break;
 		}
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if ((r = copy_entry(dirfd(d), dst, rel, e->d_name)) < 0)
+		if ((r = copy_entry(dirfd(d), dst, e->d_name)) < 0)
 			break;
 	}
 	closedir(d);
@@ -224,7 +229,8 @@ void step_copy_up(const struct step *s)
 		fail(s->index, errno, "stat the tmpfs at %s", path);
 	if (fs.f_type != TMPFS_MAGIC || (a.st_dev == b.st_dev && a.st_ino == b.st_ino))
 		fail(s->index, 0, "copy up into %s: no tmpfs is mounted there", path);
-	int r = copy_tree(*held, to, "");
+	rel[0] = 0;
+	int r = copy_tree(*held, to);
 	*held = -1; /* copy_tree closed it */
 	if (r < 0)
 		fail(s->index, failed_err, "copy %s%s%s into the tmpfs mounted on %s", path,

@@ -23,7 +23,7 @@ import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
 import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
-import { MS, parseMountOptions } from './mount-options.ts';
+import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.ts';
 import { reachableInUserns, type DirOwner } from './userns-reach.ts';
 
 /** What stat(2) said about a path the config names (the host probe asks: plan/host.ts). */
@@ -65,7 +65,7 @@ export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
   const copySlot = mounts.some((m) => m.options?.includes('tmpcopyup')) ? free.pop() : undefined;
   const init = mounts.flatMap((m, i) => {
     const where = `mounts[${i}]`;
-    return mountStep(m, where, ctx, copySlot, (where, tree) => {
+    return mountStep(m, where, ctx, copySlot, (_, tree) => {
       const slot = free.shift();
       if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length - (copySlot === undefined ? 0 : 1)})`);
       parent.push({ ...tree(slot), where });
@@ -116,18 +116,20 @@ function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number 
     const slot = addTree(where, (slot) => steps.cloneTree({ slot, source, recursive: (opts.flags & MS.REC) !== 0, ...mountAttributes(opts.flags) }));
     return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
-  const mount = steps.mount({
-    source,
-    target,
-    fstype: isBind ? '' : (m.type ?? ''),
-    flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
-    flagNames: opts.flagNames,
-    data: opts.data,
-    // as runc: proc and sysfs only on an ordinary directory, never through a symlink
-    create: !isBind && (m.type === 'proc' || m.type === 'sysfs') ? 3 : create,
-    bind: isBind,
-  });
-  const out = opts.copyUp !== undefined && copySlot !== undefined ? copyUpSteps(target, opts, copySlot, source) : [mount];
+  if (opts.copyUp !== undefined && copySlot !== undefined) return [...copyUpSteps(target, opts, copySlot, source), ...afterMountSteps(target, opts)];
+  const out = [
+    steps.mount({
+      source,
+      target,
+      fstype: isBind ? '' : (m.type ?? ''),
+      flags: isBind ? opts.flags | MS.BIND : opts.flags & ~MS.BIND,
+      flagNames: opts.flagNames,
+      data: opts.data,
+      // as runc: proc and sysfs only on an ordinary directory, never through a symlink
+      create: !isBind && (m.type === 'proc' || m.type === 'sysfs') ? 3 : create,
+      bind: isBind,
+    }),
+  ];
   return [...out, ...afterMountSteps(target, opts)];
 }
 
@@ -138,7 +140,7 @@ function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number 
  * it to every tmpfs: a tmpfs on /etc is not left 1777). A read-only one is
  * mounted writable for the copy and made read-only once full, as runc does.
  */
-function copyUpSteps(target: string, opts: ReturnType<typeof parseMountOptions>, slot: number, source: string): Step[] {
+function copyUpSteps(target: string, opts: ParsedMountOptions, slot: number, source: string): Step[] {
   const readonly = (opts.flags & MS.RDONLY) !== 0;
   const flags = opts.flags & ~MS.BIND & ~(readonly ? MS.RDONLY : 0);
   const flagNames = opts.flagNames.filter((n) => !readonly || n !== 'ro');
