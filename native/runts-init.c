@@ -7,7 +7,8 @@
  *
  * This file holds the channel, the plan decoder and the stages. The steps
  * live by concern, as the TypeScript folders do: steps_fs.c and
- * steps_mounttree.c (the root and its mounts), steps_ns.c (namespaces),
+ * steps_mounttree.c (the root and its mounts), steps_copyup.c (a tmpfs
+ * that starts with the image's files), steps_ns.c (namespaces),
  * steps_proc.c (identity, limits, console, hooks, exec), steps_security.c
  * (capabilities, no_new_privs, seccomp, LSM, keyring), steps_record.c,
  * steps_cgroup.c and steps_tty.c.
@@ -219,6 +220,8 @@ static const struct op {
 	[STEP_PIVOT_ROOT] = {'I', "", step_pivot_root},
 	[STEP_CHROOT] = {'I', "", step_chroot},
 	[STEP_REOPEN_DEV_NULL] = {'I', "", step_reopen_dev_null},
+	[STEP_HOLD_DIR] = {'I', "ns", step_hold_dir},
+	[STEP_COPY_UP] = {'I', "nsi", step_copy_up},
 	[STEP_MASK_PATH] = {'I', "s", step_mask_path},
 	[STEP_READONLY_PATH] = {'I', "s", step_readonly_path},
 	[STEP_REMOUNT_ROOT_RO] = {'I', "", step_remount_root_ro},

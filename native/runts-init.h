@@ -138,6 +138,10 @@ void record_syscalls(const struct step *s, int pid, int go);
 
 step_fn step_cgroup_device_filter;
 
+/* ---- steps_copyup.c: tmpcopyup ------------------------------------------- */
+
+step_fn step_hold_dir, step_copy_up;
+
 /* ---- steps_mounttree.c: whole mount trees -------------------------------- */
 
 step_fn step_mount_setattr, step_detach_mount;

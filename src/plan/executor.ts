@@ -203,7 +203,7 @@ export function describeWaitStatus(status: number): string {
 function stepError(plan: Step[], { step: index, errno, what }: Extract<Reply, { kind: 'error' }>): RuntsError {
   const reason = errno ? errnoText(errno) : '';
   const step = plan[index];
-  const message = reason ? `${what}: ${reason}` : what;
+  const message = (step?.where ? `${step.where}: ` : '') + (reason ? `${what}: ${reason}` : what);
   const code = step?.op === 'STEP_PREPARE_EXEC' || step?.op === 'STEP_EXEC' ? 'EEXEC' : 'ESYSTEM';
-  return new RuntsError(code, message, { errno, path: step ? `plan step ${index + 1}` : undefined });
+  return new RuntsError(code, message, { errno, path: step?.where ?? (step ? `plan step ${index + 1}` : undefined) });
 }

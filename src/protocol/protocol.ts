@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 10;
+export const RUNTS_PROTOCOL_VERSION = 11;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 /** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
 export const RUNTS_SLOTS = 16;
@@ -81,6 +81,8 @@ export const STEP = {
   STEP_MOUNT_TREE: 54,
   STEP_SEND_PIDFD: 55,
   STEP_REOPEN_DEV_NULL: 56,
+  STEP_HOLD_DIR: 57,
+  STEP_COPY_UP: 58,
   STEP_ENTER_NS: 60,
   STEP_CONSOLE_PAIR: 61,
   STEP_LSM_OPEN_ATTR: 70,

@@ -21,6 +21,8 @@ export interface Step {
   values: Value[];
   /** What the executor does, in words. */
   text: string;
+  /** The config field the step serves ("mounts[2]"), named by its errors; never sent. */
+  where?: string;
 }
 
 const int = (v: number | bigint): Value => ({ kind: 'int', value: BigInt(v) });
@@ -85,7 +87,7 @@ export const steps = {
     step(
       'STEP_MOUNT',
       'init',
-      `mount ${m.bind ? '--bind ' : `-t ${m.fstype} `}${m.source} ${m.target}` +
+      `mount ${m.bind ? '--bind ' : m.fstype ? `-t ${m.fstype} ` : ''}${m.source ? `${m.source} ` : ''}${m.target}` +
         (m.flagNames.length || m.data ? ` -o ${[...m.flagNames, m.data].filter(Boolean).join(',')}` : '') +
         (m.create ? ` (create the ${m.create === 2 ? 'file' : 'directory'} if missing)` : ''),
       str(m.source), str(m.target), str(m.fstype), int(m.flags), str(m.data), int(m.create), int(m.bind ? 1 : 0),
@@ -143,6 +145,12 @@ export const steps = {
   mountTree: (slot: number, target: string, create: 0 | 1 | 2) =>
     step('STEP_MOUNT_TREE', 'init', `attach the detached tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
       int(slot), str(target), int(create)),
+  holdDir: (slot: number, path: string) =>
+    step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to copy what it holds (tmpcopyup; nothing if it is missing)`, int(slot), str(path)),
+  /** rootMode: the tmpfs's root takes the held directory's mode (the config gave no mode=) */
+  copyUp: (slot: number, path: string, rootMode: boolean) =>
+    step('STEP_COPY_UP', 'init', `copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes` +
+      (rootMode ? `; the tmpfs's root takes the mode ${path} had` : ''), int(slot), str(path), int(rootMode ? 1 : 0)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),

@@ -3,9 +3,16 @@
  *
  * The kernel takes generic options ("ro", "nosuid") as MS_* bits, propagation
  * ("rshared") only in a separate mount call, and everything else ("size=64k",
- * "mode=755") as a comma-separated data string for the filesystem.
+ * "mode=755") as a comma-separated data string for the filesystem. A few
+ * options are the runtime's, never the kernel's: "idmap" and "ridmap"
+ * (rootfs/idmap.ts), runc's recursive "r" options (mount_setattr), and
+ * "tmpcopyup", runc's and crun's: a tmpfs that starts with a copy of what the
+ * image has at its mount point (rootfs/mounts.ts decides the steps,
+ * native/steps_copyup.c copies; podman asks for it with --tmpfs and
+ * --read-only).
  *
- * The book: docs/04-namespaces.md (mount propagation), docs/09-writing-runtime.md.
+ * The book: docs/04-namespaces.md (mount propagation), docs/03-building-rootfs.md
+ * (tmpcopyup), docs/09-writing-runtime.md.
  */
 import { RuntsError } from '../errors.ts';
 
@@ -103,10 +110,10 @@ const RECURSIVE_OPTIONS: Record<string, [number, number]> = {
 };
 
 /** Options the runtime understands but the kernel does not (runc extensions). */
-const UNSUPPORTED = new Set(['tmpcopyup', 'ratime', 'rnorelatime', 'rnostrictatime']);
+const UNSUPPORTED = new Set(['ratime', 'rnorelatime', 'rnostrictatime']);
 
-/** The recursive options runts applies (runts features lists them). */
-export const RECURSIVE_OPTION_NAMES = Object.keys(RECURSIVE_OPTIONS);
+/** The recursive options runts applies, and tmpcopyup (runts features lists them, as runc's does). */
+export const RUNTIME_OPTION_NAMES = [...Object.keys(RECURSIVE_OPTIONS), 'tmpcopyup'];
 
 export interface ParsedMountOptions {
   flags: number;
@@ -118,6 +125,8 @@ export interface ParsedMountOptions {
   idmap?: 'idmap' | 'ridmap';
   /** The "r" options: MOUNT_ATTR_* bits for the whole tree (none: set = clear = 0). */
   recursive: { set: number; clear: number; names: string[] };
+  /** Where "tmpcopyup" is in the options (rootfs/mounts.ts checks the mount is a tmpfs). */
+  copyUp?: number;
 }
 
 export function parseMountOptions(options: string[], where: string): ParsedMountOptions {
@@ -127,6 +136,7 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
   const data: string[] = [];
   let idmap: ParsedMountOptions['idmap'];
   const recursive = { set: 0, clear: 0, names: [] as string[] };
+  let copyUp: number | undefined;
   options.forEach((opt, i) => {
     const flag = FLAG_OPTIONS[opt];
     const prop = PROPAGATION_OPTIONS[opt];
@@ -140,6 +150,8 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
       if (opt !== 'bind' && opt !== 'rbind') flagNames.push(opt);
     } else if (prop !== undefined) {
       propagation.push({ flags: prop, name: opt });
+    } else if (opt === 'tmpcopyup') {
+      copyUp = i;
     } else if (opt === 'idmap' || opt === 'ridmap') {
       idmap = idmap === 'ridmap' ? idmap : opt;
     } else if (UNSUPPORTED.has(opt)) {
@@ -148,7 +160,7 @@ export function parseMountOptions(options: string[], where: string): ParsedMount
       data.push(opt);
     }
   });
-  return { flags, flagNames, propagation, data: data.join(','), recursive, ...(idmap && { idmap }) };
+  return { flags, flagNames, propagation, data: data.join(','), recursive, ...(idmap && { idmap }), ...(copyUp !== undefined && { copyUp }) };
 }
 
 /** "rslave" style name of a propagation flag set, for explanations. */

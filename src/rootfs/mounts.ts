@@ -9,6 +9,9 @@
  * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
  * mount (rootfs/idmap.ts), and a bind whose source a new user namespace
  * cannot reach (rootfs/userns-reach.ts), add a step PARENT runs before clone.
+ * A tmpfs with "tmpcopyup" starts with a copy of the directory it covers:
+ * INIT holds that directory open, mounts the tmpfs, copies (copyUpSteps).
+ * Every step of a mount names it ("mounts[2]") in its errors.
  * What the host has (cgroup hierarchies, bind sources) comes from the host
  * probe, plan/host.ts.
  *
@@ -20,7 +23,7 @@ import { RuntsError } from '../errors.ts';
 import type { Mount } from '../oci/types.ts';
 import { steps, type Step } from '../protocol/steps.ts';
 import { idMapText, mountAttributes, mountIdMaps, type IdMaps } from './idmap.ts';
-import { MS, parseMountOptions } from './mount-options.ts';
+import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.ts';
 import { reachableInUserns, type DirOwner } from './userns-reach.ts';
 
 /** What stat(2) said about a path the config names (the host probe asks: plan/host.ts). */
@@ -58,23 +61,35 @@ export interface MountSteps {
 export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
   const parent: Step[] = [];
   const free = [...ctx.slots];
-  const init = mounts.flatMap((m, i) => mountStep(m, `mounts[${i}]`, ctx, (where, tree) => {
-    const slot = free.shift();
-    if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length})`);
-    parent.push(tree(slot));
-    return slot;
-  }));
+  // one slot serves every copy-up in turn: each closes it before the next
+  const copySlot = mounts.some((m) => m.options?.includes('tmpcopyup')) ? free.pop() : undefined;
+  const init = mounts.flatMap((m, i) => {
+    const where = `mounts[${i}]`;
+    return mountStep(m, where, ctx, copySlot, (_, tree) => {
+      const slot = free.shift();
+      if (slot === undefined) throw new RuntsError('EINVAL_CONFIG', `${where}: more mounts cut from the host's side (idmapped, or out of the user namespace's reach) than runts supports (${ctx.slots.length - (copySlot === undefined ? 0 : 1)})`);
+      parent.push({ ...tree(slot), where });
+      return slot;
+    }).map((s) => ({ ...s, where }));
+  });
   return { parent, init };
 }
 
 /** PARENT's step that makes a detached tree in the slot it is given; returns the slot. */
 type AddTree = (where: string, tree: (slot: number) => Step) => number;
 
-function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree): Step[] {
+function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number | undefined, addTree: AddTree): Step[] {
   const opts = parseMountOptions(m.options ?? [], where);
   const idmap = mountIdMaps(m, opts, where, ctx.userMaps);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0;
   const target = posix.normalize(m.destination);
+  if (opts.copyUp !== undefined) {
+    // crun's rules: runc ignores the option on other types, which hides a typo
+    const at = `${where}.options[${opts.copyUp}]`;
+    if (m.type !== 'tmpfs' || isBind) throw new RuntsError('EINVAL_CONFIG', `${at}: "tmpcopyup" applies only to a tmpfs mount, and this one is ${isBind ? 'a bind mount' : `of type "${m.type ?? ''}"`}`, { path: at });
+    if (target === '/') throw new RuntsError('EINVAL_CONFIG', `${at}: "tmpcopyup" cannot copy up the root: a tmpfs on "/" would cover the root it copies`, { path: at });
+    if (copySlot === undefined) throw new RuntsError('EINTERNAL', `${where}: no executor slot for tmpcopyup`);
+  }
   if (m.type === 'cgroup') return cgroupMountSteps(target, opts.flags, ctx);
   if (m.type === 'sysfs' && ctx.newUserns && !ctx.newNetns) {
     return [steps.mount({ source: '/sys', target, fstype: '', flags: (opts.flags | MS.BIND | MS.REC) & ~MS.REMOUNT, flagNames: opts.flagNames, data: '', create: 1, bind: true })];
@@ -101,6 +116,7 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
     const slot = addTree(where, (slot) => steps.cloneTree({ slot, source, recursive: (opts.flags & MS.REC) !== 0, ...mountAttributes(opts.flags) }));
     return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
+  if (opts.copyUp !== undefined && copySlot !== undefined) return [...copyUpSteps(target, opts, copySlot, source), ...afterMountSteps(target, opts)];
   const out = [
     steps.mount({
       source,
@@ -115,6 +131,29 @@ function mountStep(m: Mount, where: string, ctx: MountContext, addTree: AddTree)
     }),
   ];
   return [...out, ...afterMountSteps(target, opts)];
+}
+
+/**
+ * A tmpfs with "tmpcopyup" (native/steps_copyup.c): the directory it covers
+ * is held open before the mount and copied into it after; without a mode=
+ * of the config's, the tmpfs's root takes that directory's mode (runc gives
+ * it to every tmpfs: a tmpfs on /etc is not left 1777). A read-only one is
+ * mounted writable for the copy and made read-only once full, as runc does.
+ */
+function copyUpSteps(target: string, opts: ParsedMountOptions, slot: number, source: string): Step[] {
+  const readonly = (opts.flags & MS.RDONLY) !== 0;
+  const flags = opts.flags & ~MS.BIND & ~(readonly ? MS.RDONLY : 0);
+  const flagNames = opts.flagNames.filter((n) => !readonly || n !== 'ro');
+  const out = [
+    steps.holdDir(slot, target),
+    steps.mount({ source, target, fstype: 'tmpfs', flags, flagNames, data: opts.data, create: 1, bind: false }),
+    steps.copyUp(slot, target, !/(^|,)mode=/.test(opts.data)),
+  ];
+  if (readonly) {
+    const ro = (opts.flags & ~(MS.REC | MS.BIND)) | MS.REMOUNT | MS.BIND;
+    out.push(steps.mount({ source: '', target, fstype: '', flags: ro, flagNames: ['remount', ...opts.flagNames], data: '', create: 0, bind: false }));
+  }
+  return out;
 }
 
 /** What a mount takes once it is in place: propagation, then the recursive "r" options over its whole tree. */

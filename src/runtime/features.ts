@@ -13,7 +13,7 @@ import { release } from 'node:os';
 import { CAPABILITY_NAMES, NAMESPACE_FLAGS } from '../oci/kernel-numbers.ts';
 import { cgroupLayout } from '../cgroups/layout.ts';
 import { securityFeatures } from '../security/features.ts';
-import { RECURSIVE_OPTION_NAMES } from '../rootfs/mount-options.ts';
+import { RUNTIME_OPTION_NAMES } from '../rootfs/mount-options.ts';
 import { isRootless } from '../rootless/detect.ts';
 import { criuPath } from './checkpoint.ts';
 
@@ -29,7 +29,7 @@ export function features() {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.2.1',
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-    mountOptions: [...MOUNT_OPTIONS, ...RECURSIVE_OPTION_NAMES].sort(),
+    mountOptions: [...MOUNT_OPTIONS, ...RUNTIME_OPTION_NAMES].sort(),
     linux: {
       // time namespaces came in Linux 5.6
       namespaces: Object.keys(NAMESPACE_FLAGS).filter((n) => n !== 'time' || existsSync('/proc/self/ns/time')),

@@ -7,7 +7,7 @@
  * CNI plugins are needed).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { describeCommand } from '../lib/engine.ts';
@@ -94,3 +94,28 @@ containerTest('podman run -t and exec -t give the process a real terminal', asyn
   assert.match(plain.stdout, /not a tty/);
 }, NEEDS);
 
+
+// podman asks for "tmpcopyup" on every --tmpfs: the tmpfs starts with what
+// the image has there (runc and crun copy it too).
+containerTest('podman run --tmpfs /etc:rw: the tmpfs holds the image\'s /etc', async (c) => {
+  const podman = podmanFor(c);
+  writeFileSync(join(podman.rootfs, 'etc', 'cu-image-file'), 'from the image\n');
+  const r = ok(await podman('run', '--rm', ...RUN_FLAGS, '--tmpfs', '/etc:rw', '--rootfs', podman.rootfs,
+    '/bin/sh', '-c', 'ls /etc; cat /etc/cu-image-file; grep " /etc " /proc/self/mountinfo'));
+  for (const name of ['passwd', 'group', 'cu-image-file']) assert.match(r, new RegExp(`^${name}$`, 'm'));
+  assert.match(r, /^from the image$/m);
+  assert.match(r, /^\S+ \S+ \S+ \S+ \/etc .* - tmpfs /m, 'a tmpfs on /etc');
+  assert.match(podman.calls(), /^create /m);
+}, NEEDS);
+
+// --read-only: the root refuses writes; podman puts a tmpfs (with tmpcopyup) on /tmp, /var/tmp and /run, which take them.
+containerTest('podman run --read-only: / is read-only, /tmp, /var/tmp and /run are writable tmpfs mounts', async (c) => {
+  const podman = podmanFor(c);
+  const r = ok(await podman('run', '--rm', ...RUN_FLAGS, '--read-only', '--rootfs', podman.rootfs,
+    '/bin/sh', '-c', 'touch /cu-root 2>&1; echo root=$?; touch /tmp/cu-tmp && echo tmp=$?; grep -E " /(tmp|var/tmp|run) " /proc/self/mountinfo'));
+  assert.match(r, /Read-only file system/);
+  assert.match(r, /^root=1$/m);
+  assert.match(r, /^tmp=0$/m);
+  for (const dir of ['/tmp', '/var/tmp', '/run']) assert.match(r, new RegExp(`^\\S+ \\S+ \\S+ \\S+ ${dir} .* - tmpfs `, 'm'), `a tmpfs on ${dir}`);
+  assert.ok(!existsSync(join(podman.rootfs, 'tmp', 'cu-tmp')), 'the write stayed in the tmpfs');
+}, NEEDS);

@@ -197,3 +197,49 @@ test('a time namespace is unshared by PARENT before clone, with the offsets, and
   assert.equal(plan[time]!.values[0]!.value, 'boottime 100 0\nmonotonic -5 7\n');
   assert.equal(plan[indexOf(plan, 'STEP_CLONE')]!.values[0]!.value, BigInt(0x00020000 | 0x04000000));
 });
+
+test('tmpcopyup: INIT holds the directory, mounts the tmpfs, copies into it; the option never reaches the kernel', () => {
+  const src = join(bundle, 'vol');
+  mkdirSync(src, { recursive: true });
+  const idmapped = { destination: '/vol', type: 'bind', source: src, options: ['bind'], uidMappings: [{ containerID: 0, hostID: 1000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 2000, size: 10 }] };
+  const copied = { destination: '/etc', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'size=1m'] };
+  const plan = compilePlan(spec({ mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, idmapped, copied, { ...copied, destination: '/run' }] }), ctx);
+  const hold = indexOf(plan, 'STEP_HOLD_DIR');
+  const [mount, copy] = [hold + 1, hold + 2];
+  assert.deepEqual([plan[mount]!.op, plan[copy]!.op], ['STEP_MOUNT', 'STEP_COPY_UP']);
+  // source, target, fstype, flags (MS_NOSUID), data, create (a directory), bind
+  assert.deepEqual(plan[mount]!.values.map((v) => v.value), ['tmpfs', '/etc', 'tmpfs', 2n, 'size=1m', 1n, 0n]);
+  // one slot, not the idmapped tree's, serves both copies
+  const slot = plan[hold]!.values[0]!.value;
+  assert.notEqual(slot, plan[indexOf(plan, 'STEP_IDMAP_TREE')]!.values[0]!.value);
+  assert.deepEqual(plan.filter((s) => s.op === 'STEP_HOLD_DIR' || s.op === 'STEP_COPY_UP').map((s) => s.values.map((v) => v.value)),
+    [[slot, '/etc'], [slot, '/etc', 1n], [slot, '/run'], [slot, '/run', 1n]]);
+  // a mode= of the config's is the tmpfs root's, not the covered directory's
+  const moded = compilePlan(spec({ mounts: [{ ...copied, options: ['tmpcopyup', 'mode=700'] }] }), ctx);
+  assert.deepEqual(moded[indexOf(moded, 'STEP_COPY_UP')]!.values.map((v) => v.value), [slot, '/etc', 0n]);
+  // errors of each step name the mount
+  assert.deepEqual([plan[hold]!.where, plan[mount]!.where, plan[copy]!.where], ['mounts[2]', 'mounts[2]', 'mounts[2]']);
+  const alone = spec({ mounts: [copied] });
+  assert.match(explainPlan(compile(alone, fakeHost('v2', { paths: probePaths(alone, bundle) }), ctx)), /open \/etc \(slot \d+\) before a tmpfs covers it[^\n]*\n[^\n]*mount -t tmpfs tmpfs \/etc -o nosuid,size=1m[^\n]*\n[^\n]*copy what \/etc held/);
+});
+
+test('tmpcopyup with "ro": the tmpfs is mounted writable, filled, then made read-only', () => {
+  const plan = compilePlan(spec({ mounts: [{ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nodev', 'tmpcopyup'] }] }), ctx);
+  const copy = indexOf(plan, 'STEP_COPY_UP');
+  assert.equal(plan[copy - 1]!.values[3]!.value, 4n, 'MS_NODEV alone');
+  const remount = plan[copy + 1]!;
+  assert.equal(remount.op, 'STEP_MOUNT');
+  // MS_RDONLY | MS_NODEV | MS_REMOUNT | MS_BIND, nothing to create
+  assert.deepEqual(remount.values.map((v) => v.value), ['', '/data', '', 0x1n | 0x4n | 0x20n | 0x1000n, '', 0n, 0n]);
+  assert.match(remount.text, /^mount \/data -o remount,ro,nodev$/);
+});
+
+test('tmpcopyup only on a tmpfs, and never on "/", naming the option', () => {
+  const refused = (m: Record<string, unknown>) => () => compilePlan(spec({ mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, m] }), ctx);
+  assert.throws(refused({ destination: '/mnt', type: 'bind', source: bundle, options: ['rbind', 'tmpcopyup'] }),
+    /^RuntsError: mounts\[1\]\.options\[1\]: "tmpcopyup" applies only to a tmpfs mount, and this one is a bind mount$/);
+  assert.throws(refused({ destination: '/mnt', type: 'mqueue', source: 'mqueue', options: ['tmpcopyup'] }),
+    /^RuntsError: mounts\[1\]\.options\[0\]: "tmpcopyup" applies only to a tmpfs mount, and this one is of type "mqueue"$/);
+  assert.throws(refused({ destination: '/', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] }),
+    /^RuntsError: mounts\[1\]\.options\[0\]: "tmpcopyup" cannot copy up the root/);
+});
