@@ -43,6 +43,9 @@ function builtinNamesImported(dir) {
   for (const f of readdirSync(dir, { recursive: true })) {
     if (!f.endsWith('.ts')) continue;
     const text = readFileSync(path.join(dir, f), 'utf8');
+    // a namespace or default import would see only the names others import
+    const whole = text.match(/^import (?!type )(\* as \w+|\w+)[^;]* from 'node:[^']+'/m);
+    if (whole) throw new Error(`src/${f}: \`${whole[0]}\`: import a builtin's names, { like, this } (scripts/build.mjs)`);
     for (const [, list, mod] of text.matchAll(/^import \{([^}]*)\} from '(node:[^']+)'/gm)) {
       const set = names.get(mod) ?? names.set(mod, new Set()).get(mod);
       for (const item of list.split(',').map((s) => s.trim()).filter((s) => s && !s.startsWith('type '))) set.add(item.split(/\s+as\s+/)[0]);
