@@ -145,12 +145,17 @@ export const steps = {
   mountTree: (slot: number, target: string, create: 0 | 1 | 2) =>
     step('STEP_MOUNT_TREE', 'init', `attach the detached tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
       int(slot), str(target), int(create)),
-  holdDir: (slot: number, path: string) =>
-    step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to copy what it holds (tmpcopyup; nothing if it is missing)`, int(slot), str(path)),
-  /** rootMode: the tmpfs's root takes the held directory's mode (the config gave no mode=) */
-  copyUp: (slot: number, path: string, rootMode: boolean) =>
-    step('STEP_COPY_UP', 'init', `copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes` +
-      (rootMode ? `; the tmpfs's root takes the mode ${path} had` : ''), int(slot), str(path), int(rootMode ? 1 : 0)),
+  holdDir: (slot: number, path: string, copy: boolean) =>
+    step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to ${copy ? 'copy what it holds (tmpcopyup)' : 'give the tmpfs its mode'}; nothing if it is missing`, int(slot), str(path)),
+  /**
+   * copy: copy the held tree into the tmpfs (tmpcopyup); rootMode: the
+   * tmpfs's root takes the held directory's mode (the config gave no mode=)
+   */
+  copyUp: (slot: number, path: string, copy: boolean, rootMode: boolean) =>
+    step('STEP_COPY_UP', 'init', [
+      ...(copy ? [`copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes`] : []),
+      ...(rootMode ? [`the tmpfs's root takes the mode ${path} had${copy ? '' : ` (slot ${slot})`}`] : []),
+    ].join('; '), int(slot), str(path), int(rootMode ? 1 : 0), int(copy ? 1 : 0)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),
