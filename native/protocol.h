@@ -240,8 +240,9 @@
  *    other file gets /dev/null bound on it, after checking that /dev/null
  *    is the char device 1:3. A missing path is skipped.        STR path    */
 #define STEP_MASK_PATH 34
-/* I: bind a path in root onto itself and remount it read-only (keeping
- *    locked flags). A missing path is skipped.                 STR path    */
+/* I: bind a path in root onto itself and remount it read-only, keeping
+ *    the nosuid, nodev and noexec the mount has (and locked flags). A
+ *    missing path is skipped.                                  STR path    */
 #define STEP_READONLY_PATH 35
 /* I: remount "/" (the new root) read-only.                    (no values) */
 #define STEP_REMOUNT_ROOT_RO 36

@@ -146,18 +146,20 @@ containerTest('podman --cap-add, --cap-drop ALL, --privileged, no-new-privileges
   assert.deepEqual([privileged.caps.CapEff, privileged.seccomp], [hostBounding, 0], 'every capability of the host, no seccomp');
 }, NEEDS);
 
-containerTest('podman --security-opt mask= and unmask=ALL, --device, --sysctl, --shm-size, --hostname, and --ipc/--pid/--uts host', async (c) => {
+containerTest('podman --security-opt mask= and unmask=ALL (read-only paths keep nosuid, nodev, noexec), --device, --sysctl, --shm-size, --hostname, and --ipc/--pid/--uts host', async (c) => {
   const podman = podmanFor(c);
   const masks = 'grep -cE " /proc/(keys|timer_list|kcore) | /sys/firmware " /proc/self/mountinfo';
   const r = ok(await podman('run', '--rm', ...RUN_FLAGS, '--security-opt', 'mask=/etc/hostname', '--device', '/dev/zero:/dev/pfzero',
     '--sysctl', 'net.ipv4.ip_forward=1', '--sysctl', 'kernel.msgmax=12345', '--shm-size', '16m', '--hostname', 'pfhost',
     '--rootfs', podman.rootfs, '/bin/sh', '-c',
-    `echo hostname-file=$(wc -c < /etc/hostname); echo zero=$(head -c 4 /dev/pfzero | wc -c); cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax; hostname; grep " /dev/shm " /proc/self/mountinfo; echo masks=$(${masks})`));
+    `echo hostname-file=$(wc -c < /etc/hostname); echo zero=$(head -c 4 /dev/pfzero | wc -c); cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax; hostname; grep " /dev/shm " /proc/self/mountinfo; echo masks=$(${masks}); grep " /proc/sys " /proc/self/mountinfo`));
   assert.match(r, /^hostname-file=0$/m, '/etc/hostname masked');
   assert.match(r, /^zero=4$/m, 'the host\'s /dev/zero as /dev/pfzero');
   assert.match(r, /^1\n12345\npfhost$/m);
   assert.match(r, / \/dev\/shm .* - tmpfs \S+ \S*size=16384k/);
   assert.doesNotMatch(r, /^masks=0$/m, 'the default masks are there');
+  // a read-only path keeps the flags of the mount it comes from, as with runc
+  assert.match(r, / \/proc\/sys ro,nosuid,nodev,noexec,relatime( \S+)* - proc /, `read-only /proc/sys: ${r}`);
 
   const host = ok(await podman('run', '--rm', ...RUN_FLAGS, '--security-opt', 'unmask=ALL', '--ipc', 'host', '--pid', 'host', '--uts', 'host',
     '--rootfs', podman.rootfs, '/bin/sh', '-c', `echo masks=$(${masks}); for n in ipc pid uts; do readlink /proc/self/ns/$n; done; hostname`));
