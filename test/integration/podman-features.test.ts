@@ -41,6 +41,8 @@ async function probeRun(podman: Podman, ...flags: string[]): Promise<ProbeReport
 }
 
 const capEff = (p: ProbeReport) => BigInt(`0x${p.caps.CapEff}`);
+/* the host's bounding set: what --privileged gives */
+const HOST_BOUNDING = /^CapBnd:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
 
 containerTest('podman run --memory, --pids-limit, --cpus, --cpu-shares land in the cgroup; podman update changes them, podman stats reads them', async (c) => {
   const podman = podmanFor(c);
@@ -127,6 +129,25 @@ containerTest('podman exec -d, exec --user --workdir --env, a missing workdir, a
   assert.match(top[1]!, new RegExp(`^1\\s+root\\s+/probe sleep 600\\s+${await pidOf(podman, 'execs')}$`));
 }, NEEDS);
 
+containerTest('podman run --init: catatonit is pid 1; --umask, --group-add, --oom-score-adj; exec --privileged', async (c) => {
+  const podman = podmanFor(c);
+  const p = await probeRun(podman, '--init', '--umask', '0077', '--group-add', '1234', '--oom-score-adj', '100');
+  assert.notEqual(p.pid, 1, 'the command runs under the init');
+  assert.equal(p.ppid, 1);
+  assert.equal(p.umask, 0o077);
+  assert.ok(p.groups.includes(1234), p.groups.join(' '));
+  assert.equal(p.oomScoreAdj, 100);
+
+  ok(await podman('run', '-d', ...RUN_FLAGS, '--init', '--name', 'inited', '--rootfs', podman.rootfs, '/probe', 'sleep', '600'));
+  await assertRuntsRuns(c, podman, 'inited');
+  // podman binds catatonit at /run/podman-init and makes it the process
+  assert.equal(ok(await podman('exec', 'inited', '/bin/cat', '/proc/1/cmdline')), ['/run/podman-init', '--', '/probe', 'sleep', '600', ''].join('\0'));
+  const plain = await podman('exec', 'inited', '/probe');
+  const privileged = await podman('exec', '--privileged', 'inited', '/probe');
+  assert.notEqual(parseProbe(ok(plain), describeCommand(plain)).caps.CapEff, HOST_BOUNDING);
+  assert.equal(parseProbe(ok(privileged), describeCommand(privileged)).caps.CapEff, HOST_BOUNDING, 'exec --privileged: every capability of the host');
+}, { needs: ['podman', 'conmon', 'catatonit'] });
+
 containerTest('podman --cap-add, --cap-drop ALL, --privileged, no-new-privileges and seccomp=unconfined', async (c) => {
   const podman = podmanFor(c);
   const NET_ADMIN = 1n << 12n;
@@ -142,8 +163,7 @@ containerTest('podman --cap-add, --cap-drop ALL, --privileged, no-new-privileges
   assert.deepEqual([dropped.caps.CapEff, dropped.caps.CapBnd, dropped.seccomp], ['0000000000000000', '0000000000000000', 0]);
 
   const privileged = await probeRun(podman, '--privileged');
-  const hostBounding = /^CapBnd:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
-  assert.deepEqual([privileged.caps.CapEff, privileged.seccomp], [hostBounding, 0], 'every capability of the host, no seccomp');
+  assert.deepEqual([privileged.caps.CapEff, privileged.seccomp], [HOST_BOUNDING, 0], 'every capability of the host, no seccomp');
 }, NEEDS);
 
 containerTest('podman --security-opt mask= and unmask=ALL (read-only paths keep nosuid, nodev, noexec), --device, --sysctl, --shm-size, --hostname, and --ipc/--pid/--uts host', async (c) => {
