@@ -3,19 +3,19 @@
  * through podman with runts as its runtime (test/lib/podman.ts), from inside
  * the container or in its cgroup on the host: resource flags, `podman
  * update` and `stats`; pause, kill, stop, restart, wait; exec variants and
- * top; capabilities, seccomp, masks, devices, sysctls, host namespaces, a
- * user namespace; bind and tmpfs mounts; pods. Every check was first run
- * with runc 1.1.5 under the same podman: runts gives the same answers, but
- * for one runc bug the tmpfs test names.
+ * top; --init; capabilities, seccomp, masks, devices, sysctls, host
+ * namespaces, a user namespace; bind and tmpfs mounts; pods. Every check
+ * was first run with runc 1.1.5 under the same podman, and runts gives
+ * runc's answers, but for a runc bug the tmpfs test names.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CGROUP_V2 as V2, cgroupFile } from '../lib/cgroup-file.ts';
-import { cgroupDirsMatching, removeCgroupTree } from '../lib/cleanup.ts';
+import { cgroupDirsMatching, cgroupHierarchies, removeCgroupTree } from '../lib/cleanup.ts';
 import { checkLeaksAfterFile, containerTest } from '../lib/context.ts';
 import { describeCommand } from '../lib/engine.ts';
-import { hostMounts, hostNamespace, sh, waitFor } from '../lib/host.ts';
+import { hostNamespace, sh, waitFor } from '../lib/host.ts';
 import { assertRuntsRuns, ok, podmanFor, RUN_FLAGS, type Podman } from '../lib/podman.ts';
 import { parseProbe, type ProbeReport } from '../lib/probe.ts';
 
@@ -276,6 +276,3 @@ async function removePod(podman: Podman, pod: string): Promise<void> {
   assert.deepEqual(cgroupDirsMatching(pod), [], `the cgroups of pod ${pod} removed`);
 }
 
-function cgroupHierarchies(): string[] {
-  return hostMounts().filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2').map((m) => m.mountPoint);
-}
