@@ -57,7 +57,7 @@
 #ifndef RUNTS_PROTOCOL_H
 #define RUNTS_PROTOCOL_H
 
-#define RUNTS_PROTOCOL_VERSION 11
+#define RUNTS_PROTOCOL_VERSION 12
 #define RUNTS_PLAN_MAGIC 0x53544e52u /* "RNTS" little-endian */
 
 /* ---- messages (u32 type) ---------------------------------------------- */
@@ -240,8 +240,9 @@
  *    other file gets /dev/null bound on it, after checking that /dev/null
  *    is the char device 1:3. A missing path is skipped.        STR path    */
 #define STEP_MASK_PATH 34
-/* I: bind a path in root onto itself and remount it read-only (keeping
- *    locked flags). A missing path is skipped.                 STR path    */
+/* I: bind a path in root onto itself and remount it read-only, keeping
+ *    the nosuid, nodev and noexec the mount has (and locked flags). A
+ *    missing path is skipped.                                  STR path    */
 #define STEP_READONLY_PATH 35
 /* I: remount "/" (the new root) read-only.                    (no values) */
 #define STEP_REMOUNT_ROOT_RO 36
@@ -313,22 +314,23 @@
  *    mount tree (CRIU can dump only files of the container's), as runc's
  *    reOpenDevNull.                                           (no values) */
 #define STEP_REOPEN_DEV_NULL 56
-/* I: "tmpcopyup" (steps_copyup.c), before the STEP_MOUNT of a tmpfs: open
- *    the directory at path in root (O_RDONLY, resolved as a mount target
- *    is) into slot, so that what the tmpfs will cover stays reachable. A
- *    missing path, or one that is not a directory, leaves the slot empty
- *    (-1): nothing to copy.                            INT slot, STR path */
+/* I: before the STEP_MOUNT of a tmpfs that copies up ("tmpcopyup") or
+ *    takes the mode of what it covers (steps_copyup.c): open the directory
+ *    at path in root (O_RDONLY, resolved as a mount target is) into slot,
+ *    so that what the tmpfs will cover stays reachable. A missing path, or
+ *    one that is not a directory, leaves the slot empty (-1): nothing to
+ *    copy, no mode to take.                            INT slot, STR path */
 #define STEP_HOLD_DIR 57
-/* I: after that STEP_MOUNT: resolve path in root again, refuse it unless it
- *    is now a tmpfs other than the held directory, and copy the held
- *    directory's entries into it, recursively: directories, regular files,
- *    symlinks (not followed), device nodes, fifos and sockets, each with
- *    its owner and mode bits 07777; never through a symlink of the source
- *    (openat O_NOFOLLOW), never onto an existing entry (O_EXCL). Times,
- *    xattrs and hard links are not kept. With root mode 1, then chmod the
- *    tmpfs's root to the held directory's mode bits. Close the slot; an
- *    empty slot is nothing to do. An error names the file below path and
- *    its errno.                         INT slot, STR path, INT root mode */
+/* I: after that STEP_MOUNT: resolve path in root again and refuse it unless
+ *    it is now a tmpfs other than the held directory. With copy 1, copy the
+ *    held directory's entries into it, recursively: directories, regular
+ *    files, symlinks (not followed), device nodes, fifos and sockets, each
+ *    with its owner and mode bits 07777; never through a symlink of the
+ *    source (openat O_NOFOLLOW), never onto an existing entry (O_EXCL).
+ *    Times, xattrs and hard links are not kept. With root mode 1, then
+ *    chmod the tmpfs's root to the held directory's mode bits. Close the
+ *    slot; an empty slot is nothing to do. An error names the file below
+ *    path and its errno.        INT slot, STR path, INT root mode, INT copy */
 #define STEP_COPY_UP 58
 
 /* ---- steps_ns.c, steps_tty.c: exec into a running container, terminals (60-69) */

@@ -221,7 +221,7 @@ static const struct op {
 	[STEP_CHROOT] = {'I', "", step_chroot},
 	[STEP_REOPEN_DEV_NULL] = {'I', "", step_reopen_dev_null},
 	[STEP_HOLD_DIR] = {'I', "ns", step_hold_dir},
-	[STEP_COPY_UP] = {'I', "nsi", step_copy_up},
+	[STEP_COPY_UP] = {'I', "nsii", step_copy_up},
 	[STEP_MASK_PATH] = {'I', "s", step_mask_path},
 	[STEP_READONLY_PATH] = {'I', "s", step_readonly_path},
 	[STEP_REMOUNT_ROOT_RO] = {'I', "", step_remount_root_ro},

@@ -32,7 +32,9 @@
  * mount's context= instead), and hard links (each name gets its own copy).
  * The tmpfs's root takes the mode bits of the directory it covers when the
  * plan says so (the config gave no mode=: runc puts the covered directory's
- * mode first in every tmpfs's options); its owner stays the mount's.
+ * mode first in every tmpfs's options); its owner stays the mount's. A
+ * tmpfs without "tmpcopyup" and without mode= uses the same two steps with
+ * nothing to copy: only the mode is taken.
  *
  * THE SOURCE IS THE IMAGE'S, SO IT IS HOSTILE. Every name is opened with
  * openat(O_NOFOLLOW) relative to its directory's descriptor: a symlink is
@@ -229,12 +231,17 @@ void step_copy_up(const struct step *s)
 		fail(s->index, errno, "stat the tmpfs at %s", path);
 	if (fs.f_type != TMPFS_MAGIC || (a.st_dev == b.st_dev && a.st_ino == b.st_ino))
 		fail(s->index, 0, "copy up into %s: no tmpfs is mounted there", path);
-	rel[0] = 0;
-	int r = copy_tree(*held, to);
-	*held = -1; /* copy_tree closed it */
-	if (r < 0)
-		fail(s->index, failed_err, "copy %s%s%s into the tmpfs mounted on %s", path,
-		     *failed_at ? "/" : "", failed_at, path);
+	if (s->v[3].num) {
+		rel[0] = 0;
+		int r = copy_tree(*held, to);
+		*held = -1; /* copy_tree closed it */
+		if (r < 0)
+			fail(s->index, failed_err, "copy %s%s%s into the tmpfs mounted on %s", path,
+			     *failed_at ? "/" : "", failed_at, path);
+	} else {
+		close(*held);
+		*held = -1;
+	}
 	if (s->v[2].num && fchmod(to, b.st_mode & 07777) < 0)
 		fail(s->index, errno, "give the tmpfs at %s the mode 0%o of the directory it covers", path,
 		     (unsigned)(b.st_mode & 07777));

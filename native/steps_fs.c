@@ -591,8 +591,19 @@ void step_readonly_path(const struct step *s)
 	if (mount(fdpath(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
 		fail(s->index, errno, "bind %s onto itself", path);
 	close(fd);
-	if (remount_in_root(path, MS_RDONLY) < 0)
+	/* the new bind, resolved again; it keeps the nosuid, nodev and noexec
+	 * of the mount it comes from (/proc/sys stays noexec), as runc does */
+	struct statvfs sv;
+	unsigned long keep = 0;
+	fd = open_in_root(path, O_PATH);
+	if (fd < 0 || fstatvfs(fd, &sv) < 0)
+		fail(s->index, errno, "resolve read-only path %s after binding it", path);
+	keep |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
+	keep |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
+	keep |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+	if (remount_locked(fdpath(p, fd), fd, MS_RDONLY | keep) < 0)
 		fail(s->index, errno, "remount %s read-only", path);
+	close(fd);
 }
 
 void step_remount_root_ro(const struct step *s)

@@ -8,7 +8,7 @@
  * The book: docs/09-writing-runtime.md, "The plan and the C stage".
  */
 
-export const RUNTS_PROTOCOL_VERSION = 11;
+export const RUNTS_PROTOCOL_VERSION = 12;
 export const RUNTS_PLAN_MAGIC = 0x53544e52;
 /** Slots 0..RUNTS_SLOTS-1: descriptors PARENT opens for INIT to use later. */
 export const RUNTS_SLOTS = 16;

@@ -114,7 +114,7 @@ export const steps = {
   chroot: () => step('STEP_CHROOT', 'init', 'move the root onto / and chroot into it (--no-pivot)'),
   reopenDevNull: () => step('STEP_REOPEN_DEV_NULL', 'init', 'stdio that is the host\'s /dev/null becomes the container\'s /dev/null'),
   maskPath: (path: string) => step('STEP_MASK_PATH', 'init', `mask ${path} (/dev/null or an empty read-only tmpfs over it)`, str(path)),
-  readonlyPath: (path: string) => step('STEP_READONLY_PATH', 'init', `make ${path} read-only (bind onto itself, remount ro)`, str(path)),
+  readonlyPath: (path: string) => step('STEP_READONLY_PATH', 'init', `make ${path} read-only (bind onto itself, remount ro; nosuid, nodev, noexec kept)`, str(path)),
   remountRootReadonly: () => step('STEP_REMOUNT_ROOT_RO', 'init', 'remount / read-only'),
   setHostname: (name: string) => step('STEP_SET_HOSTNAME', 'init', `hostname ${name}`, str(name)),
   setDomainname: (name: string) => step('STEP_SET_DOMAINNAME', 'init', `domainname ${name}`, str(name)),
@@ -145,12 +145,17 @@ export const steps = {
   mountTree: (slot: number, target: string, create: 0 | 1 | 2) =>
     step('STEP_MOUNT_TREE', 'init', `attach the detached tree (slot ${slot}) at ${target}` + (create ? ` (create the ${create === 1 ? 'directory' : 'file'} if missing)` : ''),
       int(slot), str(target), int(create)),
-  holdDir: (slot: number, path: string) =>
-    step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to copy what it holds (tmpcopyup; nothing if it is missing)`, int(slot), str(path)),
-  /** rootMode: the tmpfs's root takes the held directory's mode (the config gave no mode=) */
-  copyUp: (slot: number, path: string, rootMode: boolean) =>
-    step('STEP_COPY_UP', 'init', `copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes` +
-      (rootMode ? `; the tmpfs's root takes the mode ${path} had` : ''), int(slot), str(path), int(rootMode ? 1 : 0)),
+  holdDir: (slot: number, path: string, copy: boolean) =>
+    step('STEP_HOLD_DIR', 'init', `open ${path} (slot ${slot}) before a tmpfs covers it, to ${copy ? 'copy what it holds (tmpcopyup)' : 'give the tmpfs its mode'}; nothing if it is missing`, int(slot), str(path)),
+  /**
+   * copy: copy the held tree into the tmpfs (tmpcopyup); rootMode: the
+   * tmpfs's root takes the held directory's mode (the config gave no mode=)
+   */
+  copyUp: (slot: number, path: string, copy: boolean, rootMode: boolean) =>
+    step('STEP_COPY_UP', 'init', [
+      ...(copy ? [`copy what ${path} held (slot ${slot}) into the tmpfs now on it: files, directories, symlinks, nodes, with their owners and modes`] : []),
+      ...(rootMode ? [`the tmpfs's root takes the mode ${path} had${copy ? '' : ` (slot ${slot})`}`] : []),
+    ].join('; '), int(slot), str(path), int(rootMode ? 1 : 0), int(copy ? 1 : 0)),
   exec: (args: string[]) => step('STEP_EXEC', 'init', `execve ${quote(args)}`),
   consolePair: (slot: number) =>
     step('STEP_CONSOLE_PAIR', 'parent', `make a socketpair for the pty master (slot ${slot}); PARENT proxies the terminal to runts's own`, int(slot)),

@@ -9,8 +9,10 @@
  * cgroup2 or a tmpfs of v1 hierarchies depending on the host. An idmapped
  * mount (rootfs/idmap.ts), and a bind whose source a new user namespace
  * cannot reach (rootfs/userns-reach.ts), add a step PARENT runs before clone.
- * A tmpfs with "tmpcopyup" starts with a copy of the directory it covers:
- * INIT holds that directory open, mounts the tmpfs, copies (copyUpSteps).
+ * A tmpfs with "tmpcopyup" starts with a copy of the directory it covers,
+ * and a tmpfs without "mode=" takes that directory's mode (runc's rule): INIT
+ * holds the directory open, mounts the tmpfs, copies and/or takes the mode
+ * (heldDirSteps).
  * Every step of a mount names it ("mounts[2]") in its errors.
  * What the host has (cgroup hierarchies, bind sources) comes from the host
  * probe, plan/host.ts.
@@ -61,8 +63,8 @@ export interface MountSteps {
 export function mountSteps(mounts: Mount[], ctx: MountContext): MountSteps {
   const parent: Step[] = [];
   const free = [...ctx.slots];
-  // one slot serves every copy-up in turn: each closes it before the next
-  const copySlot = mounts.some((m) => m.options?.includes('tmpcopyup')) ? free.pop() : undefined;
+  // one slot serves every held directory in turn: each closes it before the next
+  const copySlot = mounts.some(holdsCoveredDir) ? free.pop() : undefined;
   const init = mounts.flatMap((m, i) => {
     const where = `mounts[${i}]`;
     return mountStep(m, where, ctx, copySlot, (_, tree) => {
@@ -116,7 +118,7 @@ function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number 
     const slot = addTree(where, (slot) => steps.cloneTree({ slot, source, recursive: (opts.flags & MS.REC) !== 0, ...mountAttributes(opts.flags) }));
     return [steps.mountTree(slot, target, create), ...afterMountSteps(target, opts)];
   }
-  if (opts.copyUp !== undefined && copySlot !== undefined) return [...copyUpSteps(target, opts, copySlot, source), ...afterMountSteps(target, opts)];
+  if (holdsCoveredDir(m) && copySlot !== undefined) return [...heldDirSteps(target, opts, copySlot, source), ...afterMountSteps(target, opts)];
   const out = [
     steps.mount({
       source,
@@ -134,20 +136,32 @@ function mountStep(m: Mount, where: string, ctx: MountContext, copySlot: number 
 }
 
 /**
- * A tmpfs with "tmpcopyup" (native/steps_copyup.c): the directory it covers
- * is held open before the mount and copied into it after; without a mode=
- * of the config's, the tmpfs's root takes that directory's mode (runc gives
- * it to every tmpfs: a tmpfs on /etc is not left 1777). A read-only one is
- * mounted writable for the copy and made read-only once full, as runc does.
+ * Whether INIT holds the directory a mount covers (native/steps_copyup.c):
+ * to copy it ("tmpcopyup"), or to give a tmpfs without "mode=" its mode, as
+ * runc gives every such tmpfs the mode of the directory it covers (a tmpfs on
+ * /etc is not left the kernel's 1777).
  */
-function copyUpSteps(target: string, opts: ParsedMountOptions, slot: number, source: string): Step[] {
+function holdsCoveredDir(m: Mount): boolean {
+  const options = m.options ?? [];
+  if (options.includes('tmpcopyup')) return true;
+  return m.type === 'tmpfs' && !options.some((o) => o === 'bind' || o === 'rbind' || o.startsWith('mode='));
+}
+
+/**
+ * The directory is held open before the tmpfs is mounted; after it, copied
+ * into the tmpfs ("tmpcopyup") and/or its mode given to the tmpfs's root
+ * (no mode= of the config's). A read-only tmpfs is mounted writable for
+ * that and made read-only after, as runc does.
+ */
+function heldDirSteps(target: string, opts: ParsedMountOptions, slot: number, source: string): Step[] {
   const readonly = (opts.flags & MS.RDONLY) !== 0;
   const flags = opts.flags & ~MS.BIND & ~(readonly ? MS.RDONLY : 0);
   const flagNames = opts.flagNames.filter((n) => !readonly || n !== 'ro');
+  const copy = opts.copyUp !== undefined;
   const out = [
-    steps.holdDir(slot, target),
+    steps.holdDir(slot, target, copy),
     steps.mount({ source, target, fstype: 'tmpfs', flags, flagNames, data: opts.data, create: 1, bind: false }),
-    steps.copyUp(slot, target, !/(^|,)mode=/.test(opts.data)),
+    steps.copyUp(slot, target, copy, !/(^|,)mode=/.test(opts.data)),
   ];
   if (readonly) {
     const ro = (opts.flags & ~(MS.REC | MS.BIND)) | MS.REMOUNT | MS.BIND;

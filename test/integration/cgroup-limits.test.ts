@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setNamespaces, type OciSpec } from '../lib/bundle.ts';
+import { CGROUP_V2 as V2, cgroupFile } from '../lib/cgroup-file.ts';
 import { cgroupDirsMatching } from '../lib/cleanup.ts';
 import { assertFails, assertOk, checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,26 +17,7 @@ import { parseCgroupFile } from '../lib/probe.ts';
 
 checkLeaksAfterFile();
 
-const V2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
 const MB = 1024 * 1024;
-
-/* A cgroup file of a container process, by v1 controller/file or v2 file. */
-function cgroupFile(pid: number, v1: [controller: string, file: string], v2: string): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
-  if (V2) return join('/sys/fs/cgroup', lines.find((l) => l[0] === '0')![2]!, v2);
-  const line = lines.find((l) => l[1]!.split(',').includes(v1[0]));
-  assert.ok(line, `no ${v1[0]} cgroup for pid ${pid}`);
-  const mount = readdirMount(v1[0]);
-  return join(mount, line[2]!, v1[1]);
-}
-
-function readdirMount(controller: string): string {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (post?.startsWith('cgroup ') && post.split(' ')[2]!.split(',').includes(controller)) return pre!.split(' ')[4]!;
-  }
-  throw new Error(`the ${controller} controller is not mounted`);
-}
 
 const read = (path: string) => readFileSync(path, 'utf8').trim();
 

@@ -7,33 +7,17 @@
  * CNI plugins are needed).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkLeaksAfterFile, containerTest, type Ctx } from '../lib/context.ts';
+import { checkLeaksAfterFile, containerTest } from '../lib/context.ts';
 import { describeCommand } from '../lib/engine.ts';
 import { waitFor } from '../lib/host.ts';
-import { ok, podmanFor, RUN_FLAGS, type Podman } from '../lib/podman.ts';
+import { assertRuntsRuns, ok, podmanFor, RUN_FLAGS } from '../lib/podman.ts';
 import { parseProbe } from '../lib/probe.ts';
 
 checkLeaksAfterFile();
 
 const NEEDS = { needs: ['podman', 'conmon'] };
-
-/*
- * Proof that runts, not podman's default runtime, runs a container: its
- * state under the wrapper's --root is runts's own record (src/runtime/store.ts:
- * pidStartTime, cgroupDirs; runc's state.json has init_process_pid instead)
- * for podman's container id, naming the pid podman reports.
- */
-async function assertRuntsRuns(c: Ctx, podman: Podman, name: string): Promise<void> {
-  const [id, pid] = ok(await podman('inspect', '--format', '{{.Id}} {{.State.Pid}}', name)).trim().split(' ');
-  const file = join(c.root, id!, 'state.json');
-  assert.ok(existsSync(file), `no runts state for ${name} (${id}) under ${c.root}: ${readdirSync(c.root).join(' ')}`);
-  const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  assert.ok('pidStartTime' in state && Array.isArray(state.cgroupDirs) && !('init_process_pid' in state), `not runts's state record: ${Object.keys(state).join(' ')}`);
-  assert.equal(state.pid, Number(pid), 'runts\'s record names the pid podman reports');
-}
-
 
 containerTest('podman run: output, exit code, -e and --user', async (c) => {
   const podman = podmanFor(c);

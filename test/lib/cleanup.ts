@@ -342,7 +342,8 @@ const STATE_DIRS: [string, number][] = [['/run/runts', 2], ['/var/lib/runts', 2]
 const SUITE_PROGRAMS = /(^|\/)(runts-init|probe|attempt|containerd|containerd-shim-runc-v2|conmon|docker-registry|qemu-system-x86_64)( \(deleted\))?$/;
 const RUNTIME_CGROUP = /\/(runts|libpod|rtt-)[^/]*(\/|$)/;
 
-function cgroupHierarchies(): string[] {
+/* The mount points of the host's cgroup hierarchies under /sys/fs/cgroup. */
+export function cgroupHierarchies(): string[] {
   return [...new Set(hostMounts().filter((m) => (m.fsType === 'cgroup' || m.fsType === 'cgroup2') && m.mountPoint.startsWith(CGROUP_ROOT)).map((m) => m.mountPoint))];
 }
 

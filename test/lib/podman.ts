@@ -4,7 +4,7 @@
  * podman (through conmon) makes written down.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupDirsMatching, RUN_PREFIX, safeRemove } from './cleanup.ts';
@@ -23,8 +23,12 @@ export interface Podman {
   calls(): string;
 }
 
-/* A podman whose every byte of state is under the test dir, and is removed with it. */
-export function podmanFor(c: Ctx, timeoutMs = 90_000): Podman {
+/*
+ * A podman whose every byte of state is under the test dir, and is removed
+ * with it. env: more of podman's environment (CONTAINERS_CONF, for
+ * containers that podman creates without RUN_FLAGS, such as a pod's infra).
+ */
+export function podmanFor(c: Ctx, timeoutMs = 90_000, env: Record<string, string> = {}): Podman {
   // podman refuses a runroot longer than 50 characters: a short dir in /tmp
   const run = mkdtempSync(join(tmpdir(), `${RUN_PREFIX}-podman-`));
   c.defer(`remove ${run}`, () => {
@@ -43,7 +47,7 @@ export function podmanFor(c: Ctx, timeoutMs = 90_000): Podman {
     '--root', c.tempDir('storage'), '--runroot', run, '--tmpdir', c.tempDir('tmp'),
     '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
   ];
-  const podman = ((...args: string[]) => runCommand('podman', [...global, ...args], { timeoutMs })) as Podman;
+  const podman = ((...args: string[]) => runCommand('podman', [...global, ...args], { timeoutMs, env })) as Podman;
   podman.rootfs = c.bundle().rootfs;
   podman.calls = () => readFileSync(calls, 'utf8');
   c.defer('podman rm --all --force', async () => {
@@ -74,4 +78,19 @@ function processesMentioning(text: string): number[] {
 export function ok(r: CommandResult): string {
   assert.ok(r.code === 0 && !r.timedOut, describeCommand(r));
   return r.stdout;
+}
+
+/*
+ * Proof that runts, not podman's default runtime, runs a container: its
+ * state under the wrapper's --root is runts's own record (src/runtime/store.ts:
+ * pidStartTime, cgroupDirs; runc's state.json has init_process_pid instead)
+ * for podman's container id, naming the pid podman reports.
+ */
+export async function assertRuntsRuns(c: Ctx, podman: Podman, name: string): Promise<void> {
+  const [id, pid] = ok(await podman('inspect', '--format', '{{.Id}} {{.State.Pid}}', name)).trim().split(' ');
+  const file = join(c.root, id!, 'state.json');
+  assert.ok(existsSync(file), `no runts state for ${name} (${id}) under ${c.root}: ${readdirSync(c.root).join(' ')}`);
+  const state = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.ok('pidStartTime' in state && Array.isArray(state.cgroupDirs) && !('init_process_pid' in state), `not runts's state record: ${Object.keys(state).join(' ')}`);
+  assert.equal(state.pid, Number(pid), 'runts\'s record names the pid podman reports');
 }

@@ -213,14 +213,28 @@ test('tmpcopyup: INIT holds the directory, mounts the tmpfs, copies into it; the
   const slot = plan[hold]!.values[0]!.value;
   assert.notEqual(slot, plan[indexOf(plan, 'STEP_IDMAP_TREE')]!.values[0]!.value);
   assert.deepEqual(plan.filter((s) => s.op === 'STEP_HOLD_DIR' || s.op === 'STEP_COPY_UP').map((s) => s.values.map((v) => v.value)),
-    [[slot, '/etc'], [slot, '/etc', 1n], [slot, '/run'], [slot, '/run', 1n]]);
+    [[slot, '/etc'], [slot, '/etc', 1n, 1n], [slot, '/run'], [slot, '/run', 1n, 1n]]);
   // a mode= of the config's is the tmpfs root's, not the covered directory's
   const moded = compilePlan(spec({ mounts: [{ ...copied, options: ['tmpcopyup', 'mode=700'] }] }), ctx);
-  assert.deepEqual(moded[indexOf(moded, 'STEP_COPY_UP')]!.values.map((v) => v.value), [slot, '/etc', 0n]);
+  assert.deepEqual(moded[indexOf(moded, 'STEP_COPY_UP')]!.values.map((v) => v.value), [slot, '/etc', 0n, 1n]);
   // errors of each step name the mount
   assert.deepEqual([plan[hold]!.where, plan[mount]!.where, plan[copy]!.where], ['mounts[2]', 'mounts[2]', 'mounts[2]']);
   const alone = spec({ mounts: [copied] });
   assert.match(explainPlan(compile(alone, fakeHost('v2', { paths: probePaths(alone, bundle) }), ctx)), /open \/etc \(slot \d+\) before a tmpfs covers it[^\n]*\n[^\n]*mount -t tmpfs tmpfs \/etc -o nosuid,size=1m[^\n]*\n[^\n]*copy what \/etc held/);
+});
+
+test('a tmpfs without mode= takes the mode of the directory it covers (runc\'s rule); with mode=, nothing is held', () => {
+  const plain = { destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'ro'] };
+  const plan = compilePlan(spec({ mounts: [plain, { ...plain, destination: '/moded', options: ['mode=700'] }] }), ctx);
+  const held = plan.filter((s) => s.op === 'STEP_HOLD_DIR' || s.op === 'STEP_COPY_UP');
+  const slot = held[0]!.values[0]!.value;
+  // root mode 1, copy 0; the mount with mode= holds nothing
+  assert.deepEqual(held.map((s) => s.values.map((v) => v.value)), [[slot, '/data'], [slot, '/data', 1n, 0n]]);
+  assert.match(held[1]!.text, /^the tmpfs's root takes the mode \/data had \(slot \d+\)$/);
+  // read-only: mounted writable (MS_NOSUID alone) for the chmod, then remounted read-only
+  const copy = indexOf(plan, 'STEP_COPY_UP');
+  assert.equal(plan[copy - 1]!.values[3]!.value, 2n);
+  assert.match(plan[copy + 1]!.text, /^mount \/data -o remount,nosuid,ro$/);
 });
 
 test('tmpcopyup with "ro": the tmpfs is mounted writable, filled, then made read-only', () => {
