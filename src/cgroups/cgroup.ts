@@ -9,6 +9,7 @@
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, write, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RuntsError } from '../errors.ts';
+import { sleepSync } from '../sys/sleep.ts';
 import { cgroupLayout } from './layout.ts';
 
 /**
@@ -110,7 +111,7 @@ export function removeCgroupDirs(dirs: string[]): void {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
         if (code !== 'EBUSY' || attempt >= 200) throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        sleepSync(5);
       }
     }
   }

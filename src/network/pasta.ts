@@ -23,10 +23,12 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntsError } from '../errors.ts';
 import { processStartTime } from '../runtime/process.ts';
+import { readIfThere } from '../sys/read.ts';
+import { sleepSync } from '../sys/sleep.ts';
 import type { PortMapping } from './ipam.ts';
 import { formatPublish } from './ports.ts';
 
@@ -34,6 +36,8 @@ const PORT_START_FILE = '/proc/sys/net/ipv4/ip_unprivileged_port_start';
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
 /** How long pasta may take to set up the namespace and bind its ports. */
 const READY_MS = 5000;
+/** How long pasta may take to end once told to. */
+const STOP_MS = 2000;
 
 /** The watcher of a container's pasta: stopPasta ends it and pasta with it. */
 export interface PastaRecord { pid: number; start: string }
@@ -145,12 +149,30 @@ export async function startPasta(dir: string, pid: number, ports: PortMapping[])
   return record;
 }
 
-/** Ends a container's pasta and its watcher (safe when they are gone, or the pid was reused). */
+/**
+ * Ends a container's pasta and its watcher (safe when they are gone, or the
+ * pid was reused), and returns once they have: `rm` and `run --rm` leave no
+ * pasta behind, not even one on its way out. One that ignores SIGTERM for
+ * STOP_MS gets SIGKILL.
+ */
 export function stopPasta(record: PastaRecord): void {
   if (!record.start || processStartTime(record.pid) !== record.start) return;
-  try {
-    process.kill(-record.pid, 'SIGTERM'); // the session: watcher, tail and pasta
-  } catch {
-    /* gone meanwhile */
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    try {
+      process.kill(-record.pid, signal); // the session: watcher, tail and pasta
+    } catch {
+      return; // gone meanwhile
+    }
+    for (const deadline = Date.now() + STOP_MS; Date.now() < deadline; sleepSync(10)) if (!groupAlive(record.pid)) return;
   }
+}
+
+/** Whether a process of group `pgrp` still runs (a zombie has ended: it waits only to be reaped). */
+function groupAlive(pgrp: number): boolean {
+  return readdirSync('/proc').some((name) => {
+    const stat = /^\d+$/.test(name) ? readIfThere(`/proc/${name}/stat`) : undefined;
+    if (!stat) return false;
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return state !== 'Z' && Number(group) === pgrp;
+  });
 }

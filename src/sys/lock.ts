@@ -27,6 +27,7 @@ import { closeSync, constants, existsSync, ftruncateSync, openSync, readFileSync
 import { resolve } from 'node:path';
 import { RuntsError, wrap } from '../errors.ts';
 import { flock, LOCK_EX, LOCK_NB } from './libc.ts';
+import { sleepSync } from './sleep.ts';
 
 export interface LockOptions {
   /** what the lock guards, for messages: `image store`, `network state` */
@@ -39,8 +40,6 @@ const POLL_MS = 5;
 /** The lock files this process holds: the re-entrancy check. */
 const held = new Set<string>();
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
 /** The pid the holder wrote, if that process still exists. */
 function holderPid(file: string): number | undefined {
   let pid: number;
@@ -52,7 +51,7 @@ function holderPid(file: string): number | undefined {
 export function withFileLock<T>(path: string, fn: () => T, opts: LockOptions = { what: 'lock file' }): T {
   const lock = open(path, opts);
   try {
-    while (!lock.tryTake()) sleep(POLL_MS);
+    while (!lock.tryTake()) sleepSync(POLL_MS);
     return fn();
   } finally {
     lock.release();
